@@ -1,0 +1,5 @@
+import sys
+
+from forecast.cli import main
+
+sys.exit(main())

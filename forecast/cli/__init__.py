@@ -1,0 +1,73 @@
+"""The ``forecast`` command: thin argument parsing over the library.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``; the parser it adds
+sets ``func`` to a callable taking the parsed arguments and returning the exit code. Errors
+the library raises on purpose become one line on stderr and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from forecast.errors import ForecastError
+
+#: subcommand modules, in the order ``forecast --help`` lists them
+SUBCOMMANDS = ("backtest",)
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all subcommands)."""
+    parser = argparse.ArgumentParser(
+        prog="forecast",
+        description="Walk-forward stock-price forecasting against the random walk.",
+    )
+    from forecast import __version__
+
+    parser.add_argument("--version", action="version", version=f"forecast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"forecast.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``forecast`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except (ValueError, TypeError) as exc:  # bad arguments and bad data: one line, exit 2
+        print(f"forecast {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ForecastError as exc:
+        print(f"forecast {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"forecast {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def int_list(text: str) -> list[int]:
+    """Parse ``"1,5"`` into ``[1, 5]`` (argparse type)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers; got {text!r}"
+        ) from None
+
+
+def name_list(text: str) -> list[str]:
+    """Parse ``"naive, ar"`` into ``["naive", "ar"]`` (argparse type)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
