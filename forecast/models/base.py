@@ -69,6 +69,7 @@ class BaseForecaster(BaseEstimator):
             )
         self._fit(y)
         self.train_log_prices_ = y
+        self.train_last_price_ = float(np.asarray(series, dtype=float)[-1])
         self.trained_through_ = _last_label(series)
         self.n_train_ = len(y)
         return self
@@ -81,16 +82,20 @@ class BaseForecaster(BaseEstimator):
         """
         self._check_fitted()
         h = check_horizon(horizon)
-        y = self.train_log_prices_ if history is None else log_prices(history, "history")
+        if history is None:
+            y, last_price = self.train_log_prices_, self.train_last_price_
+        else:
+            y = log_prices(history, "history")
+            last_price = float(np.asarray(history, dtype=float)[-1])
         if len(y) < self.min_history_size():
             raise DataError(
                 f"history must hold at least {self.min_history_size()} prices for "
                 f"{self.name}; got {len(y)}"
             )
         path = self._forecast(y, h)
-        return pd.Series(
-            np.exp(path), index=pd.RangeIndex(1, h + 1, name="horizon"), name=self.name
-        )
+        # anchored on the observed last price, so a zero change is exactly the last price
+        prices = last_price * np.exp(path - y[-1])
+        return pd.Series(prices, index=pd.RangeIndex(1, h + 1, name="horizon"), name=self.name)
 
     def forecast_log_paths(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
         """Forecast log-price paths from many origins at once.

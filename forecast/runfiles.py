@@ -1,0 +1,154 @@
+"""A run folder on disk: ``forecasts.csv``, ``metrics.csv`` and ``run.json``.
+
+These three files are the whole interface between a backtest and everything that reads it
+later (reports, other tools): :func:`write_run` writes them, :func:`read_run` reads and checks
+them, naming the file when one is missing or malformed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.backtest import FORECAST_COLUMNS, BacktestResult
+from forecast.errors import DataError
+from forecast.metrics import METRIC_COLUMNS
+
+RUN_FORMAT = 1
+VERSIONED_PACKAGES = (
+    "forecast",
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "scikit-learn",
+    "torch",
+    "yfinance",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Python and the versions of the packages that shape results (without importing them)."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def default_run_dir(root: str | os.PathLike = "runs") -> Path:
+    """A new timestamped folder name under ``root`` (not created)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return Path(root) / stamp
+
+
+def write_run(
+    result: BacktestResult,
+    out: str | os.PathLike,
+    *,
+    command: str = "backtest",
+    arguments: dict | None = None,
+    elapsed_seconds: float | None = None,
+) -> Path:
+    """Write the run files of ``result`` into ``out`` (created if needed); returns ``out``."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the output folder {out}: {exc.strerror}") from exc
+    run = {
+        "format": RUN_FORMAT,
+        "command": command,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arguments": arguments or {},
+        "config": result.config,
+        "versions": package_versions(),
+        "series": _records(result.series_info),
+        "timings": _records(result.timings),
+        "failures": _records(result.failures),
+        "elapsed_seconds": elapsed_seconds,
+    }
+    _atomic_write(
+        out / "forecasts.csv", result.forecasts.to_csv(index=False, date_format="%Y-%m-%d")
+    )
+    _atomic_write(out / "metrics.csv", result.metrics.to_csv(index=False))
+    _atomic_write(out / "run.json", json.dumps(run, indent=2, default=str) + "\n")
+    return out
+
+
+@dataclass
+class RunFiles:
+    """The contents of a run folder."""
+
+    path: Path
+    forecasts: pd.DataFrame
+    metrics: pd.DataFrame
+    run: dict
+
+
+def read_run(path: str | os.PathLike) -> RunFiles:
+    """Read a run folder written by :func:`write_run`, checking each file's shape."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"run folder not found: {path}")
+    forecasts = _read_csv(path / "forecasts.csv", FORECAST_COLUMNS, ["origin", "target_date"])
+    metrics = _read_csv(path / "metrics.csv", METRIC_COLUMNS, [])
+    run_file = path / "run.json"
+    if not run_file.is_file():
+        raise DataError(f"{run_file}: missing (every run folder has one)")
+    try:
+        run = json.loads(run_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{run_file}: not valid JSON: {exc}") from exc
+    if not isinstance(run, dict) or "config" not in run:
+        raise DataError(f"{run_file}: malformed: expected an object with a 'config' key")
+    return RunFiles(path, forecasts, metrics, run)
+
+
+def _read_csv(file: Path, columns: list[str], dates: list[str]) -> pd.DataFrame:
+    if not file.is_file():
+        raise DataError(f"{file}: missing (every run folder has one)")
+    try:
+        frame = pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{file}: not a readable CSV file: {exc}") from exc
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{file}: malformed: missing columns {missing}")
+    for col in dates:
+        parsed = pd.to_datetime(frame[col], errors="coerce", format="%Y-%m-%d")
+        if parsed.isna().any():
+            line = int(parsed.isna().to_numpy().argmax()) + 2
+            raise DataError(f"{file}: malformed: column {col!r} has a bad date on line {line}")
+        frame[col] = parsed
+    return frame
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-safe records: NaN becomes null."""
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
