@@ -40,8 +40,10 @@ class ARForecaster(BaseForecaster):
         if int(self.max_lags) < 0:
             raise ValueError(f"max_lags must be an integer >= 0; got {self.max_lags}")
         r = returns_of(y)
-        if np.ptp(r) == 0:
-            raise ModelFitError("ar: training log-returns are constant; nothing to fit")
+        if np.std(r) < 1e-10:  # a halted stock or a synthetic constant-growth series
+            raise ModelFitError(
+                f"ar: training log-returns are constant (std {np.std(r):.1e}); nothing to fit"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ValueWarning)
             sel = ar_select_order(r, maxlag=int(self.max_lags), ic="aic", trend="c")

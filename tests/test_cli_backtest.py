@@ -1,0 +1,108 @@
+"""``forecast backtest`` end to end on the embedded data, and its argument errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from forecast.cli import main
+from forecast.data import embedded_dir
+
+
+def test_backtest_on_an_embedded_csv(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "backtest",
+            "--csv",
+            str(embedded_dir() / "IBM.csv"),
+            "--models",
+            "naive,drift,ar",
+            "--test-size",
+            "30",
+            "--refit-every",
+            "10",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "rel_mae" in captured.out and "drift" in captured.out
+    fc = pd.read_csv(out / "forecasts.csv")
+    mt = pd.read_csv(out / "metrics.csv")
+    run = json.loads((out / "run.json").read_text())
+    assert set(fc.model) == {"naive", "drift", "ar"}
+    assert (fc[fc.model == "naive"].horizon == 1).sum() == 30
+    assert (fc[fc.model == "naive"].horizon == 5).sum() == 26
+    assert len(mt) == 6
+    assert run["config"]["test_size"] == 30
+    assert run["series"][0]["content_hash"].startswith("sha256:")
+    assert run["series"][0]["series"] == "IBM"
+    assert {t["model"] for t in run["timings"]} == {"naive", "drift", "ar"}
+    assert run["versions"]["statsmodels"]
+    assert run["failures"] == []
+
+
+def test_backtest_default_runs_every_embedded_series(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(
+        [
+            "backtest",
+            "--models",
+            "naive,drift",
+            "--test-size",
+            "5",
+            "--out",
+            str(out),
+            "--horizons",
+            "1",
+        ]
+    )
+    assert code == 0
+    mt = pd.read_csv(out / "metrics.csv")
+    assert set(mt.series) == {"AAPL", "GOOG", "GSPC", "IBM", "MSFT"}
+
+
+def test_backtest_by_ticker(tmp_path):
+    assert (
+        main(
+            [
+                "backtest",
+                "GSPC",
+                "--models",
+                "drift",
+                "--test-size",
+                "5",
+                "--out",
+                str(tmp_path / "r"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--models", "naive,nope"], "unknown model 'nope'; valid models: naive, drift, ar"),
+        (["--horizons", "0"], "horizons must be an integer >= 1; got 0"),
+        (["--horizons", "1,x"], "expected comma-separated integers; got '1,x'"),
+        (["--test-size", "100000"], "series 'GSPC' has 5031 rows; got test_size=100000"),
+        (["--epochs", "0"], "expected an integer >= 1; got 0"),
+        (["--csv", "nope.csv"], "price file not found: nope.csv"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    models = [] if argv[0] == "--models" else ["--models", "naive"]
+    try:
+        code = main(["backtest", "GSPC", *models, "--out", str(tmp_path / "r"), *argv])
+    except SystemExit as exc:  # argparse's own usage errors exit from inside the parser
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assert not any("Traceback" in line for line in err)
