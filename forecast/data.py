@@ -11,16 +11,22 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from forecast.errors import DataError
 
+if TYPE_CHECKING:
+    from forecast.yahoo import YahooClient
+
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 DEFAULT_COLUMNS = ("Adj Close", "Close")
-_TICKER_RE = re.compile(r"[A-Z0-9.\-^=&]{1,15}")
+_TICKER_CHAR_RE = re.compile(r"[A-Z0-9.\-^=&]")
+_ISIN_RE = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")  # yfinance's own ISIN test
 _SHOW = 5  # how many offending dates an error message lists
 
 
@@ -49,26 +55,50 @@ def embedded_tickers() -> list[str]:
 def validate_ticker(ticker: object) -> str:
     """Return the normalised (upper-case) ticker or raise ``ValueError``.
 
-    Allowed: letters, digits and ``. - ^ = &``, 1 to 15 characters (``BRK-B``, ``^GSPC``,
-    ``EURUSD=X``). Anything else, path separators and control characters included, is
-    refused before it can reach the network or a file name.
+    Allowed: ASCII letters, digits and ``. - ^ = &``, 1 to 15 characters after stripping
+    spaces (``BRK-B``, ``^GSPC``, ``EURUSD=X``). Anything else, path separators, control
+    characters and non-ASCII letters included, is refused before it can reach the network or
+    a file name. ISIN-like codes (``US0378331005``) are refused too: yfinance would silently
+    resolve them over the network.
     """
     if not isinstance(ticker, str):
         raise ValueError(f"ticker must be a string; got {type(ticker).__name__} {ticker!r}")
-    norm = ticker.strip().upper()
-    if not norm:
+    text = ticker.strip(" ")
+    if not text:
         raise ValueError(f"ticker must not be empty; got {ticker!r}")
-    if len(norm) > 15:
-        raise ValueError(f"ticker must be at most 15 characters; got {len(norm)}: {ticker!r}")
-    if not _TICKER_RE.fullmatch(norm):
-        bad = sorted({c for c in norm if not re.fullmatch(r"[A-Z0-9.\-^=&]", c)})
+    if len(text) > 15:
+        raise ValueError(f"ticker must be at most 15 characters; got {len(text)}: {ticker!r}")
+    bad = sorted({c for c in text if not (c.isascii() and _TICKER_CHAR_RE.fullmatch(c.upper()))})
+    if bad:
         raise ValueError(
             f"ticker may hold only letters, digits and . - ^ = &; got {ticker!r} "
             f"(bad characters: {''.join(bad)!r})"
         )
-    if set(norm) <= {"."}:
+    norm = text.upper()
+    if not any(c.isalnum() for c in norm):
         raise ValueError(f"ticker must hold a letter or digit; got {ticker!r}")
+    if _ISIN_RE.fullmatch(norm):
+        raise ValueError(
+            f"ticker looks like an ISIN, and ISINs are not supported (yfinance would look it "
+            f"up over the network); give the exchange ticker instead; got {ticker!r}"
+        )
     return norm
+
+
+def parse_date(value: object, name: str) -> date | None:
+    """``None``, a ``date``/``datetime``/``Timestamp`` or an ISO string as a ``date``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{name} must be a date like 2024-01-31; got {value!r}")
 
 
 def _looks_like_path(source: str | os.PathLike) -> bool:
@@ -87,44 +117,77 @@ def load_prices(
     column: str | None = None,
     *,
     min_length: int = 2,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    offline: bool | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    client: YahooClient | None = None,
 ) -> pd.Series:
     """Load a daily price series from a CSV file or a ticker.
 
     Parameters
     ----------
     source
-        A CSV path (a ``Date`` column plus price columns) or a ticker. A ticker that names
-        an embedded series (``AAPL``, ``GSPC``...) loads it from :func:`embedded_dir`.
+        A CSV path (a ``Date`` column plus price columns) or a ticker. A ticker comes from the
+        local cache, topped up from Yahoo Finance, or, when Yahoo cannot be reached and
+        nothing is cached, from the embedded series (``AAPL``, ``GSPC``...) in
+        :func:`embedded_dir`; see :func:`forecast.prices.resolve_prices`.
     column
         The price column. Default: ``Adj Close`` when present and non-empty, else ``Close``.
     min_length
         The fewest rows the caller needs; a shorter series raises ``DataError``.
+    start, end
+        Keep only prices on or after ``start`` and on or before ``end`` (dates or ISO
+        strings).
+    offline
+        Never use the network (default: the ``FORECAST_OFFLINE`` environment variable).
+    cache_dir
+        The price cache folder (default: ``FORECAST_CACHE_DIR``, else the user cache dir).
+    client
+        A :class:`forecast.yahoo.YahooClient` to fetch with (default: one per process).
 
     Returns
     -------
     pd.Series
         Float prices on an ascending ``DatetimeIndex`` named ``date``; the series name is the
-        ticker or the file stem.
+        ticker or the file stem. For a ticker, ``attrs`` hold the provenance: ``source``
+        (``yahoo``, ``cache`` or ``embedded``), ``fetched_at``, ``content_hash``,
+        ``last_date``, ``stale``, ``age_seconds``, ``column`` and ``note`` (why a fallback
+        was used; also logged as a warning).
     """
+    start, end = parse_date(start, "start"), parse_date(end, "end")
     if _looks_like_path(source):
         series = read_price_csv(Path(source), column)
     else:
-        series = _load_ticker(validate_ticker(source), column)
+        ticker = validate_ticker(source)
+        series = _load_ticker(
+            ticker,
+            column,
+            start=start,
+            end=end,
+            offline=offline,
+            cache_dir=cache_dir,
+            client=client,
+        )
+    if start is not None or end is not None:
+        attrs = dict(series.attrs)
+        lo = pd.Timestamp(start) if start else None
+        hi = pd.Timestamp(end) if end else None
+        series = series.loc[lo:hi]
+        series.attrs.update(attrs)
     check_length(series, min_length, what=str(source))
     return series
 
 
-def _load_ticker(ticker: str, column: str | None) -> pd.Series:
-    path = embedded_dir() / f"{ticker}.csv"
-    if path.is_file():
-        series = read_price_csv(path, column)
-        series.attrs["source"] = "embedded"
-        return series
-    known = ", ".join(embedded_tickers()) or "none"
-    raise DataError(
-        f"no price data for ticker {ticker!r}: it is not an embedded series "
-        f"(embedded: {known}) and no other source is configured"
-    )
+def _load_ticker(ticker: str, column: str | None, **options) -> pd.Series:
+    from forecast.prices import resolve_prices  # it imports this module
+
+    data = resolve_prices(ticker, **options)
+    where = f"ticker {ticker} ({data.source} data)"
+    col = choose_column(data.frame, column, where)
+    series = validate_series(data.frame[col].rename(ticker), where=f"{where} column {col!r}")
+    series.attrs.update(data.attrs(), column=col)
+    return series
 
 
 def check_length(series: pd.Series, min_length: int, what: str) -> None:
