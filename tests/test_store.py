@@ -1,0 +1,259 @@
+"""The SQLite store: settings, migrations, one transaction per ticker, idempotent keys."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from forecast import store as st
+from forecast.store import (
+    ForecastRow,
+    NewVersion,
+    ScoreRow,
+    StoreError,
+    TickerResult,
+    open_reader,
+    open_store,
+)
+
+
+def _version(model: str = "naive", through: str = "2013-02-28") -> NewVersion:
+    return NewVersion(
+        model=model,
+        spec_hash="sha256:abc",
+        params="{}",
+        trained_through=through,
+        n_train=100,
+        data_hash="sha256:data",
+        file=f"T_AAPL/{model}/{through}-abc",
+        sha256="0" * 64,
+        fit_seconds=0.01,
+    )
+
+
+def _result(ticker: str = "AAPL", as_of: str = "2013-02-28", value: float = 10.0) -> TickerResult:
+    forecasts = [
+        ForecastRow("naive", "sha256:abc", as_of, h, f"2013-03-0{h}", value + h) for h in (1, 2)
+    ]
+    return TickerResult(
+        ticker=ticker,
+        as_of=as_of,
+        status="stored",
+        source="embedded",
+        data_hash="sha256:data",
+        last_price=value,
+        forecasts=forecasts,
+        versions=[_version(through=as_of)],
+        events=[("naive", "note", "hello")],
+    )
+
+
+@pytest.fixture
+def db(tmp_path):
+    store = open_store(tmp_path / "forecast.db")
+    yield store
+    store.close()
+
+
+def _run(db) -> int:
+    return db.begin_run(as_of=None, config_hash="h", started_at="t", pid=1, host="h", version="v")
+
+
+def test_fresh_store_has_schema_and_settings(db):
+    conn = db.conn
+    assert st.schema_version(conn) == st.SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"runs", "run_tickers", "model_versions", "forecasts", "scores", "events"} <= tables
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not WAL on 3.40
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
+    assert conn.isolation_level is None  # autocommit: every write is an explicit BEGIN IMMEDIATE
+    assert db.models_dir == db.path.parent / "models"
+
+
+def test_reopening_migrates_nothing_and_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "forecast.db"
+    open_store(path).close()
+    open_store(path).close()  # a second open is a no-op
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {st.SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match=r"schema version 2 is newer .* upgrade forecast"):
+        open_store(path)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    missing = tmp_path / "nope" / "forecast.db"
+    with pytest.raises(StoreError, match=r"store folder does not exist: .*nope"):
+        open_store(missing)
+    assert not missing.parent.exists()  # a typo never creates a folder tree
+
+
+def _read_only_folder(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if Path("/sys").is_dir() and _unwritable("/sys"):
+        return Path("/sys")  # root ignores permission bits; /sys is read-only even for root
+    pytest.skip("running as root with no read-only folder to test against")
+
+
+def _unwritable(folder: str) -> bool:
+    try:
+        Path(folder, ".forecast-write-test").touch()
+    except OSError:
+        return True
+    Path(folder, ".forecast-write-test").unlink()
+    return False
+
+
+def test_read_only_folder_is_a_clear_error(tmp_path):
+    folder = _read_only_folder(tmp_path)
+    try:
+        with pytest.raises(StoreError, match=r"store folder is not writable: .*journal"):
+            open_store(folder / "forecast.db")
+    finally:
+        if folder != Path("/sys"):
+            folder.chmod(0o755)
+
+
+def test_write_ticker_commits_everything_and_rerun_adds_nothing(db):
+    run = _run(db)
+    db.write_ticker(run, _result())
+    db.write_ticker(run, _result(value=99.0))  # same key: the first forecasts stay
+    rows = db.conn.execute("SELECT horizon, forecast FROM forecasts ORDER BY horizon").fetchall()
+    assert [tuple(r) for r in rows] == [(1, 11.0), (2, 12.0)]
+    assert db.conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0] == 1
+    assert db.stored_models("AAPL", "2013-02-28") == {"naive"}
+    status = db.conn.execute("SELECT status, n_forecasts FROM run_tickers").fetchone()
+    assert tuple(status) == ("stored", 2)
+
+
+def test_a_failing_write_leaves_nothing_of_the_ticker(db):
+    run = _run(db)
+    bad = _result()
+    # the second forecast names a version that does not exist: the insert fails midway
+    bad.forecasts.append(ForecastRow("naive", "sha256:zzz", "2013-02-28", 3, "2013-03-05", 1.0))
+    with pytest.raises(TypeError):
+        db.write_ticker(run, bad)
+    for table in ("forecasts", "model_versions", "events", "run_tickers"):
+        assert db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    assert not db.conn.in_transaction
+
+
+def test_sql_looking_ticker_round_trips_verbatim(db):
+    ticker = "AAPL'; DROP TABLE forecasts;--\""
+    run = _run(db)
+    db.write_ticker(run, _result(ticker=ticker))
+    assert db.stored_models(ticker, "2013-02-28") == {"naive"}
+    got = db.conn.execute("SELECT DISTINCT ticker FROM forecasts").fetchone()[0]
+    assert got == ticker
+
+
+def test_latest_version_never_comes_from_the_future(db):
+    run = _run(db)
+    for day in ("2013-02-20", "2013-02-27"):
+        r = _result(as_of=day)
+        db.write_ticker(run, r)
+    assert db.latest_version("AAPL", "naive", "sha256:abc", "2013-02-26")["trained_through"] == (
+        "2013-02-20"
+    )
+    assert db.latest_version("AAPL", "naive", "sha256:abc", "2013-02-27")["trained_through"] == (
+        "2013-02-27"
+    )
+    assert db.latest_version("AAPL", "naive", "sha256:abc", "2013-02-19") is None
+    assert db.latest_version("AAPL", "naive", "sha256:other", "2013-02-27") is None
+
+
+def test_scores_and_unscored(db):
+    run = _run(db)
+    db.write_ticker(run, _result())
+    pending = db.unscored("AAPL", "2013-03-01")
+    assert [r["target_date"] for r in pending] == ["2013-03-01"]
+    fid = pending[0]["forecast_id"]
+    r = TickerResult("AAPL", "2013-03-01", "up_to_date")
+    r.scores = [ScoreRow(fid, 12.0, -1.0, -2.0, 0, 0)]
+    db.write_ticker(run, r)
+    db.write_ticker(run, r)  # scoring twice keeps one score
+    assert db.conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == 1
+    assert db.unscored("AAPL", "2013-03-01") == []
+
+
+def test_begin_run_marks_killed_runs_aborted(db):
+    first = _run(db)
+    second = _run(db)
+    statuses = dict(db.conn.execute("SELECT run_id, status FROM runs").fetchall())
+    assert statuses == {first: "aborted", second: "running"}
+    db.finish_run(second, status="succeeded", errors=[{"x": 1}], finished_at="t2")
+    row = db.conn.execute("SELECT status, errors FROM runs WHERE run_id = ?", (second,)).fetchone()
+    assert tuple(row) == ("succeeded", '[{"x": 1}]')
+
+
+def test_retention_queries(db):
+    run = _run(db)
+    for day in ("2013-02-20", "2013-02-21", "2013-02-22"):
+        db.write_ticker(run, _result(as_of=day))
+    old = db.versions_beyond("AAPL", "naive", keep=2)
+    assert [v["file"] for v in old] == ["T_AAPL/naive/2013-02-20-abc"]
+    db.mark_pruned(run, "AAPL", "naive", old)
+    assert db.versions_beyond("AAPL", "naive", keep=2) == []
+    assert "T_AAPL/naive/2013-02-20-abc" not in db.active_files()
+
+
+def test_writer_waits_for_another_writer(db):
+    other = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    t0 = time.perf_counter()
+    run = _run(db)  # blocks on the lock, then goes through: no "database is locked"
+    assert time.perf_counter() - t0 >= 0.4
+    assert run >= 1
+    release.join()
+    other.close()
+
+
+def test_corrupt_store_is_refused_with_a_restore_hint(tmp_path):
+    path = tmp_path / "forecast.db"
+    store = open_store(path)
+    store.write_ticker(_run(store), _result())
+    store.close()
+    data = bytearray(path.read_bytes())
+    data[:16] = b"garbage garbage!"  # the header: no longer an SQLite file
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"forecast.db"):
+        open_store(path)
+
+
+def test_damaged_page_fails_quick_check(tmp_path):
+    path = tmp_path / "forecast.db"
+    store = open_store(path)
+    run = _run(store)
+    for i in range(40):
+        store.write_ticker(run, _result(ticker=f"T{i}"))
+    store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for offset in range(2 * page + 8, 3 * page, 7):  # scribble over a b-tree page
+        data[offset] = 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"(quick_check|cannot be opened).*"):
+        open_store(path)
+
+
+def test_reader_is_read_only_and_checks_existence(tmp_path, db):
+    with pytest.raises(StoreError, match=r"no store at .*run `forecast run` first"):
+        open_reader(tmp_path / "missing.db")
+    conn = open_reader(db.path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM runs")
+    conn.close()
