@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data import PRICE_COLUMNS, validate_ticker
+from forecast.schema import date_index
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def _decode(raw: bytes, ticker: str) -> CacheEntry:
         raise ValueError(f"holds ticker {doc.get('ticker')!r}, not {ticker!r}")
     if doc.get("columns") != list(PRICE_COLUMNS):
         raise ValueError(f"columns are {doc.get('columns')!r}, expected {list(PRICE_COLUMNS)}")
-    dates = pd.DatetimeIndex(pd.to_datetime(doc["dates"], format="%Y-%m-%d"), name="date")
+    dates = date_index(pd.to_datetime(doc["dates"], format="%Y-%m-%d"))
     values = np.array(doc["values"], dtype=float).reshape(-1, len(PRICE_COLUMNS))
     if len(values) != len(dates):
         raise ValueError(f"{len(dates)} dates but {len(values)} rows of values")

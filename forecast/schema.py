@@ -2,8 +2,9 @@
 
 Every source ends as a float frame with the columns :data:`~forecast.data.PRICE_COLUMNS`
 (``Open, High, Low, Close, Adj Close, Volume``; missing ones are NaN) on an ascending, unique
-``DatetimeIndex`` named ``date`` holding exchange-local calendar dates. Volume is float so
-that a missing value can be NaN. Only bars of closed sessions are kept.
+``DatetimeIndex`` (unit ``ns``, whatever the pandas version parses by default) named ``date``
+holding exchange-local calendar dates. Volume is float so that a missing value can be NaN.
+Only bars of closed sessions are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 CLOSE_MARGIN = timedelta(minutes=20)
 #: timezone assumed when a frame has tz-naive dates and no metadata says otherwise
 DEFAULT_EXCHANGE_TZ = "America/New_York"
+
+
+def date_index(values) -> pd.DatetimeIndex:
+    """Tz-naive midnight dates as the schema's index: unit ``ns``, named ``date``."""
+    return pd.DatetimeIndex(pd.DatetimeIndex(values).normalize(), name="date").as_unit("ns")
 
 
 class SchemaError(DataError):
@@ -60,7 +66,8 @@ def normalise_history(raw: pd.DataFrame, ticker: str, *, now: datetime) -> pd.Da
     if index.tz is not None:  # exchange-local calendar dates, whatever the machine's timezone
         index = index.tz_convert(tz).tz_localize(None)
     out = frame.loc[:, list(PRICE_COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float)
-    out.index = pd.DatetimeIndex(index.normalize(), name="date")
+    out.columns = pd.Index(PRICE_COLUMNS)  # drops download()'s "Price" level name
+    out.index = date_index(index)
     no_close = out["Close"].isna() | out["Adj Close"].isna()
     if no_close.any():
         log.info("%s: dropped %d rows without a close", ticker, int(no_close.sum()))
@@ -126,5 +133,5 @@ def read_price_frame(path: Path) -> pd.DataFrame:
     if dates.isna().any():
         raise DataError(f"{path}: {int(dates.isna().sum())} rows have no valid date")
     frame = raw.reindex(columns=list(PRICE_COLUMNS)).apply(pd.to_numeric, errors="coerce")
-    frame.index = pd.DatetimeIndex(dates.dt.normalize(), name="date")
+    frame.index = date_index(dates)
     return frame.astype(float).sort_index(kind="stable")

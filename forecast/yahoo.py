@@ -77,8 +77,8 @@ class RetryPolicy:
     attempts
         Tries per ticker for a transient failure (network, outage, rate limit).
     backoff
-        Seconds before the second try; doubled for each further try, capped at
-        ``max_backoff``; ``jitter`` adds up to that fraction at random.
+        Seconds before the second try; doubled for each further try; ``jitter`` adds up to
+        that fraction at random; no wait is longer than ``max_backoff``.
     rate_limit_backoff
         First wait after an HTTP 429 (Yahoo's limits last minutes, not milliseconds).
     deadline
@@ -218,8 +218,8 @@ class YahooClient:
     def _backoff(self, attempt: int, rate_limited: bool) -> float:
         p = self.policy
         base = p.rate_limit_backoff if rate_limited else p.backoff
-        wait = min(base * 2 ** (attempt - 1), p.max_backoff)
-        return wait * (1.0 + p.jitter * self._rng.random())
+        wait = base * 2 ** (attempt - 1) * (1.0 + p.jitter * self._rng.random())
+        return min(wait, p.max_backoff)
 
     def _record_failure(self, err: YahooUnavailable) -> None:
         self.failures += 1
