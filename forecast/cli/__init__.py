@@ -14,7 +14,7 @@ import sys
 from forecast.errors import ForecastError
 
 #: subcommand modules, in the order ``forecast --help`` lists them
-SUBCOMMANDS = ("backtest",)
+SUBCOMMANDS = ("backtest", "fetch", "run", "scorecard", "compare", "report")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
