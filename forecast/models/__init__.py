@@ -10,9 +10,18 @@ from __future__ import annotations
 from forecast.models.ar import ARForecaster
 from forecast.models.base import BaseForecaster
 from forecast.models.baselines import DriftForecaster, NaiveForecaster
+from forecast.models.markov import MarkovChainForecaster
+from forecast.models.msar import MSARForecaster
 
 MODELS: dict[str, type[BaseForecaster]] = {
-    cls.name: cls for cls in (NaiveForecaster, DriftForecaster, ARForecaster)
+    cls.name: cls
+    for cls in (
+        NaiveForecaster,
+        DriftForecaster,
+        ARForecaster,
+        MarkovChainForecaster,
+        MSARForecaster,
+    )
 }
 
 
@@ -37,6 +46,8 @@ __all__ = [
     "ARForecaster",
     "BaseForecaster",
     "DriftForecaster",
+    "MSARForecaster",
+    "MarkovChainForecaster",
     "NaiveForecaster",
     "available_models",
     "get_model",
