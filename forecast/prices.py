@@ -198,25 +198,36 @@ def update_entry(
     """
     now = client.now()
     end_excl = end + timedelta(days=1) if end else now.date() + timedelta(days=2)
+    if entry is not None and not entry.frame.empty:  # never shrink what is cached
+        end_excl = max(end_excl, entry.last_date + timedelta(days=1))
     first = start or date(now.year - HISTORY_YEARS, 1, 1)
     if entry is None or entry.frame.empty or not _head_covered(entry, start):
-        frame = client.history(ticker, first, end_excl)
+        frame = _history(client, ticker, first, end_excl)
         added = len(frame) - (0 if entry is None else len(entry.frame))
         return _entry(ticker, frame, now, start), added, False
     old = entry.frame
     overlap_start = old.index[-min(OVERLAP, len(old))].date()
-    end_excl = max(end_excl, old.index[-1].date() + timedelta(days=1))
-    fresh = client.history(ticker, overlap_start, end_excl)
+    fresh = _history(client, ticker, overlap_start, end_excl)
     why = restatement(old.loc[old.index >= pd.Timestamp(overlap_start)], fresh)
     if why:
         log.warning(
             "%s: Yahoo restated past prices (%s); replacing the cached history", ticker, why
         )
-        frame = client.history(ticker, entry.start or first, end_excl)
+        frame = _history(client, ticker, entry.start or first, end_excl)
         return _entry(ticker, frame, now, entry.start), len(frame) - len(old), True
     merged = pd.concat([old.loc[old.index < pd.Timestamp(overlap_start)], fresh])
     merged.attrs = dict(fresh.attrs)
     return _entry(ticker, merged, now, entry.start), len(merged) - len(old), False
+
+
+def _history(client: YahooClient, ticker: str, start: date, end: date) -> pd.DataFrame:
+    frame = client.history(ticker, start, end)
+    if frame.empty:  # only an open session's bar: nothing final to keep
+        last = end - timedelta(days=1)
+        raise NoPriceData(
+            f"no price data for ticker {ticker!r}: no closed session from {start} to {last}"
+        )
+    return frame
 
 
 def restatement(cached: pd.DataFrame, fresh: pd.DataFrame) -> str:

@@ -318,10 +318,16 @@ def _yfinance(cache_dir: Path | None) -> Any:
         import yfinance as yf
 
         if _yf_folder is None:
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # yfinance then runs without its cache; never in ~/.cache
+                log.warning("cannot create yfinance's cache folder %s: %s", folder, exc)
             yf.set_tz_cache_location(str(folder))  # must precede yfinance's first request
-            yf.config.debug.hide_exceptions = False  # raise, so failures can be classified
-            yf.config.network.retries = 0  # YahooClient retries, with backoff and a breaker
+            try:
+                yf.config.debug.hide_exceptions = False  # raise, so failures can be classified
+                yf.config.network.retries = 0  # YahooClient retries, with backoff and a breaker
+            except AttributeError:  # an older yfinance: failures may come back as empty frames
+                log.debug("yfinance has no config.debug/config.network settings")
             yf_log = logging.getLogger("yfinance")
             if not yf_log.handlers and yf_log.level == logging.NOTSET:
                 yf_log.setLevel(logging.CRITICAL)  # its warnings duplicate our own reports

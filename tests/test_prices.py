@@ -32,7 +32,8 @@ def _no_default_client(monkeypatch):
 
 @pytest.fixture
 def fake():
-    f = FakeYahoo.from_embedded("AAPL", "MSFT")
+    """Yahoo serving the embedded AAPL and MSFT from 2012 (short: the tests stay fast)."""
+    f = FakeYahoo({t: embedded_frame(t).loc["2012":] for t in ("AAPL", "MSFT")})
     yield f
     f.release()
 
@@ -58,7 +59,7 @@ def fetch(fake, now, cache_dir, ticker="AAPL", **kw):
 
 def test_first_fetch_takes_the_whole_history_and_writes_the_cache(fake, tmp_path):
     data = fetch(fake, after_close(LAST), tmp_path)
-    expected = embedded_frame("AAPL")
+    expected = embedded_frame("AAPL").loc["2012":]
     assert data.source == "yahoo" and not data.stale and data.note == ""
     pd.testing.assert_frame_equal(data.frame, expected, check_freq=False)
     assert data.last_date == date(2013, 3, 1) and data.new_rows == len(expected)
@@ -286,3 +287,21 @@ def test_warning_is_logged_once_per_fallback(fake, tmp_path, caplog):
         "AAPL: using embedded data ending 2013-03-01 (Yahoo Finance unreachable: "
         "ConnectionError: fake Yahoo: connection refused)"
     ]
+
+
+def test_an_earlier_start_refetches_without_shrinking_the_cache(fake, tmp_path):
+    fetch(fake, after_close(LAST), tmp_path, start="2013-01-02")
+    fake.requests.clear()
+    data = fetch(fake, after_close(LAST), tmp_path, start="2012-06-01", end="2012-12-31")
+    assert fake.history_requests("AAPL") == [(date(2012, 6, 1), date(2013, 3, 2))]
+    assert data.frame.index[0] == pd.Timestamp("2012-06-01")
+    assert data.last_date == date(2013, 3, 1)  # the later sessions are still cached
+    assert PriceCache(tmp_path).read("AAPL").start == date(2012, 6, 1)
+
+
+def test_only_an_open_session_is_no_data_yet(fake, tmp_path):
+    fake.frames["NEWCO"] = fake.frames["AAPL"].loc[LAST:]
+    during = at(LAST, pd.Timestamp("11:00").time())
+    with pytest.raises(NoPriceData, match=r"'NEWCO': no closed session from 2013-03-01 to 2013"):
+        fetch(fake, during, tmp_path, ticker="NEWCO", start=LAST)
+    assert not PriceCache(tmp_path).path("NEWCO").exists()

@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import requests
-from fake_yahoo import FakeYahoo, after_close, at, embedded_frame, reset_yfinance
+from fake_yahoo import (
+    ChartRequest,
+    FakeYahoo,
+    after_close,
+    at,
+    embedded_frame,
+    reset_yfinance,
+)
 
 import forecast
 from forecast.errors import DataError
@@ -192,8 +199,7 @@ def test_contract_real_yfinance_output_normalises_to_the_embedded_rows(fake):
     expected = embedded_frame("AAPL").loc["2013-02-01":"2013-03-01"]
     pd.testing.assert_frame_equal(frame, expected, check_freq=False)
     assert frame.attrs == {"exchange_tz": "America/New_York", "currency": "USD"}
-    chart = [r for r in fake.requests if r.ticker == "AAPL"]
-    assert chart[-1] == type(chart[-1])("AAPL", START, END)  # explicit start/end, no period
+    assert fake.requests == [ChartRequest("AAPL", START, END)]  # explicit start and end
 
 
 def test_contract_dates_are_exchange_local_east_of_utc(fake):
@@ -224,6 +230,15 @@ def test_contract_failures_through_real_yfinance(fake, kind, error, message):
     fake.fail(kind)
     with pytest.raises(error, match=message):
         client(fake, face="session", attempts=1).history("AAPL", START, END)
+
+
+def test_contract_a_hang_inside_yfinance_hits_our_deadline(fake):
+    fake.fail("hang")
+    t0 = time.perf_counter()
+    with pytest.raises(YahooTimeout, match=r"AAPL: yfinance call did not finish within the 0.2 s"):
+        client(fake, face="session", attempts=3, deadline=0.2).history("AAPL", START, END)
+    assert time.perf_counter() - t0 < 2.0
+    fake.release()
 
 
 def test_contract_unknown_ticker_is_no_price_data(fake):
