@@ -7,6 +7,9 @@ ARForecaster(max_lags=5)
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
+
 from forecast.models.ar import ARForecaster
 from forecast.models.base import BaseForecaster
 from forecast.models.baselines import DriftForecaster, NaiveForecaster
@@ -23,6 +26,47 @@ MODELS: dict[str, type[BaseForecaster]] = {
         MSARForecaster,
     )
 }
+
+
+#: the neural models import torch (slow to import): named as "module:Class" and imported on
+#: first use, so that ``import forecast`` and commands without them stay fast
+_LAZY_MODELS = {
+    "elman": "forecast.models.neural:ElmanForecaster",
+    "rnn": "forecast.models.neural:RNNForecaster",
+    "lstm": "forecast.models.neural:LSTMForecaster",
+    "gru": "forecast.models.neural:GRUForecaster",
+}
+
+
+class _Registry(Mapping[str, type[BaseForecaster]]):
+    """Name -> forecaster class, in registry order; ``"module:Class"`` entries load lazily."""
+
+    def __init__(self, entries: Mapping[str, type[BaseForecaster] | str]):
+        self._entries = dict(entries)
+
+    def __getitem__(self, name: str) -> type[BaseForecaster]:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = self._entries[name] = getattr(importlib.import_module(module), attr)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+MODELS = _Registry({**MODELS, **_LAZY_MODELS})
+
+
+def __getattr__(name: str) -> type[BaseForecaster]:
+    """``forecast.models.LSTMForecaster`` and the other lazy classes, imported on access."""
+    for key, entry in _LAZY_MODELS.items():
+        if entry.endswith(f":{name}"):
+            return MODELS[key]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available_models() -> list[str]:

@@ -1,0 +1,324 @@
+"""RNN, LSTM and GRU forecasters on sliding windows of log-returns.
+
+The data flow of one fit, with ``W = window`` and ``H = max_horizon``::
+
+    log prices y (n,) -> returns r (n-1,) -> standardised z = (r - mean_) / scale_
+        -> windows (n-W-H, W+H), a strided *view* of z: inputs z[i:i+W], targets z[i+W:i+W+H]
+        -> the last 10% of windows (in time order) validate, the rest train
+        -> RecurrentNet: (batch, W) -> rnn -> last hidden state -> linear head -> (batch, H)
+
+A forecast from an origin feeds the last ``W`` standardised returns to the nets, averages
+the ensemble, and un-standardises: the first ``H`` steps come out directly, further steps
+recursively from the forecasts themselves. The log-price path is the last log price plus
+the cumulative forecast returns, so no level can drift away from the data.
+
+Only this module, :mod:`~forecast.models.networks` and :mod:`~forecast.models.elman` import
+torch; the registry imports them on first use, so ``import forecast`` stays fast.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import numbers
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from forecast.errors import DataError, ModelFileError, ModelFitError
+from forecast.models.base import BaseForecaster, returns_of
+from forecast.models.networks import (
+    NetConfig,
+    RecurrentNet,
+    TrainConfig,
+    make_windows,
+    torch_settings,
+    train_net,
+)
+
+#: share of the training windows, the most recent ones, held out for early stopping
+VALIDATION_FRACTION = 0.1
+
+
+class RecurrentForecaster(BaseForecaster):
+    """A recurrent network on windows of past log-returns (the shared implementation).
+
+    Use a registered subclass: :class:`RNNForecaster`, :class:`LSTMForecaster`,
+    :class:`GRUForecaster` or :class:`ElmanForecaster`.
+
+    Parameters
+    ----------
+    window
+        Past log-returns the network reads (at least 2).
+    hidden_size, num_layers
+        Units per recurrent layer and stacked layers.
+    dropout
+        In ``[0, 1)``: between stacked layers and before the linear head, in training only.
+    max_horizon
+        Steps the network forecasts directly (multi-output); longer horizons continue
+        recursively from its own forecasts.
+    epochs, batch_size, lr
+        Adam on the mean squared error of standardised returns.
+    patience
+        Early stopping: stop after this many epochs without improvement on the last 10% of
+        the training windows, and restore the best weights. ``None`` turns it off (and every
+        window trains).
+    grad_clip
+        Largest gradient norm (``None``: no clipping).
+    n_models
+        Ensemble size: nets with seeds ``seed .. seed + n_models - 1``, forecasts averaged.
+    warm_start
+        At a refit, start from the previous weights (when the architecture is unchanged).
+    seed
+        Seeds the initial weights, the dropout masks and the order of the windows. The same
+        seed gives bit-identical forecasts on the same machine and library versions.
+
+    Fitted attributes: ``nets_`` (the trained :class:`RecurrentNet` list), ``mean_`` and
+    ``scale_`` (of the training log-returns), ``n_epochs_`` and ``val_loss_`` (per net),
+    ``warm_started_``.
+    """
+
+    name = "recurrent"
+    #: the recurrent layer: a ``torch.nn`` class name, or ``"elman"``
+    cell: ClassVar[str] = "LSTM"
+    stochastic = True
+    _weights_attributes = ("nets_",)
+
+    def __init__(
+        self,
+        window: int = 30,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        max_horizon: int = 5,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        patience: int | None = 5,
+        grad_clip: float | None = 1.0,
+        n_models: int = 1,
+        warm_start: bool = False,
+        seed: int = 0,
+    ):
+        self.window = window
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.max_horizon = max_horizon
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.n_models = n_models
+        self.warm_start = warm_start
+        self.seed = seed
+
+    # ---- the protocol -------------------------------------------------------------------
+    def fit(self, series: pd.Series) -> RecurrentForecaster:
+        """Fit on a price series (oldest first); see :class:`RecurrentForecaster`."""
+        self._check_params()
+        return super().fit(series)
+
+    def min_train_size(self) -> int:
+        # at least 10 windows, so that the validation tail holds one
+        self._check_params()
+        return self.window + self.max_horizon + 10
+
+    def min_history_size(self) -> int:
+        return self.window + 1
+
+    def _fit(self, y: np.ndarray) -> None:
+        r = returns_of(y)
+        scale = float(np.std(r))
+        if scale < 1e-10:  # nothing to standardise by, nothing to learn
+            raise ModelFitError(
+                f"{self.name}: training log-returns are constant (std {scale:.1e}); nothing to fit"
+            )
+        mean = float(np.mean(r))
+        z = torch.from_numpy(((r - mean) / scale).astype(np.float32))  # (n-1,)
+        windows = make_windows(z, self.window + self.max_horizon)  # a view of z
+        n_val = 0 if self.patience is None else max(1, round(VALIDATION_FRACTION * len(windows)))
+        train = TrainConfig(
+            self.epochs,
+            self.batch_size,
+            float(self.lr),
+            self.patience,
+            None if self.grad_clip is None else float(self.grad_clip),
+        )
+        previous = self._warm_nets()
+        nets, epochs, losses = [], [], []
+        with torch_settings():
+            for k in range(self.n_models):
+                # a private RNG stream per net: the caller's global torch RNG is left alone
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self.seed + k)  # initial weights and dropout masks
+                    net = previous[k] if previous else RecurrentNet(self._net_config())
+                    order = torch.Generator().manual_seed(self.seed + k)
+                    n_epochs, loss = train_net(net, windows, n_val, train, order, bool(previous))
+                nets.append(net)
+                epochs.append(n_epochs)
+                losses.append(loss)
+        self.nets_ = nets
+        self.mean_, self.scale_ = mean, scale
+        self.n_epochs_, self.val_loss_ = epochs, losses
+        self.warm_started_ = bool(previous)
+
+    def forecast_log_paths(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """All origins in one forward pass; row ``i`` reads ``y[ends[i]-window-1:ends[i]]``."""
+        self._check_fitted()
+        ends = np.asarray(ends, dtype=np.int64)
+        if len(ends) and (ends.min() < self.window + 1 or ends.max() > len(y)):
+            raise DataError(
+                f"ends must lie in [{self.window + 1}, {len(y)}] for {self.name} with "
+                f"window={self.window}; got {ends.min()}..{ends.max()}"
+            )
+        z = ((returns_of(y) - self.mean_) / self.scale_).astype(np.float32)  # (len(y)-1,)
+        # y[:end] holds the returns r[:end-1]; its last window starts at end-1-window
+        x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window]
+        steps = self._forecast_standardised(torch.from_numpy(x), horizon)  # (origins, horizon)
+        returns = steps.astype(np.float64) * self.scale_ + self.mean_
+        return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
+
+    def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        return self.forecast_log_paths(y, np.array([len(y)]), horizon)[0]
+
+    def _forecast_standardised(self, x: torch.Tensor, horizon: int) -> np.ndarray:
+        """Standardised returns ``(batch, horizon)`` from windows ``x`` ``(batch, window)``."""
+        blocks, done = [], 0
+        with torch_settings(), torch.inference_mode():
+            while done < horizon:  # direct for max_horizon steps, then on its own output
+                out = torch.stack([net(x) for net in self.nets_]).mean(0)  # (batch, H)
+                blocks.append(out)
+                done += out.shape[1]
+                x = torch.cat([x, out], dim=1)[:, -self.window :]
+        return torch.cat(blocks, dim=1)[:, :horizon].numpy()
+
+    # ---- saving and loading -------------------------------------------------------------
+    def _weights_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(nn.ModuleList(self.nets_).state_dict(), buffer)
+        return buffer.getvalue()
+
+    def _restore_weights(self, data: bytes, source: str) -> None:
+        try:
+            # the restricted unpickler builds tensors and plain containers only: a pickle
+            # that would run code is refused, not executed
+            state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        except Exception as exc:
+            raise ModelFileError(
+                f"{source}: not a valid weights file; torch.load(weights_only=True) refused "
+                f"it: {_first_line(exc)}"
+            ) from exc
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
+            raise ModelFileError(
+                f"{source}: expected a state_dict of named tensors; got {type(state).__name__}"
+            )
+        self._check_params()
+        with torch.random.fork_rng(devices=[]):  # the initial values are overwritten
+            nets = nn.ModuleList(RecurrentNet(self._net_config()) for _ in range(self.n_models))
+        try:
+            nets.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFileError(
+                f"{source}: the weights do not fit {self.name} with hidden_size="
+                f"{self.hidden_size}, num_layers={self.num_layers}, max_horizon="
+                f"{self.max_horizon}, n_models={self.n_models}: {_first_line(exc, 3)}"
+            ) from exc
+        nets.eval()
+        self.nets_ = list(nets)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _net_config(self) -> NetConfig:
+        return NetConfig(
+            self.cell, self.hidden_size, self.num_layers, float(self.dropout), self.max_horizon
+        )
+
+    def _warm_nets(self) -> list[RecurrentNet] | None:
+        """The previous nets when ``warm_start`` can continue from them, else ``None``."""
+        nets = getattr(self, "nets_", None) if self.warm_start else None
+        config = self._net_config()
+        if nets and len(nets) == self.n_models and all(n.config == config for n in nets):
+            return nets
+        return None
+
+    def _check_params(self) -> None:
+        for name, minimum in (
+            ("window", 2),
+            ("hidden_size", 1),
+            ("num_layers", 1),
+            ("max_horizon", 1),
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("n_models", 1),
+            ("seed", 0),
+        ):
+            _check_int(getattr(self, name), name, minimum)
+        if self.patience is not None:
+            _check_int(self.patience, "patience", 1)
+        _check_real(self.dropout, "dropout", 0.0 <= _real(self.dropout) < 1.0, "in [0, 1)")
+        _check_real(self.lr, "lr", _real(self.lr) > 0, "> 0")
+        if self.grad_clip is not None:
+            _check_real(self.grad_clip, "grad_clip", _real(self.grad_clip) > 0, "> 0 or None")
+        if not isinstance(self.warm_start, bool | np.bool_):
+            raise TypeError(f"warm_start must be True or False; got {self.warm_start!r}")
+
+
+class RNNForecaster(RecurrentForecaster):
+    """Vanilla tanh RNN (``torch.nn.RNN``); parameters as :class:`RecurrentForecaster`."""
+
+    name = "rnn"
+    cell = "RNN"
+
+
+class LSTMForecaster(RecurrentForecaster):
+    """LSTM (``torch.nn.LSTM``); parameters as :class:`RecurrentForecaster`."""
+
+    name = "lstm"
+    cell = "LSTM"
+
+
+class GRUForecaster(RecurrentForecaster):
+    """GRU (``torch.nn.GRU``); parameters as :class:`RecurrentForecaster`."""
+
+    name = "gru"
+    cell = "GRU"
+
+
+class ElmanForecaster(RecurrentForecaster):
+    """The vanilla RNN written out step by step (:class:`~forecast.models.elman.ElmanRNN`).
+
+    Same model as :class:`RNNForecaster` (and the same initial weights for the same seed),
+    slower: it exists to show what ``nn.RNN`` computes. Parameters as
+    :class:`RecurrentForecaster`.
+    """
+
+    name = "elman"
+    cell = "elman"
+
+
+def _check_int(value: object, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+
+
+def _real(value: object) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else math.nan
+
+
+def _check_real(value: object, name: str, ok: bool, rule: str) -> None:
+    if not ok:
+        raise ValueError(f"{name} must be a number {rule}; got {value!r}")
+
+
+def _first_line(exc: BaseException, lines: int = 1) -> str:
+    text = str(exc).strip().splitlines() or [type(exc).__name__]
+    return " ".join(line.strip() for line in text[:lines])
