@@ -24,6 +24,14 @@ from forecast.errors import DataError
 from forecast.metrics import METRIC_COLUMNS
 
 RUN_FORMAT = 1
+#: columns of forecasts.csv and metrics.csv read as text whatever they look like
+TEXT_COLUMNS = ("series", "model")
+#: the lists ``run.json`` holds and the keys every item of each has (checked by read_run)
+RUN_LISTS = {
+    "series": ("series", "first_date", "last_date", "n", "content_hash"),
+    "timings": ("series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"),
+    "failures": ("series", "model", "origin", "stage", "error"),
+}
 VERSIONED_PACKAGES = (
     "forecast",
     "numpy",
@@ -102,8 +110,13 @@ def read_run(path: str | os.PathLike) -> RunFiles:
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"run folder not found: {path}")
-    forecasts = _read_csv(path / "forecasts.csv", FORECAST_COLUMNS, ["origin", "target_date"])
-    metrics = _read_csv(path / "metrics.csv", METRIC_COLUMNS, [])
+    forecasts = _read_csv(
+        path / "forecasts.csv",
+        FORECAST_COLUMNS,
+        ["origin", "target_date"],
+        ["horizon", "forecast", "actual", "origin_price"],
+    )
+    metrics = _read_csv(path / "metrics.csv", METRIC_COLUMNS, [], METRIC_COLUMNS[2:])
     run_file = path / "run.json"
     if not run_file.is_file():
         raise DataError(f"{run_file}: missing (every run folder has one)")
@@ -111,16 +124,24 @@ def read_run(path: str | os.PathLike) -> RunFiles:
         run = json.loads(run_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{run_file}: not valid JSON: {exc}") from exc
-    if not isinstance(run, dict) or "config" not in run:
-        raise DataError(f"{run_file}: malformed: expected an object with a 'config' key")
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
+        raise DataError(f"{run_file}: malformed: expected an object with a 'config' object")
+    for key, fields in RUN_LISTS.items():
+        _check_records(run_file, run, key, fields)
     return RunFiles(path, forecasts, metrics, run)
 
 
-def _read_csv(file: Path, columns: list[str], dates: list[str]) -> pd.DataFrame:
+def _read_csv(file: Path, columns: list[str], dates: list[str], numbers: list[str]) -> pd.DataFrame:
     if not file.is_file():
         raise DataError(f"{file}: missing (every run folder has one)")
     try:
-        frame = pd.read_csv(file)
+        # names stay text ("1", "NA" and "nan" are valid series names); only numbers are NaN
+        frame = pd.read_csv(
+            file,
+            dtype={c: str for c in TEXT_COLUMNS},
+            keep_default_na=False,
+            na_values={c: ["", "nan", "NaN"] for c in numbers},
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{file}: not a readable CSV file: {exc}") from exc
     missing = [c for c in columns if c not in frame.columns]
@@ -132,7 +153,28 @@ def _read_csv(file: Path, columns: list[str], dates: list[str]) -> pd.DataFrame:
             line = int(parsed.isna().to_numpy().argmax()) + 2
             raise DataError(f"{file}: malformed: column {col!r} has a bad date on line {line}")
         frame[col] = parsed
+    for col in numbers:
+        parsed = pd.to_numeric(frame[col], errors="coerce")
+        bad = parsed.isna() & frame[col].notna()
+        if bad.any():
+            line = int(bad.to_numpy().argmax()) + 2
+            raise DataError(
+                f"{file}: malformed: column {col!r} has a non-numeric value "
+                f"{frame[col][bad].iloc[0]!r} on line {line}"
+            )
+        frame[col] = parsed
     return frame
+
+
+def _check_records(file: Path, run: dict, key: str, fields: tuple[str, ...]) -> None:
+    """``run[key]`` must be a list of objects that each hold ``fields``."""
+    records = run.get(key)
+    if not isinstance(records, list):
+        raise DataError(f"{file}: malformed: {key!r} must be a list; got {type(records).__name__}")
+    for i, record in enumerate(records):
+        missing = [f for f in fields if not isinstance(record, dict) or f not in record]
+        if missing:
+            raise DataError(f"{file}: malformed: {key}[{i}] lacks the keys {missing}")
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

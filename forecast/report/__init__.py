@@ -1,0 +1,176 @@
+"""Comparison reports: ``report.html`` and ``report.md`` from a run folder alone.
+
+The report answers "does any model beat the random walk, by how much, and is it
+significant?" at a glance, then shows the evidence: leaderboards, ranks across series,
+failures, figures and the run's facts. It reads only the run folder's three files
+(:func:`forecast.runfiles.read_run`), so it can be rebuilt at any time::
+
+    from forecast.report import write_report
+    paths = write_report("runs/20250101T000000Z")
+    paths.html, paths.markdown, paths.figures
+
+Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
+files), :mod:`~forecast.report.display` (formatted cells shared by both pages),
+:mod:`~forecast.report.figures`, :mod:`~forecast.report.html`,
+:mod:`~forecast.report.markdown`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from forecast.report import display, tables
+from forecast.report.display import ReportContent
+from forecast.report.figures import make_figures
+from forecast.report.html import render_html
+from forecast.report.markdown import render_markdown
+from forecast.report.tables import ALPHA
+from forecast.runfiles import RunFiles, read_run
+
+FIGURE_DIR = "figures"
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The files :func:`write_report` wrote."""
+
+    html: Path
+    markdown: Path
+    figures: tuple[Path, ...]
+
+
+def check_alpha(alpha: object) -> float:
+    """Return ``alpha`` as a float in ``(0, 1)`` or raise a ``ValueError`` naming it."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number between 0 and 1 (exclusive); got {alpha!r}")
+    return float(alpha)
+
+
+def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
+    """Every table and sentence of the report, formatted (see :class:`ReportContent`)."""
+    alpha = check_alpha(alpha)
+    metrics = run.metrics
+    series = list(dict.fromkeys(metrics["series"]))
+    horizons = sorted({int(h) for h in metrics["horizon"]})
+    across = tuple(
+        (h, display.across_table(tables.across_series(metrics, h, alpha), len(series)))
+        for h in horizons
+    )
+    boards = []
+    for h in horizons:
+        per_series = []
+        for s in series:
+            board = tables.leaderboard(run, s, h)
+            per_series.append(
+                display.leaderboard_table(board, tables.best_rows(board), s, h, alpha)
+            )
+        boards.append((h, tuple(per_series)))
+    found = tables.verdicts(metrics, alpha)
+    r = run.run
+    arguments = r.get("arguments") if isinstance(r.get("arguments"), dict) else {}
+    versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
+    series_labels = {
+        "first_date": "first date",
+        "last_date": "last date",
+        "n": "prices",
+        "test_start": "test from",
+        "content_hash": "content hash",
+    }
+    return ReportContent(
+        title=f"Forecast comparison: {', '.join(series) or 'no series'}",
+        subtitle=_subtitle(run, series, horizons),
+        alpha=alpha,
+        summary=tuple(tables.summary(metrics, alpha)),
+        answer_class="beats" if any(v.outcome == "beats" for v in found) else "none",
+        verdict_table=display.verdict_table(found),
+        across=across,
+        leaderboards=tuple(boards),
+        failures=display.failures_table(tables.failures(run)),
+        series_table=display.text_table(tables.series_facts(run), series_labels),
+        facts_table=display.pairs_table(tables.run_facts(run)),
+        arguments_table=display.pairs_table(
+            {k: tables.plain(v) for k, v in arguments.items() if k != "command"}, "argument"
+        ),
+        timings_table=display.timings_table(tables.timings(run)),
+        versions_table=display.pairs_table(
+            {k: tables.plain(v) for k, v in versions.items()}, "package", "version"
+        ),
+        n_series=len(series),
+        version=str(versions.get("forecast", "?")),
+    )
+
+
+def write_report(
+    run_dir: str | os.PathLike, *, alpha: float = ALPHA, figures: bool = True
+) -> ReportPaths:
+    """Write ``report.html``, ``report.md`` and ``figures/*.png`` into a run folder.
+
+    Parameters
+    ----------
+    run_dir
+        A folder written by :func:`forecast.runfiles.write_run`.
+    alpha
+        Significance level of the verdicts and counts (default 5%).
+    figures
+        Draw the figures (the slow part: about half a second each).
+
+    Returns
+    -------
+    ReportPaths
+
+    Raises
+    ------
+    forecast.errors.DataError
+        When a run file is missing or malformed; the message names the file.
+    """
+    alpha = check_alpha(alpha)
+    run = read_run(run_dir)
+    content = build_content(run, alpha)
+    drawn = make_figures(run, tables.timings(run)) if figures else []
+    folder = run.path / FIGURE_DIR
+    written = []
+    if drawn:
+        folder.mkdir(exist_ok=True)
+        for fig in drawn:
+            written.append(_atomic_write(folder / f"{fig.name}.png", fig.png))
+    if folder.is_dir():  # figures of an earlier report that this one no longer has
+        for stale in set(folder.glob("*.png")) - set(written):
+            stale.unlink()
+    html = _atomic_write(run.path / "report.html", render_html(content, drawn).encode("utf-8"))
+    md = render_markdown(content, drawn, FIGURE_DIR)
+    markdown = _atomic_write(run.path / "report.md", md.encode("utf-8"))
+    return ReportPaths(html, markdown, tuple(written))
+
+
+def _subtitle(run: RunFiles, series: list[str], horizons: list[int]) -> str:
+    r, config = run.run, run.run["config"]
+    models = list(dict.fromkeys(run.metrics["model"]))
+    parts = [
+        f"forecast {r.get('command', '?')}",
+        f"{len(series)} series",
+        f"{len(models)} models",
+        f"horizon{'s' if len(horizons) > 1 else ''} {', '.join(map(str, horizons))}",
+    ]
+    if "test_size" in config and "refit_every" in config:
+        parts.append(f"{config['test_size']} test origins, refit every {config['refit_every']}")
+    parts.append(f"run {r.get('created_at', 'date unknown')}")
+    return " · ".join(parts)
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    """Write via a temporary file and a rename, so a reader never sees half a report."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["ALPHA", "ReportContent", "ReportPaths", "build_content", "write_report"]

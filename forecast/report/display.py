@@ -1,0 +1,314 @@
+"""The report's tables as rows of formatted cells, shared by the HTML and Markdown pages.
+
+Formatting happens once, here, so that both pages show the same text for the same number.
+Cells hold plain, unescaped text: each renderer escapes for its own format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from forecast.report.tables import ALPHA, Verdict, format_p
+
+#: column label and the explanation shown on hover (HTML) or in the glossary
+LABELS = {
+    "model": ("model", ""),
+    "n": ("n", "number of forecasts scored"),
+    "rel_mae": ("rel MAE", "mean absolute error / the random walk's on the same points"),
+    "rel_rmse": ("rel RMSE", "root mean squared error / the random walk's on the same points"),
+    "mase": ("MASE", "MAE / mean absolute one-step price change over the first training window"),
+    "direction_acc": ("hit rate", "share of forecasts that got the direction of the move right"),
+    "pt_pvalue": ("PT p", "Pesaran-Timmermann test of direction: p-value"),
+    "dm_stat": ("DM stat", "Diebold-Mariano statistic on squared errors; < 0: smaller than RW"),
+    "dm_pvalue": ("DM p", "Diebold-Mariano two-sided p-value"),
+    "note": ("note", ""),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: display text, and for numbers the exact value from the run files."""
+
+    text: str
+    value: float | None = None
+    best: bool = False
+    #: ``"good"`` or ``"bad"``: a significant result for or against the model
+    tone: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table: header labels with hover help, rows of cells, per-row attributes."""
+
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    #: per row, the keys that identify it (``data-*`` attributes in the HTML)
+    keys: tuple[dict[str, str], ...] = ()
+    #: per column, the metrics.csv column it shows, or ``""``
+    metrics: tuple[str, ...] = ()
+    caption: str = ""
+
+
+def fmt(column: str, value: object) -> str:
+    """Display text of one metric value; ``-`` when it is missing or undefined."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    v = float(value)  # type: ignore[arg-type]
+    if column in ("n", "n_series", "better", "better_significant", "worse_significant"):
+        return f"{int(v)}"
+    if column in ("pt_pvalue", "dm_pvalue"):
+        return format_p(v)
+    if column == "direction_acc":
+        return f"{100 * v:.1f}%"
+    if column == "dm_stat":
+        return f"{v:+.2f}"
+    if column == "mase":
+        return f"{v:.3f}"
+    if column == "mean_rank":
+        return f"{v:.2f}"
+    if column.endswith("seconds"):
+        return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+    return f"{v:.4f}"
+
+
+def _number(column: str, value: object, best: bool = False, tone: str = "") -> Cell:
+    v = None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+    return Cell(fmt(column, v), v, best, tone)
+
+
+def _labels(columns: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple(LABELS.get(c, (c, "")) for c in columns)
+
+
+def verdict_table(found: list[Verdict]) -> Table:
+    """The headline table: one row per series and horizon."""
+    rows, keys = [], []
+    for v in found:
+        # green only where a model beats the random walk significantly; losing to it is the
+        # common, expected outcome and is not an error
+        best_sig = v.model is not None and v.model in v.significant
+        rows.append(
+            (
+                Cell(v.series),
+                Cell(str(v.horizon), float(v.horizon)),
+                Cell(v.model or "-"),
+                _number("rel_rmse", v.rel_rmse),
+                _number("dm_pvalue", v.dm_pvalue, tone="good" if best_sig else ""),
+                Cell(v.text, tone="good" if v.outcome == "beats" else ""),
+            )
+        )
+        keys.append({"series": v.series, "horizon": str(v.horizon)})
+    columns = (
+        ("series", ""),
+        ("horizon", "steps ahead, in trading days"),
+        ("best model", "lowest rel RMSE other than the random walk"),
+        LABELS["rel_rmse"],
+        LABELS["dm_pvalue"],
+        ("verdict", ""),
+    )
+    metrics = ("series", "horizon", "model", "rel_rmse", "dm_pvalue", "")
+    return Table(columns, tuple(rows), tuple(keys), metrics)
+
+
+def leaderboard_table(
+    board: pd.DataFrame,
+    best: dict[str, set[int]],
+    series: str,
+    horizon: int,
+    alpha: float = ALPHA,
+) -> Table:
+    """One leaderboard (see :func:`forecast.report.tables.leaderboard`) as cells."""
+    rows, keys = [], []
+    numeric = [c for c in board.columns if c not in ("model", "note")]
+    for i, r in board.iterrows():
+        sig_good = r["dm_stat"] < 0 and r["dm_pvalue"] < alpha
+        sig_bad = r["dm_stat"] > 0 and r["dm_pvalue"] < alpha
+        dm_tone = "good" if sig_good else "bad" if sig_bad else ""
+        pt_tone = "good" if r["pt_pvalue"] < alpha and r["direction_acc"] > 0.5 else ""
+        cells = [Cell(str(r["model"]))]
+        for col in numeric:
+            tone = dm_tone if col in ("dm_stat", "dm_pvalue") else ""
+            tone = pt_tone if col == "pt_pvalue" else tone
+            cells.append(_number(col, r[col], i in best.get(col, set()), tone))
+        failed = "failed" in r["note"] or r["n"] == 0
+        cells.append(Cell(str(r["note"]), tone="bad" if failed else ""))
+        rows.append(tuple(cells))
+        keys.append({"series": series, "model": str(r["model"]), "horizon": str(horizon)})
+    columns = ["model", *numeric, "note"]
+    return Table(
+        _labels(columns),
+        tuple(rows),
+        tuple(keys),
+        tuple(c if c != "note" else "" for c in columns),
+        caption=f"{series}, horizon {horizon}",
+    )
+
+
+def across_table(frame: pd.DataFrame, n_series: int) -> Table:
+    """The across-series table (see :func:`forecast.report.tables.across_series`) as cells."""
+    rows = []
+    best_rank = frame["mean_rank"].min()
+    for _, r in frame.iterrows():
+        rows.append(
+            (
+                Cell(str(r["model"])),
+                _number("mean_rank", r["mean_rank"], r["mean_rank"] == best_rank),
+                Cell(f"{int(r['n_series'])} of {n_series}", float(r["n_series"])),
+                _number("better", r["better"]),
+                _number(
+                    "better_significant",
+                    r["better_significant"],
+                    tone="good" if r["better_significant"] else "",
+                ),
+                _number(
+                    "worse_significant",
+                    r["worse_significant"],
+                    tone="bad" if r["worse_significant"] else "",
+                ),
+                _number("geomean_rel_rmse", r["geomean_rel_rmse"]),
+            )
+        )
+    columns = (
+        ("model", ""),
+        ("mean rank", "mean over series of the rank by rel RMSE (1 = best)"),
+        ("series ranked", "series where the model produced forecasts"),
+        ("beats RW", "series where its RMSE is below the random walk's"),
+        ("beats RW significantly", "series where it beats the random walk by the DM test"),
+        ("loses significantly", "series where the random walk beats it by the DM test"),
+        ("geo-mean rel RMSE", "geometric mean of rel RMSE over the series"),
+    )
+    keys = tuple({"model": str(m)} for m in frame["model"])
+    return Table(columns, tuple(rows), keys)
+
+
+def failures_table(frame: pd.DataFrame) -> Table:
+    """The failures (see :func:`forecast.report.tables.failures`) as cells."""
+    rows = []
+    for _, r in frame.iterrows():
+        folds = f"{r['failed']} of {r['folds']}" if r["folds"] else str(r["failed"])
+        more = f" (+{r['other_errors']} other messages)" if r["other_errors"] else ""
+        rows.append(
+            (
+                Cell(r["series"]),
+                Cell(r["model"]),
+                Cell(folds, float(r["failed"]), tone="bad"),
+                Cell(r["stages"]),
+                Cell(r["first_origin"]),
+                Cell(r["error"] + more),
+            )
+        )
+    columns = (
+        ("series", ""),
+        ("model", ""),
+        ("failed folds", ""),
+        ("stage", "fit or predict"),
+        ("first failing fold", "origin of the fold's refit"),
+        ("first error", ""),
+    )
+    return Table(columns, tuple(rows))
+
+
+def timings_table(frame: pd.DataFrame) -> Table:
+    """Fit and predict seconds per model, summed over the series."""
+    rows = tuple(
+        (
+            Cell(str(r["model"])),
+            _number("fit_seconds", r["fit_seconds"]),
+            _number("predict_seconds", r["predict_seconds"]),
+            Cell(str(int(r["n_fits"])), float(r["n_fits"])),
+            Cell(
+                str(int(r["n_failed"])), float(r["n_failed"]), tone="bad" if r["n_failed"] else ""
+            ),
+        )
+        for _, r in frame.iterrows()
+    )
+    columns = (
+        ("model", ""),
+        ("fit s", "seconds spent fitting, all series"),
+        ("predict s", "seconds spent forecasting, all series"),
+        ("fits", "successful fits"),
+        ("failed folds", ""),
+    )
+    return Table(columns, rows)
+
+
+def text_table(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> Table:
+    """A table of text cells, one column per frame column (optionally relabelled)."""
+    labels = labels or {}
+    columns = tuple((labels.get(c, c), "") for c in frame.columns)
+    rows = tuple(tuple(Cell(str(v)) for v in r) for r in frame.itertuples(index=False))
+    return Table(columns, rows)
+
+
+def pairs_table(pairs: dict[str, str], key: str = "setting", value: str = "value") -> Table:
+    """A two-column table from a mapping."""
+    rows = tuple((Cell(str(k)), Cell(str(v))) for k, v in pairs.items())
+    return Table(((key, ""), (value, "")), rows)
+
+
+GLOSSARY = (
+    (
+        "random walk (naive)",
+        "Forecasts the last observed price for every horizon: the benchmark every other "
+        "model is measured against. Beating it on stock prices is hard.",
+    ),
+    (
+        "horizon h",
+        "A forecast made at an origin (a trading day) for the price h trading days later.",
+    ),
+    (
+        "walk-forward",
+        "Each forecast uses only prices up to its origin; models are refit on the past every "
+        "'refit_every' origins (a fold) and forecast from each origin in between.",
+    ),
+    ("rel MAE", LABELS["rel_mae"][1] + ". Below 1: the model's errors are smaller."),
+    ("rel RMSE", LABELS["rel_rmse"][1] + ". Below 1: the model's errors are smaller."),
+    (
+        "MASE",
+        "Mean absolute error divided by the mean absolute one-step price change over the "
+        "training data of the first origin (scale-free; the random walk at horizon 1 is near 1).",
+    ),
+    (
+        "hit rate",
+        "Share of forecasts that moved the same way as the price from the origin (moves of "
+        "exactly zero left out); undefined for a model that never forecasts a change.",
+    ),
+    (
+        "PT p",
+        "Pesaran-Timmermann test that the forecast direction is independent of the actual "
+        "one; a small p-value with a hit rate above 50% means direction skill.",
+    ),
+    (
+        "DM stat, DM p",
+        "Diebold-Mariano test of equal squared errors against the random walk on the same "
+        "points (Harvey-Leybourne-Newbold small-sample correction, two-sided). A negative "
+        "statistic means smaller squared errors than the random walk.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything both pages show, formatted once (plain text; each renderer escapes)."""
+
+    title: str
+    subtitle: str
+    alpha: float
+    summary: tuple[str, ...]
+    #: ``"beats"`` when some model beats the random walk significantly, else ``"none"``
+    answer_class: str
+    verdict_table: Table
+    across: tuple[tuple[int, Table], ...]
+    leaderboards: tuple[tuple[int, tuple[Table, ...]], ...]
+    failures: Table
+    series_table: Table
+    facts_table: Table
+    arguments_table: Table
+    timings_table: Table
+    versions_table: Table
+    n_series: int
+    version: str
+    glossary: tuple[tuple[str, str], ...] = GLOSSARY

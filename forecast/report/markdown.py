@@ -1,0 +1,126 @@
+"""``report.md``: the headline and the tables in GitHub-flavoured Markdown.
+
+Figures are linked as PNG files in the ``figures/`` folder next to it. Every cell is escaped
+for Markdown: a pipe cannot split a table cell, a backtick cannot open code, ``<`` cannot
+open raw HTML and ``[`` cannot open a link or an image, whatever a series or model is called.
+"""
+
+from __future__ import annotations
+
+import re
+
+from forecast.report.display import ReportContent, Table
+from forecast.report.figures import ReportFigure, by_section
+from forecast.report.tables import percent
+
+#: Markdown punctuation that could change the meaning of text; each is backslash-escaped
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!$])")
+#: columns whose significance is marked with a sign (the HTML page uses colour)
+MARKED = {"DM stat", "DM p", "PT p"}
+
+
+def md_escape(text: object) -> str:
+    """``text`` as literal Markdown inline text on one line."""
+    one_line = re.sub(r"\s+", " ", str(text)).strip()
+    return _SPECIAL.sub(r"\\\1", one_line).replace("://", r"\://")
+
+
+def md_table(table: Table) -> str:
+    """A table as GFM: numbers right-aligned, best values bold, significance marked."""
+    labels = [label for label, _ in table.columns]
+    numeric = [
+        bool(table.rows) and all(row[i].value is not None for row in table.rows)
+        for i in range(len(labels))
+    ]
+    lines = [
+        "| " + " | ".join(md_escape(label) for label in labels) + " |",
+        "|" + "|".join("---:" if num else "---" for num in numeric) + "|",
+    ]
+    for row in table.rows:
+        cells = []
+        for label, cell in zip(labels, row, strict=True):
+            text = md_escape(cell.text)
+            if cell.best:
+                text = f"**{text}**"
+            if label in MARKED and cell.tone:
+                text += " ✓" if cell.tone == "good" else " ✗"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    out = "\n".join(lines)
+    if table.caption:
+        out = f"**{md_escape(table.caption)}**\n\n{out}"
+    return out
+
+
+def render_markdown(
+    content: ReportContent, figures: list[ReportFigure], figure_dir: str = "figures"
+) -> str:
+    """The report as Markdown; figures linked as ``{figure_dir}/{name}.png``."""
+    level = percent(content.alpha)
+    out = [
+        "# Does any model beat the random walk?",
+        f"*{md_escape(content.subtitle)}*",
+        "## The answer",
+        f"**{md_escape(content.summary[0])}**",
+        *(md_escape(line) for line in content.summary[1:2]),
+        *(f"> {md_escape(line)}" for line in content.summary[2:]),
+        md_table(content.verdict_table),
+        "Best model: the lowest RMSE relative to the random walk (rel RMSE), the random walk "
+        "itself excluded. Significance: two-sided Diebold-Mariano test on squared errors "
+        f"(Harvey-Leybourne-Newbold correction) at the {level} level.",
+        "## Across series",
+        f"Per model, over the {content.n_series} series: the mean rank by rel RMSE (1 = best) "
+        f"and on how many series it beats the random walk, at all and significantly at {level}.",
+    ]
+    for h, table in content.across:
+        out += [f"### Horizon {h}", md_table(table)]
+    out += [
+        "## Leaderboards",
+        "**Bold**: the best value of its column. ✓ after DM: beats the random walk "
+        f"significantly at {level}; ✗: the random walk beats it significantly. ✓ after PT p: "
+        f"direction skill significant at {level}. Sorted by rel RMSE; models without "
+        "forecasts come last.",
+    ]
+    for h, boards in content.leaderboards:
+        out.append(f"### Horizon {h}")
+        out += [md_table(t) for t in boards]
+    out.append("## Failures")
+    if content.failures.rows:
+        out += [
+            "Failed folds are left out of a model's scores, never hidden.",
+            md_table(content.failures),
+        ]
+    else:
+        out.append("No model failed on any fold.")
+    out.append("## Figures")
+    if not figures:
+        out.append("No forecasts to plot.")
+    for heading, group in by_section(figures):
+        out.append(f"### {heading}")
+        for f in group:
+            # the file name is ours (positions and horizons), the alt text is escaped
+            out += [
+                f"**{md_escape(f.title)}**",
+                f"![{md_escape(f.title)}]({figure_dir}/{f.name}.png)",
+                md_escape(f.caption),
+            ]
+    out += [
+        "## The run",
+        "### Series",
+        md_table(content.series_table),
+        "### Configuration",
+        md_table(content.facts_table),
+    ]
+    if content.arguments_table.rows:
+        out += ["### Arguments", md_table(content.arguments_table)]
+    out += [
+        "### Time per model",
+        md_table(content.timings_table),
+        "### Package versions",
+        md_table(content.versions_table),
+        "## Glossary",
+        "\n".join(f"- **{md_escape(t)}**: {md_escape(m)}" for t, m in content.glossary),
+        f"*Written by forecast {md_escape(content.version)} from the run folder's "
+        "forecasts.csv, metrics.csv and run.json alone.*",
+    ]
+    return "\n\n".join(out) + "\n"
