@@ -12,6 +12,7 @@ from forecast import models
 from forecast.data import embedded_tickers, load_prices, series_hash, validate_ticker
 from forecast.errors import ConfigError, DataError, ForecastError, ModelFileError, ModelFitError
 from forecast.models import available_models, get_model
+from forecast.models.io import load_model
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "available_models",
     "embedded_tickers",
     "get_model",
+    "load_model",
     "load_prices",
     "models",
     "series_hash",

@@ -15,13 +15,15 @@ may only depend on ``y[:ends[i]]``.
 from __future__ import annotations
 
 import numbers
+import os
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from forecast.errors import DataError, ModelFitError
+from forecast.errors import DataError, ModelFileError, ModelFitError
 
 
 def check_horizon(horizon: object, name: str = "horizon") -> int:
@@ -57,6 +59,8 @@ class BaseForecaster(BaseEstimator):
     name: ClassVar[str] = "base"
     #: whether the model's output depends on a random seed (``seed`` parameter)
     stochastic: ClassVar[bool] = False
+    #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
+    _weights_attributes: ClassVar[tuple[str, ...]] = ()
 
     # ---- the protocol -------------------------------------------------------------------
     def fit(self, series: pd.Series) -> BaseForecaster:
@@ -64,9 +68,7 @@ class BaseForecaster(BaseEstimator):
         y = log_prices(series, "series")
         need = self.min_train_size()
         if len(y) < need:
-            raise ModelFitError(
-                f"{self.name}: needs at least {need} training prices; got {len(y)}"
-            )
+            raise ModelFitError(f"{self.name}: needs at least {need} training prices; got {len(y)}")
         self._fit(y)
         self.train_log_prices_ = y
         self.train_last_price_ = float(np.asarray(series, dtype=float)[-1])
@@ -108,6 +110,27 @@ class BaseForecaster(BaseEstimator):
         for i, end in enumerate(ends):
             out[i] = self._forecast(y[:end], horizon)
         return out
+
+    # ---- saving -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fitted model to ``path``, a ``.json`` file; returns the path.
+
+        The JSON file holds the model name, the parameters and every fitted attribute (the
+        names ending in ``_``); a neural model adds its ``state_dict`` next to it (``path``
+        with suffix ``.pt``), whose sha256 the JSON file records. No pickle. Read it back
+        with :func:`forecast.load_model`.
+        """
+        from forecast.models.io import save_model  # io builds on this module
+
+        return save_model(self, path)
+
+    def _weights_bytes(self) -> bytes | None:
+        """The content of the weights file, or ``None`` when the JSON file holds everything."""
+        return None
+
+    def _restore_weights(self, data: bytes, source: str) -> None:
+        """Rebuild the ``_weights_attributes`` from the weights file's content."""
+        raise ModelFileError(f"{source}: a {self.name} model has no weights file")
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def min_train_size(self) -> int:
