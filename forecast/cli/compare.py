@@ -1,0 +1,69 @@
+"""``forecast compare``: every configured model on every configured series, and the report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.compare import DEFAULT_CONFIG, CompareConfig, run_compare
+from forecast.report.tables import summary, verdicts
+from forecast.runfiles import default_run_dir, read_run
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` subcommand."""
+    p = sub.add_parser(
+        "compare",
+        help="backtest every configured model on every configured series and write the report",
+        description="Walk-forward backtest of the models of a config file on its series "
+        "against the random walk; writes the run folder with report.html and report.md.",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"the pipeline config (default: {DEFAULT_CONFIG})",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output folder (default: a new timestamped folder under runs/)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes, overriding the config's jobs (0: one per core)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, run the comparison, print the headline and where the report is."""
+    config = CompareConfig.from_toml(args.config)
+    if args.jobs is not None:
+        config = replace(config, jobs=args.jobs)
+    print(f"config: {config.source}", file=sys.stderr)
+    out = args.out or default_run_dir()
+    run_compare(config, out, progress=not args.no_progress)
+    print_headline(read_run(out).metrics, config.alpha)
+    print(f"wrote {Path(out) / 'report.html'} and report.md", file=sys.stderr)
+    return 0
+
+
+def print_headline(metrics: pd.DataFrame, alpha: float) -> None:
+    """The report's answer as plain text: the summary, then one line per series and horizon."""
+    for line in summary(metrics, alpha):
+        print(line)
+    print()
+    for v in verdicts(metrics, alpha):
+        print(f"{v.series} h={v.horizon}: {v.text}")

@@ -1,0 +1,37 @@
+"""``forecast report``: report.html and report.md of a run folder, from its files alone."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from forecast.report import ALPHA, write_report
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand."""
+    p = sub.add_parser(
+        "report",
+        help="write report.html and report.md of a run folder",
+        description="Rebuild the comparison report of a run folder (written by backtest or "
+        "compare) from its forecasts.csv, metrics.csv and run.json.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=ALPHA,
+        help=f"significance level of the verdicts (default {ALPHA})",
+    )
+    p.add_argument("--no-figures", action="store_true", help="tables only (faster)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print the paths."""
+    paths = write_report(args.run_dir, alpha=args.alpha, figures=not args.no_figures)
+    print(paths.html)
+    print(paths.markdown)
+    print(f"{len(paths.figures)} figures in {paths.html.parent / 'figures'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,399 @@
+"""The ``forecast compare`` pipeline: every configured model on every configured series.
+
+A frozen :class:`CompareConfig`, read once from TOML (``pipelines/compare.toml``), says what to
+run; :func:`run_compare` runs the walk-forward backtest, writes the run folder and its report::
+
+    config = CompareConfig.from_toml("pipelines/compare.toml")
+    run_dir = run_compare(config, "runs/compare")
+
+The config file (every key optional except the model tables; the defaults are shown)::
+
+    series = []          # embedded tickers ("GSPC") or CSV paths; [] = every embedded series
+    column = "Adj Close" # price column of CSV files (default: Adj Close, else Close)
+    horizons = [1, 5]
+    test_size = 250
+    refit_every = 20
+    train_size = 2500    # fit on the last N prices (omit: all of them)
+    seed = 0             # seeds the models that have a seed parameter (unless their table does)
+    jobs = 0             # worker processes; 0 = one per available core
+    alpha = 0.05         # significance level of the report
+
+    [models.naive]       # one table per model, in report order; keys are its parameters
+    [models.lstm]
+    epochs = 20
+
+A relative CSV path is resolved against the folder of the config file (not the working
+directory), so a config and its data move together. A ticker that names an embedded series
+loads the embedded file (reproducible: no network); any other ticker goes through
+:func:`forecast.load_prices` (cache, then Yahoo Finance).
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pandas as pd
+
+from forecast.backtest import BacktestConfig, backtest
+from forecast.data import (
+    embedded_dir,
+    embedded_tickers,
+    load_prices,
+    read_price_csv,
+    validate_ticker,
+)
+from forecast.errors import ConfigError
+from forecast.metrics import BENCHMARK
+from forecast.models import available_models, get_model
+from forecast.models.base import BaseForecaster
+from forecast.parallel import backtest_parallel, resolve_jobs
+from forecast.runfiles import write_run
+
+#: the default config, relative to the working directory
+DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
+#: the source checkout's copy, for a run from another directory
+_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "compare.toml"
+
+_KEYS = {
+    "series",
+    "column",
+    "horizons",
+    "test_size",
+    "refit_every",
+    "train_size",
+    "seed",
+    "jobs",
+    "alpha",
+    "models",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One configured model: registry name and the parameters the config sets."""
+
+    name: str
+    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def build(self, seed: int | None = None) -> BaseForecaster:
+        """A new, unfitted model; ``seed`` is set when the model has one and no table did."""
+        params = dict(self.params)
+        model = get_model(self.name)
+        if seed is not None and "seed" in model.get_params() and "seed" not in params:
+            params["seed"] = seed
+        return model.set_params(**params) if params else model
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Everything ``forecast compare`` runs, validated on construction.
+
+    Parameters
+    ----------
+    models
+        One :class:`ModelSpec` per model, in report order. The random walk (``naive``) is
+        the benchmark and runs even when absent.
+    series
+        Upper-case tickers and absolute CSV paths; empty: every embedded series.
+    column
+        The price column of CSV files (``None``: ``Adj Close``, else ``Close``).
+    backtest
+        Horizons, test size, refit cadence, train size and seed of the walk-forward run.
+    jobs
+        Worker processes (``0``: one per available core; ``1``: in this process).
+    alpha
+        Significance level of the report's verdicts, in ``(0, 1)``.
+    source
+        The file the config came from (for messages).
+    """
+
+    models: tuple[ModelSpec, ...]
+    series: tuple[str, ...] = ()
+    column: str | None = None
+    backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
+    jobs: int = 0
+    alpha: float = 0.05
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        where = self.source
+        if not self.models:
+            raise ConfigError(f"{where}: models must hold at least one [models.NAME] table")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, numbers.Integral):
+            raise ConfigError(f"{where}: jobs must be an integer >= 0; got {self.jobs!r}")
+        if self.jobs < 0:
+            raise ConfigError(f"{where}: jobs must be an integer >= 0; got {self.jobs}")
+        if (
+            isinstance(self.alpha, bool)
+            or not isinstance(self.alpha, numbers.Real)
+            or not 0 < self.alpha < 1
+        ):
+            raise ConfigError(
+                f"{where}: alpha must be a number between 0 and 1 (exclusive); got {self.alpha!r}"
+            )
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike | None = None) -> CompareConfig:
+        """Read and check a config file (default: :func:`default_config_path`).
+
+        Raises
+        ------
+        ConfigError
+            Missing or unreadable file, bad TOML, unknown key, model or parameter, a value
+            of the wrong type or range, a CSV path that does not exist; the message names
+            the file and the key.
+        """
+        path = Path(path) if path is not None else default_config_path()
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        return cls.from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_dict(
+        cls, raw: dict[str, Any], source: str = "<memory>", base_dir: Path | None = None
+    ) -> CompareConfig:
+        """Build a config from parsed TOML, checking every key; see :meth:`from_toml`."""
+        unknown = sorted(set(raw) - _KEYS)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(_KEYS))}"
+            )
+        if "models" not in raw:
+            raise ConfigError(f"{source}: missing the model tables, e.g. [models.naive]")
+        column = raw.get("column")
+        if column is not None and (not isinstance(column, str) or not column.strip()):
+            raise ConfigError(f"{source}: column must be a column name; got {column!r}")
+        settings = {}
+        for key in ("horizons", "test_size", "refit_every", "train_size", "seed"):
+            if key in raw:
+                settings[key] = raw[key]
+        if isinstance(settings.get("horizons"), list):
+            settings["horizons"] = tuple(settings["horizons"])
+        settings.setdefault("seed", 0)
+        try:
+            backtest_config = BacktestConfig(**settings)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        return cls(
+            models=_models(raw["models"], source),
+            series=_series(raw.get("series", []), source, base_dir or Path.cwd()),
+            column=column,
+            backtest=backtest_config,
+            jobs=raw.get("jobs", 0),
+            alpha=raw.get("alpha", 0.05),
+            source=source,
+        )
+
+
+def default_config_path() -> Path:
+    """``pipelines/compare.toml`` in the working directory, else the source checkout's copy."""
+    for candidate in (DEFAULT_CONFIG, _CHECKOUT_CONFIG):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no config given and no default config found at {DEFAULT_CONFIG} or "
+        f"{_CHECKOUT_CONFIG}; pass --config PATH"
+    )
+
+
+def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: series must be a list of tickers or CSV paths; got {value!r}")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        key = f"series[{i}]"
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"{source}: {key} must be a ticker or a CSV path; got {item!r}")
+        if _is_path(item):
+            path = Path(item).expanduser()
+            path = (path if path.is_absolute() else base_dir / path).resolve()
+            if not path.is_file():
+                raise ConfigError(
+                    f"{source}: {key}: CSV file not found: {path} (a relative path is "
+                    f"resolved against the config file's folder {base_dir})"
+                )
+            entry = str(path)
+        else:
+            try:
+                entry = validate_ticker(item)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {key}: {exc}") from None
+        if entry in out:
+            raise ConfigError(f"{source}: {key}: {item!r} is listed twice")
+        out.append(entry)
+    return tuple(out)
+
+
+def _is_path(item: str) -> bool:
+    return item.lower().endswith((".csv", ".csv.gz")) or "/" in item or "\\" in item
+
+
+def _models(value: object, source: str) -> tuple[ModelSpec, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: models must be tables such as [models.ar]; got {value!r}")
+    specs = []
+    for name, params in value.items():
+        key = f"models.{name}"
+        if name not in available_models():
+            raise ConfigError(
+                f"{source}: {key}: unknown model {name!r}; valid models: "
+                f"{', '.join(available_models())}"
+            )
+        if not isinstance(params, dict):
+            raise ConfigError(f"{source}: {key} must be a table of parameters; got {params!r}")
+        defaults = get_model(name).get_params()
+        for param, val in params.items():
+            if param not in defaults:
+                raise ConfigError(
+                    f"{source}: {key}.{param}: unknown parameter of {name}; valid: "
+                    f"{', '.join(sorted(defaults)) or 'none'}"
+                )
+            _check_param(val, defaults[param], f"{key}.{param}", source)
+        spec = ModelSpec(name, MappingProxyType(dict(params)))
+        try:  # the model's own rules (ranges), before any work starts
+            spec.build().min_train_size()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{source}: {key}: {exc}") from None
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _check_param(value: object, default: object, key: str, source: str) -> None:
+    """A parameter must have its default's type (an int is accepted for a float)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, numbers.Integral):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif isinstance(default, numbers.Real):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:  # None or a container: no type to compare with; the model checks it
+        return
+    if not ok:
+        raise ConfigError(
+            f"{source}: {key} must be of type {type(default).__name__} (default "
+            f"{default!r}); got {value!r}"
+        )
+
+
+def load_series(config: CompareConfig) -> list[pd.Series]:
+    """The configured price series (every embedded series when none is configured)."""
+    names = config.series or tuple(embedded_tickers())
+    if not names:
+        raise ConfigError(
+            f"{config.source}: series is empty and no embedded data was found in {embedded_dir()}"
+        )
+    out = []
+    for i, name in enumerate(names):
+        embedded = embedded_dir() / f"{name}.csv"
+        if not Path(name).is_absolute() and embedded.is_file():
+            series = read_price_csv(embedded, config.column)
+            series.attrs["source"] = "embedded"
+        else:
+            series = load_prices(name, config.column)
+        need = config.backtest.test_size + 2
+        if len(series) < need:
+            where = f"series[{i}]" if config.series else "the embedded series"
+            raise ConfigError(
+                f"{config.source}: test_size must leave at least 2 rows before the first "
+                f"origin: {where} {series.name!r} has {len(series)} prices; got "
+                f"test_size={config.backtest.test_size}"
+            )
+        out.append(series)
+    return out
+
+
+def build_models(config: CompareConfig) -> dict[str, BaseForecaster]:
+    """The configured models by name, the random walk first (it is every model's benchmark)."""
+    seed = config.backtest.seed
+    models = {spec.name: spec.build(seed) for spec in config.models}
+    if BENCHMARK not in models:
+        models = {BENCHMARK: get_model(BENCHMARK), **models}
+    return models
+
+
+def run_compare(
+    config: CompareConfig,
+    out: str | os.PathLike,
+    *,
+    progress: bool = True,
+    report: bool = True,
+) -> Path:
+    """Backtest every model on every series, write the run folder and its report.
+
+    Parameters
+    ----------
+    config
+        What to run (see :class:`CompareConfig`).
+    out
+        The run folder (created if needed).
+    progress
+        Show progress on stderr.
+    report
+        Write ``report.html`` and ``report.md`` (see :func:`forecast.report.write_report`).
+
+    Returns
+    -------
+    Path
+        The run folder.
+    """
+    t0 = time.perf_counter()
+    series = load_series(config)
+    models = build_models(config)
+    jobs = resolve_jobs(config.jobs, len(series) * len(models))
+    if progress:
+        print(
+            f"compare: {len(models)} models x {len(series)} series, test size "
+            f"{config.backtest.test_size}, {jobs} worker{'s' if jobs > 1 else ''}",
+            file=sys.stderr,
+        )
+    bt = config.backtest
+    if jobs == 1:
+        result = backtest(
+            series,
+            models,
+            bt.horizons,
+            bt.test_size,
+            bt.refit_every,
+            bt.train_size,
+            seed=None,  # build_models set it, except on models whose table sets their own
+            progress=progress,
+        )
+        result.config["seed"] = bt.seed
+    else:
+        result = backtest_parallel(series, models, bt, jobs, progress=progress)
+    arguments = {
+        "config": config.source,
+        "series": list(config.series) or "all embedded",
+        "column": config.column,
+        "models": {m.name: dict(m.params) for m in config.models},
+        "jobs": jobs,
+        "alpha": config.alpha,
+    }
+    write_run(
+        result,
+        out,
+        command="compare",
+        arguments=arguments,
+        elapsed_seconds=round(time.perf_counter() - t0, 3),
+    )
+    if report:
+        from forecast.report import write_report  # matplotlib and jinja2 only when needed
+
+        write_report(out, alpha=config.alpha)
+    return Path(out)
