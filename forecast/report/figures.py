@@ -81,14 +81,43 @@ def render(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _grid(n_panels: int, sharex: bool = True, sharey: bool = False) -> tuple[Figure, list]:
+def _grid(
+    n_panels: int,
+    sharex: bool = True,
+    sharey: bool = False,
+    *,
+    left: float = 0.6,
+    bottom: float = 0.4,
+    top: float = 0.3,
+    gap: float = 0.5,
+    vgap: float = 0.45,
+) -> tuple[Figure, list]:
+    """A grid of equal panels with fixed margins in inches.
+
+    Fixed margins instead of a layout engine: constrained layout measures every tick label
+    and doubled the drawing time of a report.
+    """
     ncols = min(NCOLS, max(1, n_panels))
     nrows = -(-n_panels // ncols)
-    fig = Figure(figsize=(PANEL[0] * ncols, PANEL[1] * nrows + 0.6), layout="constrained")
+    w, h = PANEL
+    right = 0.15
+    width = left + ncols * w + (ncols - 1) * gap + right
+    height = bottom + nrows * h + (nrows - 1) * vgap + top
+    fig = Figure(figsize=(width, height))
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=gap / w,
+        hspace=vgap / h,
+    )
     axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=False).ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
-    for ax in axes[:n_panels]:
+    for i, ax in enumerate(axes[:n_panels]):
+        if i + ncols >= n_panels:  # nothing drawn below: show this panel's x labels
+            ax.xaxis.set_tick_params(labelbottom=True)
         ax.grid(True, color="#e5e5e5", linewidth=0.6)
         ax.tick_params(labelsize=8)
         for side in ("top", "right"):
@@ -107,7 +136,8 @@ def _legend(fig: Figure, models: list[str], colors: dict[str, str]) -> None:
     fig.legend(
         handles,
         [label(m) for m in models],
-        loc="outside lower center",
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.0),
         ncols=min(len(models), 9),
         frameon=False,
         fontsize=9,
@@ -121,14 +151,14 @@ def price_figure(
     rows = fc[(fc["series"] == series) & (fc["horizon"] == horizon)]
     actual = rows.drop_duplicates("target_date").sort_values("target_date")
     present = [m for m in models if (rows["model"] == m).any()]
-    fig, axes = _grid(len(present), sharex=True, sharey=True)
+    fig, axes = _grid(len(present), sharex=True, sharey=True, top=0.55, gap=0.25)
     for ax, model in zip(axes, present, strict=True):
         g = rows[rows["model"] == model].sort_values("target_date")
         ax.plot(actual["target_date"], actual["actual"], color=ACTUAL_COLOR, linewidth=1.0)
         ax.plot(g["target_date"], g["forecast"], color=colors[model], linewidth=1.0, alpha=0.9)
         ax.set_title(label(model), fontsize=10, loc="left", color=colors[model])
         _dates(ax)
-    fig.suptitle(label(series), fontsize=11, x=0.01, ha="left", fontweight="bold")
+    fig.suptitle(label(series), fontsize=11, x=0.01, y=0.99, ha="left", va="top", fontweight="bold")
     return fig
 
 
@@ -158,7 +188,7 @@ def cumulative_figure(
     both = _with_benchmark(fc, horizon)
     if both.empty:
         return None
-    fig, axes = _grid(len(series), sharex=False)
+    fig, axes = _grid(len(series), sharex=False, left=0.9, bottom=0.7)
     shown = [m for m in models if m != BENCHMARK and (both["model"] == m).any()]
     for ax, name in zip(axes, series, strict=True):
         s = both[both["series"] == name]
@@ -168,11 +198,12 @@ def cumulative_figure(
             total = float((g["forecast_rw"] - g["actual"]).pow(2).sum())
             if not len(g) or total <= 0:
                 continue
-            ax.plot(g["target_date"], g["se_diff"].cumsum() / total, color=colors[model], lw=1.1)
+            share = 100 * g["se_diff"].cumsum() / total
+            ax.plot(g["target_date"], share, color=colors[model], lw=1.1)
         ax.set_title(label(name), fontsize=10, loc="left")
         _dates(ax)
     _legend(fig, shown, colors)
-    fig.supylabel("cumulative SE difference / RW total SE", fontsize=8)
+    fig.supylabel("cumulative SE difference, % of the RW's total SE", fontsize=8)
     return fig
 
 
@@ -188,7 +219,7 @@ def rolling_figure(
     both = _with_benchmark(fc, horizon)
     if both.empty:
         return None
-    fig, axes = _grid(len(series), sharex=False)
+    fig, axes = _grid(len(series), sharex=False, left=0.9, bottom=0.7)
     shown = [m for m in models if m != BENCHMARK and (both["model"] == m).any()]
     for ax, name in zip(axes, series, strict=True):
         s = both[both["series"] == name]
@@ -212,7 +243,7 @@ def error_figure(
     rows = fc[fc["horizon"] == horizon]
     if rows.empty:
         return None
-    fig, axes = _grid(len(series), sharex=False)
+    fig, axes = _grid(len(series), sharex=False, left=0.8, bottom=0.55, gap=0.9, vgap=0.7)
     for ax, name in zip(axes, series, strict=True):
         s = rows[rows["series"] == name]
         present = [m for m in models if (s["model"] == m).any()]
@@ -246,7 +277,7 @@ def timing_figure(timings: pd.DataFrame, colors: dict[str, str]) -> Figure | Non
         return None
     t = timings.iloc[::-1]
     y = np.arange(len(t))
-    fig = Figure(figsize=(8, 0.45 * len(t) + 1.2), layout="constrained")
+    fig = Figure(figsize=(8, 0.45 * len(t) + 1.2), layout="constrained")  # one axes: cheap
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     floor = 1e-4  # a log axis cannot show zero seconds
@@ -301,9 +332,9 @@ def make_figures(run: RunFiles, timings: pd.DataFrame) -> list[ReportFigure]:
             "cumulative",
             lambda h: cumulative_figure(fc, h, series, models, colors),
             "Cumulative squared-error difference against the random walk, horizon {h}",
-            "Running sum of (model squared error - random-walk squared error), divided by "
-            "the random walk's total squared error on the series. A rising line means the "
-            "model is losing to the random walk there; the end point is rel RMSE² - 1.",
+            "Running sum of (model squared error - random-walk squared error), in % of the "
+            "random walk's total squared error on the series. A rising line means the model "
+            "is losing to the random walk there; the end point is 100 x (rel RMSE² - 1).",
         ),
         (
             "rolling",
