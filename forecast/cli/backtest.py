@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-report", action="store_true", help="skip report.html and report.md (faster)"
+    )
     p.set_defaults(func=run)
 
 
@@ -138,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_metrics(result.metrics))
     report_failures(result)
+    if not args.no_report:
+        from forecast.report import write_report  # matplotlib and jinja2 only when needed
+
+        write_report(out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
