@@ -20,6 +20,7 @@ import random
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -328,6 +329,10 @@ def _yfinance(cache_dir: Path | None) -> Any:
                 yf.config.network.retries = 0  # YahooClient retries, with backoff and a breaker
             except AttributeError:  # an older yfinance: failures may come back as empty frames
                 log.debug("yfinance has no config.debug/config.network settings")
+            # yfinance 1.7 sorts in place, which pandas 3 deprecates loudly: not the user's concern
+            warnings.filterwarnings(
+                "ignore", "The inplace keyword", DeprecationWarning, module="yfinance"
+            )
             yf_log = logging.getLogger("yfinance")
             if not yf_log.handlers and yf_log.level == logging.NOTSET:
                 yf_log.setLevel(logging.CRITICAL)  # its warnings duplicate our own reports

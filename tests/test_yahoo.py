@@ -32,7 +32,8 @@ from forecast.yahoo import (
     classify_error,
 )
 
-# yfinance 1.7 sorts in place, which pandas 3 deprecates: not ours to fix
+# forecast.yahoo silences yfinance's pandas-3 deprecation once per process; pytest resets the
+# warning filters for every test, so the later tests need the same filter
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 
 START, END = date(2013, 2, 1), date(2013, 3, 2)
