@@ -1,0 +1,145 @@
+"""``forecast run``: the scheduled job (see :mod:`forecast.job`).
+
+Exit codes: 0 everything stored (or nothing new to do), 3 partial (some tickers or models
+failed, the rest stored), 2 bad config or usage, 1 nothing could be done, 75 another run
+holds the store's lock (try again later). One line per ticker goes to stderr as it
+finishes; ``--json`` prints a machine-readable summary on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
+from forecast.jobconfig import load_config
+from forecast.joblock import JobLocked
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` subcommand."""
+    p = sub.add_parser(
+        "run",
+        help="the daily job: forecast every configured ticker and store the results",
+        description="Forecast the next trading sessions for every configured ticker, store "
+        "the forecasts and model files, and score stored forecasts whose dates have passed. "
+        "Exit codes: 0 all stored or nothing new, 3 partial, 2 bad config or usage, 1 nothing "
+        "could be done, 75 another run holds the lock.",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="job config TOML (default: pipelines/daily.toml)",
+    )
+    p.add_argument(
+        "--as-of",
+        type=_day,
+        default=None,
+        metavar="DATE",
+        help="the session to forecast from, e.g. 2013-02-01; replays a past date using only "
+        "prices up to it (default: the last closed session; offline, each ticker's last price)",
+    )
+    p.add_argument("--store", type=Path, default=None, help="SQLite store (default: config's)")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help="no network: cached prices, else the embedded series",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run's lock instead of exiting 75 (default 0)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    p.set_defaults(func=run)
+
+
+def _day(text: str):
+    try:
+        return parse_day(text, "--as-of")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, run the job, print per-ticker lines and the summary."""
+    _log_to_stderr(args.verbose)
+    config = load_config(args.config)
+    signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, then exit
+    try:
+        summary = run_job(
+            config,
+            as_of=args.as_of,
+            store=args.store,
+            offline=args.offline,
+            wait=args.wait,
+            on_ticker=_print_ticker,
+        )
+    except JobLocked as exc:
+        print(f"forecast run: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"status": "locked", "exit_code": EXIT_LOCKED, "message": str(exc)}))
+        return EXIT_LOCKED
+    _print_summary(summary)
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=1))
+    return summary.exit_code
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logger = logging.getLogger("forecast")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("forecast run: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _print_ticker(t: dict) -> None:
+    """One line per ticker, e.g. ``AAPL  stored  as-of 2013-03-01  45 forecasts ...``."""
+    parts = [f"{t['ticker']:<8} {t['status']:<10}", f"as-of {t['as_of'] or '-'}"]
+    if t["status"] == "failed":
+        parts.append(t["message"])
+    else:
+        parts.append(f"{t['forecasts']} forecasts")
+        if t["refit"]:
+            parts.append(f"refit {','.join(t['refit'])}")
+        if t["loaded"]:
+            parts.append(f"loaded {','.join(t['loaded'])}")
+        parts.append(f"{t['scores']} scored")
+        if t["failed"]:
+            parts.append("failed " + "; ".join(f"{m}: {e}" for m, e in t["failed"].items()))
+        if t["status"] == "up_to_date":
+            parts.append("already stored")
+    parts.append(f"[{t['source'] or '?'} {t['seconds']:.1f}s]")
+    print("  ".join(parts), file=sys.stderr, flush=True)
+
+
+def _print_summary(s: RunSummary) -> None:
+    where = f" (run {s.run_id}, store {s.store}, {s.seconds:.1f}s)" if s.run_id else ""
+    print(f"forecast run: {s.status}: {s.message}{where}", file=sys.stderr)

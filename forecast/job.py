@@ -1,0 +1,331 @@
+"""The scheduled forecast job behind ``forecast run``.
+
+For each configured ticker, at one as-of session:
+
+1. **load** the prices up to and including the as-of date, never later ones (a replay of a
+   past date reads what was known then);
+2. **plan** each model: skip it if its forecasts for this as-of are stored already (a rerun is
+   a no-op), else load its newest model file trained on or before the as-of date, or refit
+   it when there is none, when that file is ``refit_every`` sessions old, or when the file
+   fails its sha256 check;
+3. **compute** (:func:`forecast.tickerwork.compute_ticker`, pure: it writes nothing): fit
+   or deserialise, forecast the next ``horizon`` sessions of the exchange calendar, and
+   score the stored forecasts whose target dates have now passed;
+4. **write**: new model files atomically, then the ticker's versions, forecasts, scores and
+   status in one transaction, then retention of old model files.
+
+A failing model or ticker never stops the others. Nothing here reads the clock except to
+choose the as-of session when none is given online, and for bookkeeping timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from forecast import modelfiles
+from forecast.cache import PriceCache
+from forecast.calendar import TradingCalendar, get_calendar
+from forecast.data import load_prices
+from forecast.jobconfig import JobConfig
+from forecast.joblock import JobLock
+from forecast.prices import is_offline
+from forecast.store import Store, StoreError, TickerResult, check_store_folder, open_store
+from forecast.tickerwork import ModelTask, TickerWork, compute_ticker, spec_of
+from forecast.yahoo import RetryPolicy, YahooClient
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+#: another run holds the store's lock (sysexits' EX_TEMPFAIL: "try again later")
+EXIT_LOCKED = 75
+
+
+@dataclass
+class RunSummary:
+    """The outcome of :func:`run_job`, for the command line and ``--json``."""
+
+    status: str
+    exit_code: int
+    message: str
+    as_of: str | None = None
+    run_id: int | None = None
+    store: str | None = None
+    seconds: float = 0.0
+    tickers: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# ---- the driver ---------------------------------------------------------------------------
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_job(
+    config: JobConfig,
+    *,
+    as_of: date | str | None = None,
+    store: Path | None = None,
+    offline: bool | None = None,
+    wait: float = 0.0,
+    now: Callable[[], datetime] = _utc_now,
+    on_ticker: Callable[[dict], None] | None = None,
+    client: YahooClient | None = None,
+) -> RunSummary:
+    """Run the job once; see the module docstring.
+
+    Parameters
+    ----------
+    config
+        The job config (:func:`forecast.jobconfig.load_config`).
+    as_of
+        The session to forecast from. ``None``: online, the last closed session by the
+        calendar; offline, each ticker's last available price date.
+    store
+        Overrides ``config.store``.
+    offline
+        Never use the network (default: the ``FORECAST_OFFLINE`` environment variable).
+    wait
+        Seconds to wait for another run's lock before giving up.
+    now
+        The clock, for the default as-of online and for bookkeeping times.
+    on_ticker
+        Called with each ticker's summary dict as soon as it is done.
+    client
+        The Yahoo client of this run (tests inject a fake). Default: one with the batch
+        retry policy (:class:`forecast.yahoo.RetryPolicy`), whose breaker spans the run.
+
+    Returns
+    -------
+    RunSummary
+        ``exit_code``: 0 all stored (or nothing new), 3 partial, 1 nothing could be done.
+    """
+    t_start = time.perf_counter()
+    offline = is_offline(offline)
+    if client is None and not offline:
+        client = YahooClient(cache_dir=PriceCache().root, policy=RetryPolicy())
+    calendar = get_calendar(config.calendar)
+    session = _resolve_as_of(calendar, as_of, offline, now)
+    if isinstance(session, str):  # not a session: nothing to do
+        return RunSummary("nothing_to_do", EXIT_OK, session, as_of=str(as_of))
+    store_path = check_store_folder(Path(store or config.store))
+    as_of_text = session.isoformat() if session else None
+    lock = JobLock(store_path)
+    lock.acquire(wait=wait, info={"started_at": _iso(now()), "as_of": as_of_text or "latest"})
+    try:
+        db = open_store(store_path)
+        try:
+            modelfiles.clean_temporary(db.models_dir)
+            summary = _run(config, db, calendar, session, (offline, client), now, on_ticker)
+        except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
+            raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
+        finally:
+            db.close()
+    finally:
+        lock.release()
+    summary.store, summary.seconds = str(store_path), round(time.perf_counter() - t_start, 3)
+    return summary
+
+
+def parse_day(value: date | str, name: str) -> date:
+    """A ``date`` from a date or an ISO string like ``2024-01-31``."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2024-01-31; got {value!r}") from None
+
+
+def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> date | str | None:
+    if as_of is None:
+        return None if offline else cal.last_closed_session(now())
+    day = parse_day(as_of, "as_of")
+    if not cal.is_session(day):
+        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
+    return day
+
+
+def _run(config, db: Store, cal, session, source, now, on_ticker) -> RunSummary:
+    run_id = db.begin_run(
+        as_of=session.isoformat() if session else None,
+        config_hash=config.digest(),
+        started_at=_iso(now()),
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        version=_version(),
+    )
+    tickers, errors = [], []
+    try:
+        for ticker in config.tickers:
+            t0 = time.perf_counter()
+            result = _do_ticker(config, db, cal, session, source, ticker)
+            try:
+                db.write_ticker(run_id, result)
+            except sqlite3.Error as exc:  # the store itself is failing: stop, do not spin on
+                done = ", ".join(t["ticker"] for t in tickers) or "none"
+                raise StoreError(
+                    f"writing {ticker} to the store {db.path} failed ({exc}); nothing of "
+                    f"{ticker} was stored; tickers stored before it: {done}"
+                ) from exc
+            _retain(db, run_id, result, config.keep_versions)
+            errors += result.failures
+            info = _ticker_summary(result, time.perf_counter() - t0)
+            tickers.append(info)
+            if on_ticker is not None:
+                on_ticker(info)
+    except BaseException:  # Ctrl-C, SIGTERM, a failing store: the current ticker rolled back
+        try:
+            db.finish_run(run_id, status="aborted", errors=errors, finished_at=_iso(now()))
+        except sqlite3.Error as exc:
+            log.error("could not mark run %s aborted: %s", run_id, exc)
+        raise
+    status, code, message = _outcome(tickers, session)
+    db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
+    as_of_text = session.isoformat() if session else None
+    return RunSummary(status, code, message, as_of=as_of_text, run_id=run_id, tickers=tickers)
+
+
+def _do_ticker(config, db: Store, cal, session, source, ticker) -> TickerResult:
+    """Load, plan, compute and write the model files of one ticker; failures become a result."""
+    as_of = session.isoformat() if session else None
+    try:
+        prices = _prices(ticker, session, *source)
+        as_of = prices.index[-1].strftime("%Y-%m-%d")
+        work = _plan(config, db, cal, ticker, as_of, prices)
+        result = compute_ticker(work)
+        for version in result.versions:
+            modelfiles.write_version(db.models_dir, version.file, version.files)
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}"
+        failure = {"ticker": ticker, "model": None, "stage": "ticker", "error": msg}
+        return TickerResult(ticker, as_of, "failed", message=msg, failures=[failure])
+    return result
+
+
+def _prices(ticker: str, session: date | None, offline: bool, client) -> pd.Series:
+    prices = load_prices(ticker, end=session, offline=offline, client=client)
+    attrs = dict(prices.attrs)
+    if session is not None:
+        prices = prices[prices.index <= pd.Timestamp(session)]  # never a later price
+        if not len(prices) or prices.index[-1] != pd.Timestamp(session):
+            last = prices.index[-1].date() if len(prices) else "none"
+            note = f"; {attrs['note']}" if attrs.get("note") else ""
+            raise LookupError(
+                f"no price for the as-of session {session} (latest on or before it: {last}, "
+                f"from {attrs.get('source', 'unknown')} data{note})"
+            )
+    prices.attrs.update(attrs)
+    return prices
+
+
+def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) -> TickerWork:
+    stored = db.stored_models(ticker, as_of)
+    tasks, events, rejected = [], [], []
+    for spec in config.models:
+        if spec.name in stored:
+            continue
+        params, spec_hash = spec_of(spec, ticker, config.seed)
+        version = db.latest_version(ticker, spec.name, spec_hash, as_of)
+        if version is None:
+            tasks.append(ModelTask(spec.name, params, spec_hash, "no model file"))
+            continue
+        age = cal.sessions_between(version["trained_through"], as_of)
+        if age >= config.refit_every_for(spec.name):
+            tasks.append(ModelTask(spec.name, params, spec_hash, f"model is {age} sessions old"))
+            continue
+        try:  # checked here, before anything is deserialised
+            files = modelfiles.read_version(db.models_dir, version["file"], version["sha256"])
+        except Exception as exc:
+            log.warning("%s/%s: %s; refit", ticker, spec.name, exc)
+            events.append((spec.name, "bad_model_file", f"{exc}; refit"))
+            rejected.append(version["version_id"])
+            tasks.append(ModelTask(spec.name, params, spec_hash, "model file failed its check"))
+            continue
+        tasks.append(
+            ModelTask(spec.name, params, spec_hash, None, version["version_id"],
+                      version["trained_through"], version["file"], files)
+        )  # fmt: skip
+    unscored = tuple(tuple(r) for r in db.unscored(ticker, as_of))
+    targets = tuple(d.isoformat() for d in cal.next_sessions(as_of, config.horizon))
+    return TickerWork(
+        ticker, as_of, prices, prices.attrs.get("source", "unknown"), targets,
+        config.train_size, tuple(tasks), len(stored), unscored, tuple(events), tuple(rejected),
+    )  # fmt: skip
+
+
+def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
+    for model in {v.model for v in result.versions}:
+        old = db.versions_beyond(result.ticker, model, keep)
+        if old:
+            db.mark_pruned(run_id, result.ticker, model, old)
+            for v in old:  # after the commit: a crash here leaves files nobody points to
+                modelfiles.remove_version(db.models_dir, v["file"])
+
+
+def _ticker_summary(r: TickerResult, seconds: float) -> dict:
+    refit = list(dict.fromkeys(v.model for v in r.versions))
+    forecast_models = list(dict.fromkeys(f.model for f in r.forecasts))
+    loaded = [m for m in forecast_models if m not in refit]
+    failed = {f["model"] or "*": f["error"] for f in r.failures}
+    if r.status == "failed" and not r.message:
+        r.message = "; ".join(f"{m}: {e}" for m, e in failed.items())
+    return {
+        "ticker": r.ticker,
+        "as_of": r.as_of,
+        "status": r.status,
+        "forecasts": len(r.forecasts),
+        "scores": len(r.scores),
+        "refit": refit,
+        "loaded": loaded,
+        "failed": failed,
+        "events": [{"model": m, "kind": k, "message": msg} for m, k, msg in r.events],
+        "source": r.source,
+        "message": r.message,
+        "seconds": round(seconds, 3),
+    }
+
+
+def _outcome(tickers: list[dict], session: date | None) -> tuple[str, int, str]:
+    n = len(tickers)
+    failed = [t for t in tickers if t["status"] == "failed"]
+    partial = [t for t in tickers if t["status"] == "partial"]
+    fresh = [t for t in tickers if t["status"] in ("stored", "partial")]
+    if failed and len(failed) == n:
+        return "failed", EXIT_FAILURE, f"all {n} tickers failed: nothing stored"
+    if failed or partial:
+        return (
+            "partial",
+            EXIT_PARTIAL,
+            f"{n - len(failed)} of {n} tickers stored; {len(partial)} with failed models, "
+            f"{len(failed)} failed",
+        )
+    if not fresh:
+        when = f"as of {session}" if session else "for each ticker's latest price"
+        return "nothing_to_do", EXIT_OK, f"no new session: forecasts {when} already stored"
+    return "succeeded", EXIT_OK, f"{n} tickers stored"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _version() -> str:
+    from forecast import __version__
+
+    return f"{__version__} python {sys.version.split()[0]}"

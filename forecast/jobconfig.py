@@ -1,0 +1,291 @@
+"""The configuration of ``forecast run``: a frozen dataclass read once from TOML.
+
+A config file (see ``pipelines/daily.toml``)::
+
+    tickers = ["AAPL", "GSPC"]
+    horizon = 5                 # forecast the next 5 trading sessions
+    store = "data/forecast.db"  # relative paths are relative to the working directory
+    calendar = "XNYS"           # exchange_calendars code of the sessions
+    refit_every = 5             # refit a model once its file is this many sessions old
+    keep_versions = 3           # model files kept per ticker and model
+    train_size = 2500           # fit on the last N prices (omit: all of them)
+    seed = 0                    # seeds the stochastic models
+
+    [models.ar]                 # one table per model; keys are the model's parameters
+    max_lags = 10
+
+    [refit_every_by_model]      # optional per-model refit cadence
+    lstm = 20
+
+Every key is checked: an unknown key, model or parameter is an error naming it, the rule
+and the valid choices, before any work starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from forecast.data import validate_ticker
+from forecast.errors import ConfigError
+from forecast.models import available_models, get_model
+
+#: the default config, relative to the working directory
+DEFAULT_CONFIG = Path("pipelines") / "daily.toml"
+#: the repository's copy, for a source checkout run from another directory
+_PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "daily.toml"
+MAX_TICKERS = 500
+MAX_HORIZON = 250
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One configured model: its registry name and the parameters the config sets."""
+
+    name: str
+    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def build(self):
+        """A new, unfitted model with these parameters."""
+        return get_model(self.name, **dict(self.params))
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything ``forecast run`` needs to know, validated on construction.
+
+    Parameters
+    ----------
+    tickers
+        Validated, upper-case, unique.
+    models
+        One :class:`ModelSpec` per model, in run order.
+    horizon
+        Trading sessions forecast after the as-of session (1 to 250).
+    store
+        The SQLite store; model files go to a ``models`` folder next to it.
+    calendar
+        The ``exchange_calendars`` code the sessions come from.
+    refit_every
+        A model is refit when its newest usable file was trained this many sessions or more
+        before the as-of session (or when there is no usable file).
+    refit_every_by_model
+        Per-model overrides of ``refit_every``.
+    keep_versions
+        Model versions (files) kept per ticker and model; older ones are removed.
+    train_size
+        Fit on the last ``train_size`` prices; ``None``: all of them.
+    seed
+        Seeds the models that have a ``seed`` parameter (unless their table sets one).
+    source
+        The file the config came from (for messages).
+    """
+
+    tickers: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    horizon: int = 5
+    store: Path = Path("data") / "forecast.db"
+    calendar: str = "XNYS"
+    refit_every: int = 5
+    refit_every_by_model: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    keep_versions: int = 3
+    train_size: int | None = None
+    seed: int = 0
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        where = self.source
+        if not self.tickers:
+            raise ConfigError(f"{where}: tickers must list at least one ticker; got none")
+        if len(self.tickers) > MAX_TICKERS:
+            raise ConfigError(
+                f"{where}: tickers may list at most {MAX_TICKERS}; got {len(self.tickers)}"
+            )
+        if not self.models:
+            raise ConfigError(f"{where}: models must configure at least one model; got none")
+        _check_int(self.horizon, "horizon", 1, where, MAX_HORIZON)
+        _check_int(self.refit_every, "refit_every", 1, where)
+        _check_int(self.keep_versions, "keep_versions", 1, where)
+        _check_int(self.seed, "seed", 0, where)
+        if self.train_size is not None:
+            _check_int(self.train_size, "train_size", 2, where)
+        names = [m.name for m in self.models]
+        for name, value in self.refit_every_by_model.items():
+            if name not in names:
+                raise ConfigError(
+                    f"{where}: refit_every_by_model.{name}: not a configured model; "
+                    f"configured: {', '.join(names)}"
+                )
+            _check_int(value, f"refit_every_by_model.{name}", 1, where)
+
+    def refit_every_for(self, model: str) -> int:
+        """The refit cadence of ``model`` in sessions."""
+        return int(self.refit_every_by_model.get(model, self.refit_every))
+
+    def digest(self) -> str:
+        """A hash of the settings that affect results (the store path excluded)."""
+        data = {
+            "tickers": self.tickers,
+            "models": [[m.name, dict(m.params)] for m in self.models],
+            "horizon": self.horizon,
+            "calendar": self.calendar,
+            "refit_every": self.refit_every,
+            "refit_every_by_model": dict(self.refit_every_by_model),
+            "keep_versions": self.keep_versions,
+            "train_size": self.train_size,
+            "seed": self.seed,
+        }
+        text = json.dumps(data, sort_keys=True, default=str)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_TOP_KEYS = {
+    "tickers",
+    "models",
+    "horizon",
+    "store",
+    "calendar",
+    "refit_every",
+    "refit_every_by_model",
+    "keep_versions",
+    "train_size",
+    "seed",
+}
+
+
+def default_config_path() -> Path:
+    """``pipelines/daily.toml`` in the working directory, else the source checkout's copy."""
+    if DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG
+    if _PACKAGED_CONFIG.is_file():
+        return _PACKAGED_CONFIG
+    raise ConfigError(
+        f"no config given and no default config found at {DEFAULT_CONFIG} or "
+        f"{_PACKAGED_CONFIG}; pass --config PATH"
+    )
+
+
+def load_config(path: str | Path | None = None) -> JobConfig:
+    """Read and validate a job config TOML file (default: :func:`default_config_path`).
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, bad TOML, unknown key, model or parameter, bad value;
+        the message names the file and the key.
+    """
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig:
+    """Build a :class:`JobConfig` from parsed TOML, checking every key."""
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(_TOP_KEYS))}"
+        )
+    for key in ("tickers", "models"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key {key!r}")
+    kwargs: dict[str, Any] = {
+        k: raw[k]
+        for k in ("horizon", "calendar", "refit_every", "keep_versions", "train_size", "seed")
+        if k in raw
+    }
+    if "store" in raw:
+        if not isinstance(raw["store"], str) or not raw["store"].strip():
+            raise ConfigError(f"{source}: store must be a file path; got {raw['store']!r}")
+        kwargs["store"] = Path(raw["store"])
+    if "calendar" in raw and not isinstance(raw["calendar"], str):
+        raise ConfigError(f"{source}: calendar must be a string such as 'XNYS'")
+    by_model = raw.get("refit_every_by_model", {})
+    if not isinstance(by_model, dict):
+        raise ConfigError(f"{source}: refit_every_by_model must be a table of model = sessions")
+    return JobConfig(
+        tickers=_tickers(raw["tickers"], source),
+        models=_models(raw["models"], source),
+        refit_every_by_model=MappingProxyType(dict(by_model)),
+        source=source,
+        **kwargs,
+    )
+
+
+def _tickers(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: tickers must be a list of strings; got {value!r}")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        try:
+            ticker = validate_ticker(item)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: tickers[{i}]: {exc}") from None
+        if ticker in out:
+            raise ConfigError(f"{source}: tickers[{i}]: {ticker!r} is listed twice")
+        out.append(ticker)
+    return tuple(out)
+
+
+def _models(value: object, source: str) -> tuple[ModelSpec, ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: models must be tables such as [models.ar]; got {value!r}")
+    specs = []
+    for name, params in value.items():
+        key = f"models.{name}"
+        if name not in available_models():
+            raise ConfigError(
+                f"{source}: {key}: unknown model {name!r}; valid models: "
+                f"{', '.join(available_models())}"
+            )
+        if not isinstance(params, dict):
+            raise ConfigError(f"{source}: {key} must be a table of parameters; got {params!r}")
+        defaults = get_model(name).get_params()
+        for param, val in params.items():
+            if param not in defaults:
+                raise ConfigError(
+                    f"{source}: {key}.{param}: unknown parameter of {name}; valid: "
+                    f"{', '.join(sorted(defaults)) or 'none'}"
+                )
+            _check_param(val, defaults[param], f"{key}.{param}", source)
+        specs.append(ModelSpec(name, MappingProxyType(dict(params))))
+    return tuple(specs)
+
+
+def _check_param(value: object, default: object, key: str, source: str) -> None:
+    """The value must have the default's type (an int is accepted for a float)."""
+    if value is None or default is None or isinstance(default, str | tuple | list | dict):
+        return  # no type to compare with (TOML has no null), or the model checks it when it fits
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, numbers.Integral):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    elif isinstance(default, numbers.Real):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    else:
+        return
+    if not ok:
+        raise ConfigError(
+            f"{source}: {key} must be of type {type(default).__name__} (default "
+            f"{default!r}); got {value!r}"
+        )
+
+
+def _check_int(value: object, key: str, minimum: int, source: str, maximum: int | None = None):
+    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
+    if bad or (maximum is not None and value > maximum):
+        rule = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ConfigError(f"{source}: {key} must be an integer {rule}; got {value!r}")

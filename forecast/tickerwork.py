@@ -1,0 +1,209 @@
+"""One ticker's work in the scheduled job, as a pure function of plain inputs.
+
+:func:`compute_ticker` takes a :class:`TickerWork` (the prices up to the as-of date, the
+target sessions, and per model either "refit" or the bytes of a model file whose sha256 the
+driver has checked) and returns a :class:`~forecast.store.TickerResult`: new model versions
+with their file contents, forecast rows, scores of matured forecasts, events and failures.
+It reads no store, writes no file and uses no clock for results, so that it can run in a
+worker process while only the driver writes (see :mod:`forecast.job`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecast import modelfiles
+from forecast.data import series_hash
+from forecast.errors import ModelFileError
+from forecast.jobconfig import ModelSpec
+from forecast.models.io import model_files, model_from_files
+from forecast.store import ForecastRow, NewVersion, ScoreRow, TickerResult
+
+log = logging.getLogger(__name__)
+
+_RESTATED_TOLERANCE = 1e-9
+#: the manifest's name in every version folder (neural weights: ``model.pt`` next to it)
+MODEL_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class ModelTask:
+    """What to do for one model of one ticker: refit, or use a checked model file."""
+
+    name: str
+    params: dict
+    spec_hash: str
+    refit_reason: str | None
+    version_id: int | None = None
+    trained_through: str | None = None
+    file: str | None = None
+    files: dict[str, bytes] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TickerWork:
+    """The inputs of :func:`compute_ticker`: plain data, picklable for a worker process."""
+
+    ticker: str
+    as_of: str
+    prices: pd.Series
+    source: str
+    target_dates: tuple[str, ...]
+    train_size: int | None
+    tasks: tuple[ModelTask, ...]
+    n_stored: int
+    unscored: tuple[tuple, ...]
+    events: tuple[tuple, ...] = ()
+    rejected: tuple[int, ...] = ()
+
+
+def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
+    """The full parameters of a configured model and their hash (the version identity).
+
+    Models with a ``seed`` parameter get one derived from the job seed, the ticker and the
+    model, unless the config sets it: refits are reproducible, and tickers do not share
+    initial weights.
+    """
+    model = spec.build()
+    params = model.get_params()
+    if "seed" in params and "seed" not in spec.params:
+        key = f"{seed}|{ticker}|{spec.name}".encode()
+        params["seed"] = int.from_bytes(hashlib.sha256(key).digest()[:4], "big") % (2**31)
+    text = json.dumps({"model": spec.name, "params": params}, sort_keys=True, default=str)
+    return params, "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def compute_ticker(work: TickerWork) -> TickerResult:
+    """Fit or load each model, forecast, and score matured forecasts. Writes nothing.
+
+    Returns
+    -------
+    TickerResult
+        New versions (with their file contents), forecast and score rows, events and
+        per-model failures; ``status`` is stored, partial, failed or up_to_date.
+    """
+    prices = work.prices
+    result = TickerResult(
+        ticker=work.ticker,
+        as_of=work.as_of,
+        status="stored",
+        source=work.source,
+        data_hash=series_hash(prices),  # of the prices used, not of the whole cache file
+        last_price=float(prices.iloc[-1]),
+        events=list(work.events),
+        rejected=list(work.rejected),
+    )
+    train = prices if work.train_size is None else prices.iloc[-work.train_size :]
+    horizon = len(work.target_dates)
+    for task in work.tasks:
+        stage = "load"
+        try:
+            model, trained_through = None, task.trained_through
+            if task.files is not None:
+                try:
+                    model = _load(task)
+                except Exception as exc:  # any failure to deserialise means: do not use it
+                    msg = f"{exc}; refit"
+                    log.warning("%s/%s: %s", work.ticker, task.name, msg)
+                    result.events.append((task.name, "bad_model_file", msg))
+                    result.rejected.append(task.version_id)
+                    model = None
+            if model is None:
+                stage = "fit"
+                model = ModelSpec(task.name, task.params).build()
+                t0 = time.perf_counter()
+                model.fit(train)
+                fit_seconds = time.perf_counter() - t0
+                stage = "save"
+                files = model_files(model, MODEL_FILE)
+                trained_through = work.as_of
+                result.versions.append(
+                    NewVersion(
+                        model=task.name,
+                        spec_hash=task.spec_hash,
+                        params=json.dumps(task.params, sort_keys=True, default=str),
+                        trained_through=trained_through,
+                        n_train=len(train),
+                        data_hash=series_hash(train),
+                        file=modelfiles.version_dir(
+                            work.ticker, task.name, trained_through, task.spec_hash
+                        ),
+                        sha256=modelfiles.digest(files),
+                        fit_seconds=round(fit_seconds, 4),
+                        files=files,
+                    )
+                )
+            stage = "predict"
+            values = model.predict(horizon, history=prices).to_numpy(dtype=float)
+            if values.shape != (horizon,) or not np.all(np.isfinite(values) & (values > 0)):
+                raise FloatingPointError(f"forecasts are not positive finite numbers: {values}")
+        except Exception as exc:  # a failing model never stops the others
+            result.failures.append(
+                {"ticker": work.ticker, "model": task.name, "stage": stage,
+                 "error": f"{type(exc).__name__}: {exc}"}
+            )  # fmt: skip
+            continue
+        result.forecasts += [
+            ForecastRow(task.name, task.spec_hash, trained_through, h, target, float(v))
+            for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
+        ]
+    result.scores = score_forecasts(prices, work.unscored)
+    if any(s.restated for s in result.scores):
+        result.events.append(
+            (None, "restated", "prices changed since some forecasts were made; actuals rescaled")
+        )
+    n_ok = work.n_stored + len({f.model for f in result.forecasts})
+    if result.failures:
+        result.status = "partial" if n_ok else "failed"
+    elif not work.tasks:
+        result.status = "up_to_date"
+    return result
+
+
+def _load(task: ModelTask):
+    """Deserialise a checked version and make sure it is the model the config asks for."""
+    model = model_from_files(task.files, MODEL_FILE, location=f"models/{task.file}")
+    if model.name != task.name or _canonical(model.get_params()) != _canonical(task.params):
+        raise ModelFileError(
+            f"models/{task.file} holds {model.name} with {model.get_params()}, not the "
+            f"configured {task.name} with {task.params}"
+        )
+    return model
+
+
+def _canonical(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+def score_forecasts(prices: pd.Series, unscored: tuple[tuple, ...]) -> list[ScoreRow]:
+    """Scores of stored forecasts whose target date is in ``prices``.
+
+    ``unscored`` rows are ``(forecast_id, as_of, target_date, forecast, last_price)``. When
+    the price at the forecast's as-of date is no longer the one the forecast saw (the history
+    was restated, e.g. adjusted for a later dividend), the actual is rescaled to the
+    forecast's price basis: ``last_price * p[target] / p[as_of]``.
+    """
+    index = {d.strftime("%Y-%m-%d"): float(v) for d, v in prices.items()}
+    out = []
+    for forecast_id, as_of, target, forecast, last_price in unscored:
+        if target not in index:  # not traded or not loaded yet: scored by a later run
+            continue
+        actual, base = index[target], index.get(as_of)
+        restated = base is not None and abs(base / last_price - 1) > _RESTATED_TOLERANCE
+        if restated:
+            actual = last_price * actual / base
+        moved = actual - last_price
+        hit = None if moved == 0 else int(np.sign(forecast - last_price) == np.sign(moved))
+        out.append(
+            ScoreRow(
+                forecast_id, actual, forecast - actual, last_price - actual, hit, int(restated)
+            )
+        )
+    return out
