@@ -7,6 +7,7 @@ test_models_contract.py and covers every neural model too.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -17,6 +18,8 @@ import torch
 from helpers import price_series
 from torch import nn
 
+from forecast.cli import main
+from forecast.data import embedded_dir
 from forecast.errors import DataError, ModelFitError
 from forecast.models import get_model
 from forecast.models.elman import ElmanRNN
@@ -146,6 +149,14 @@ def test_each_origin_reads_only_its_own_prefix(series):
     again = model.forecast_log_paths(changed, ends, 4)
     np.testing.assert_array_equal(paths[0], again[0])
     assert not np.array_equal(paths[1:], again[1:])
+
+
+def test_no_origins_give_no_rows(series):
+    model = small("rnn").fit(series)
+    assert model.forecast_log_paths(np.log(series.to_numpy()), np.array([], int), 3).shape == (
+        0,
+        3,
+    )
 
 
 def test_origin_without_a_full_window_is_refused(series):
@@ -290,3 +301,16 @@ def test_ar1_one_step_error_close_to_the_oracle():
 
 def test_gru_class_is_registered_as_gru():
     assert GRUForecaster.name == "gru" and type(get_model("gru")) is GRUForecaster
+
+
+def test_cli_flags_reach_the_neural_models(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["backtest", "--csv", str(embedded_dir() / "IBM.csv"), "--models", "lstm,gru"]
+    args += ["--test-size", "20", "--refit-every", "10", "--epochs", "1", "--window", "5"]
+    args += ["--hidden-size", "4", "--n-models", "2", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["failures"] == []
+    forecasts = pd.read_csv(out / "forecasts.csv")
+    assert set(forecasts.model) == {"naive", "lstm", "gru"}
+    assert "lstm" in capsys.readouterr().out

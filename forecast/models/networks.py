@@ -87,7 +87,7 @@ def train_net(
     generator: torch.Generator,
     evaluate_start: bool = False,
 ) -> tuple[int, float | None]:
-    """Adam on the mean squared error, gradient clipping, early stopping; returns in place.
+    """Train ``net`` in place: Adam on the mean squared error, clipping, early stopping.
 
     Parameters
     ----------

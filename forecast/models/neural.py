@@ -171,14 +171,18 @@ class RecurrentForecaster(BaseForecaster):
         """All origins in one forward pass; row ``i`` reads ``y[ends[i]-window-1:ends[i]]``."""
         self._check_fitted()
         ends = np.asarray(ends, dtype=np.int64)
-        if len(ends) and (ends.min() < self.window + 1 or ends.max() > len(y)):
+        if not len(ends):
+            return np.empty((0, horizon))
+        if ends.min() < self.window + 1 or ends.max() > len(y):
             raise DataError(
                 f"ends must lie in [{self.window + 1}, {len(y)}] for {self.name} with "
                 f"window={self.window}; got {ends.min()}..{ends.max()}"
             )
-        z = ((returns_of(y) - self.mean_) / self.scale_).astype(np.float32)  # (len(y)-1,)
-        # y[:end] holds the returns r[:end-1]; its last window starts at end-1-window
-        x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window]
+        # y[:end] holds the returns r[:end-1], whose last window starts at end-1-window; the
+        # earliest of those starts, lo, is where the reading begins
+        lo = int(ends.min()) - 1 - self.window
+        z = ((returns_of(y[lo : ends.max()]) - self.mean_) / self.scale_).astype(np.float32)
+        x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
         steps = self._forecast_standardised(torch.from_numpy(x), horizon)  # (origins, horizon)
         returns = steps.astype(np.float64) * self.scale_ + self.mean_
         return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
