@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import stat
 from html.parser import HTMLParser
 
 import numpy as np
@@ -287,3 +289,10 @@ def test_damaged_run_folder_names_the_file(run_dir, tmp_path, capsys, damage, fi
 def test_bad_alpha_is_refused(run_dir):
     with pytest.raises(ValueError, match=r"alpha must be a number between 0 and 1 .*; got 5"):
         write_report(run_dir, alpha=5)
+
+
+def test_report_files_get_the_usual_permissions(run_dir):
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("report.html", "report.md", "metrics.csv"):
+        assert stat.S_IMODE((run_dir / name).stat().st_mode) == 0o666 & ~mask, name

@@ -38,13 +38,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="worker processes, overriding the config's jobs (0: one per core)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress output")
     p.set_defaults(func=run)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

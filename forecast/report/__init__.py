@@ -160,10 +160,17 @@ def _subtitle(run: RunFiles, series: list[str], horizons: list[int]) -> str:
     return " · ".join(parts)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, data: bytes) -> Path:
     """Write via a temporary file and a rename, so a reader never sees half a report."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for sharing
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

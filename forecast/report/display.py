@@ -51,6 +51,12 @@ class Table:
     metrics: tuple[str, ...] = ()
     caption: str = ""
 
+    def numeric(self) -> tuple[bool, ...]:
+        """Per column, whether it holds numbers (right-aligned in both pages)."""
+        return tuple(
+            any(row[i].value is not None for row in self.rows) for i in range(len(self.columns))
+        )
+
 
 def fmt(column: str, value: object) -> str:
     """Display text of one metric value; ``-`` when it is missing or undefined."""

@@ -61,8 +61,15 @@ def label(text: object) -> str:
 
 
 def model_colors(models: list[str]) -> dict[str, str]:
-    """One colour per model, the same in every figure; the random walk in grey."""
-    palette = matplotlib.colormaps["tab10" if len(models) <= 11 else "tab20"].colors
+    """One colour per model, the same in every figure; the random walk in grey.
+
+    tab10 without its grey (which would look like the benchmark or the actual price) gives 9
+    distinct colours; more models cycle through tab20.
+    """
+    tab10 = matplotlib.colormaps["tab10"].colors
+    palette = [c for i, c in enumerate(tab10) if i != 7]
+    if sum(m != BENCHMARK for m in models) > len(palette):
+        palette = list(matplotlib.colormaps["tab20"].colors)
     colors, k = {}, 0
     for m in models:
         if m == BENCHMARK:

@@ -28,10 +28,7 @@ def md_escape(text: object) -> str:
 def md_table(table: Table) -> str:
     """A table as GFM: numbers right-aligned, best values bold, significance marked."""
     labels = [label for label, _ in table.columns]
-    numeric = [
-        bool(table.rows) and all(row[i].value is not None for row in table.rows)
-        for i in range(len(labels))
-    ]
+    numeric = table.numeric()
     lines = [
         "| " + " | ".join(md_escape(label) for label in labels) + " |",
         "|" + "|".join("---:" if num else "---" for num in numeric) + "|",

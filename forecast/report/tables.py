@@ -152,15 +152,13 @@ def verdict(metrics: pd.DataFrame, series: str, horizon: int, alpha: float = ALP
         text = f"No model beats the random walk: the best, {model}, has {how} ({dm})."
     others = significant[significant["model"] != model]
     if len(others):
-        outcome = "beats"
-        text += (
-            " Beating the random walk significantly: "
-            + "; ".join(
-                f"{r.model} (RMSE {_change(r.rel_rmse)} lower, p = {format_p(r.dm_pvalue)})"
-                for r in others.itertuples()
-            )
-            + "."
+        listed = "; ".join(
+            f"{r.model} (RMSE {_change(r.rel_rmse)} lower, p = {format_p(r.dm_pvalue)})"
+            for r in others.itertuples()
         )
+        also = "Also beating it" if outcome == "beats" else "Beating the random walk"
+        text += f" {also} significantly: {listed}."
+        outcome = "beats"
     elif outcome == "ahead":
         text += f" No model beats the random walk significantly at {level}."
     return Verdict(series, horizon, model, rel, stat, p, outcome, sig, text)
