@@ -14,7 +14,6 @@ from forecast.cli import main
 from forecast.compare import CompareConfig, build_models, load_series, run_compare
 from forecast.data import embedded_dir
 from forecast.errors import ConfigError
-from forecast.models import available_models
 from forecast.parallel import backtest_parallel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,8 +43,6 @@ def config_file(tmp_path):
 
 
 def test_the_default_config_runs_every_model_with_the_issue_defaults():
-    if "lstm" not in available_models():
-        pytest.skip("the neural models are not registered")
     config = CompareConfig.from_toml(REPO / "pipelines" / "compare.toml")
     assert [m.name for m in config.models] == [
         "naive", "drift", "ar", "markov", "msar", "elman", "rnn", "lstm", "gru",
