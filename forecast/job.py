@@ -3,7 +3,12 @@
 For each configured ticker, at one as-of session:
 
 1. **load** the prices up to and including the as-of date, never later ones (a replay of a
-   past date reads what was known then);
+   past date reads what was known then). With ``--as-of`` the ticker must have a price on
+   that session. Without it the as-of is the ticker's latest price, up to the last closed
+   session of the calendar when online: a ticker whose prices stop earlier (Yahoo down,
+   cache behind) is *stale*, forecast from what there is and reported; the embedded series
+   of a machine with no network and no cache are used as they are, so a new user sees the
+   job work at once;
 2. **plan** each model: skip it if its forecasts for this as-of are stored already (a rerun is
    a no-op), else load its newest model file trained on or before the as-of date, or refit
    it when there is none, when that file is ``refit_every`` sessions old, or when the file
@@ -15,7 +20,7 @@ For each configured ticker, at one as-of session:
    status in one transaction, then retention of old model files.
 
 A failing model or ticker never stops the others. Nothing here reads the clock except to
-choose the as-of session when none is given online, and for bookkeeping timestamps.
+choose the last closed session when no as-of is given online, and for bookkeeping timestamps.
 """
 
 from __future__ import annotations
@@ -49,6 +54,24 @@ log = logging.getLogger(__name__)
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 #: another run holds the store's lock (sysexits' EX_TEMPFAIL: "try again later")
 EXIT_LOCKED = 75
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The as-of rule of one run.
+
+    ``day`` is the session forecast from (``strict``: given by the user, every ticker needs
+    a price on it) or the upper bound of the prices read (the last closed session online;
+    ``None`` offline, where each ticker's latest price is its as-of).
+    """
+
+    day: date | None
+    strict: bool
+
+    @property
+    def text(self) -> str | None:
+        """``day`` as ``YYYY-MM-DD`` (or ``None``)."""
+        return self.day.isoformat() if self.day else None
 
 
 @dataclass
@@ -92,8 +115,9 @@ def run_job(
     config
         The job config (:func:`forecast.jobconfig.load_config`).
     as_of
-        The session to forecast from. ``None``: online, the last closed session by the
-        calendar; offline, each ticker's last available price date.
+        The session to forecast from; every ticker needs a price on it. ``None``: each
+        ticker's latest price, up to the calendar's last closed session when online (see
+        the module docstring on stale tickers).
     store
         Overrides ``config.store``.
     offline
@@ -118,18 +142,18 @@ def run_job(
     if client is None and not offline:
         client = YahooClient(cache_dir=PriceCache().root, policy=RetryPolicy())
     calendar = get_calendar(config.calendar)
-    session = _resolve_as_of(calendar, as_of, offline, now)
-    if isinstance(session, str):  # not a session: nothing to do
-        return RunSummary("nothing_to_do", EXIT_OK, session, as_of=str(as_of))
+    rule = _resolve_as_of(calendar, as_of, offline, now)
+    if isinstance(rule, str):  # not a session: nothing to do
+        return RunSummary("nothing_to_do", EXIT_OK, rule, as_of=str(as_of))
     store_path = check_store_folder(Path(store or config.store))
-    as_of_text = session.isoformat() if session else None
     lock = JobLock(store_path)
-    lock.acquire(wait=wait, info={"started_at": _iso(now()), "as_of": as_of_text or "latest"})
+    label = rule.text if rule.strict else "latest"
+    lock.acquire(wait=wait, info={"started_at": _iso(now()), "as_of": label})
     try:
         db = open_store(store_path)
         try:
             modelfiles.clean_temporary(db.models_dir)
-            summary = _run(config, db, calendar, session, (offline, client), now, on_ticker)
+            summary = _run(config, db, calendar, rule, (offline, client), now, on_ticker)
         except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
             raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
         finally:
@@ -152,18 +176,18 @@ def parse_day(value: date | str, name: str) -> date:
         raise ValueError(f"{name} must be a date like 2024-01-31; got {value!r}") from None
 
 
-def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> date | str | None:
+def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | str:
     if as_of is None:
-        return None if offline else cal.last_closed_session(now())
+        return AsOf(None if offline else cal.last_closed_session(now()), strict=False)
     day = parse_day(as_of, "as_of")
     if not cal.is_session(day):
         return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
-    return day
+    return AsOf(day, strict=True)
 
 
-def _run(config, db: Store, cal, session, source, now, on_ticker) -> RunSummary:
+def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker) -> RunSummary:
     run_id = db.begin_run(
-        as_of=session.isoformat() if session else None,
+        as_of=rule.text if rule.strict else None,
         config_hash=config.digest(),
         started_at=_iso(now()),
         pid=os.getpid(),
@@ -174,7 +198,7 @@ def _run(config, db: Store, cal, session, source, now, on_ticker) -> RunSummary:
     try:
         for ticker in config.tickers:
             t0 = time.perf_counter()
-            result = _do_ticker(config, db, cal, session, source, ticker)
+            result = _do_ticker(config, db, cal, rule, source, ticker)
             try:
                 db.write_ticker(run_id, result)
             except sqlite3.Error as exc:  # the store itself is failing: stop, do not spin on
@@ -195,20 +219,23 @@ def _run(config, db: Store, cal, session, source, now, on_ticker) -> RunSummary:
         except sqlite3.Error as exc:
             log.error("could not mark run %s aborted: %s", run_id, exc)
         raise
-    status, code, message = _outcome(tickers, session)
+    status, code, message = _outcome(tickers, rule)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
-    as_of_text = session.isoformat() if session else None
-    return RunSummary(status, code, message, as_of=as_of_text, run_id=run_id, tickers=tickers)
+    return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers)
 
 
-def _do_ticker(config, db: Store, cal, session, source, ticker) -> TickerResult:
+def _do_ticker(config, db: Store, cal, rule: AsOf, source, ticker) -> TickerResult:
     """Load, plan, compute and write the model files of one ticker; failures become a result."""
-    as_of = session.isoformat() if session else None
+    as_of = rule.text
     try:
-        prices = _prices(ticker, session, *source)
+        prices = _prices(ticker, rule, *source)
         as_of = prices.index[-1].strftime("%Y-%m-%d")
         work = _plan(config, db, cal, ticker, as_of, prices)
         result = compute_ticker(work)
+        stale = _stale(cal, rule, prices)
+        if stale:
+            result.stale, result.message = True, stale
+            result.events.append((None, "stale_prices", stale))
         for version in result.versions:
             modelfiles.write_version(db.models_dir, version.file, version.files)
     except Exception as exc:
@@ -218,20 +245,39 @@ def _do_ticker(config, db: Store, cal, session, source, ticker) -> TickerResult:
     return result
 
 
-def _prices(ticker: str, session: date | None, offline: bool, client) -> pd.Series:
-    prices = load_prices(ticker, end=session, offline=offline, client=client)
+def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
+    prices = load_prices(ticker, end=rule.day, offline=offline, client=client)
     attrs = dict(prices.attrs)
-    if session is not None:
-        prices = prices[prices.index <= pd.Timestamp(session)]  # never a later price
-        if not len(prices) or prices.index[-1] != pd.Timestamp(session):
-            last = prices.index[-1].date() if len(prices) else "none"
+    if rule.day is not None:
+        prices = prices[prices.index <= pd.Timestamp(rule.day)]  # never a later price
+        last = prices.index[-1].date() if len(prices) else None
+        if not len(prices) or (rule.strict and last != rule.day):
             note = f"; {attrs['note']}" if attrs.get("note") else ""
             raise LookupError(
-                f"no price for the as-of session {session} (latest on or before it: {last}, "
-                f"from {attrs.get('source', 'unknown')} data{note})"
+                f"no price for the as-of session {rule.day} (latest on or before it: "
+                f"{last or 'none'}, from {attrs.get('source', 'unknown')} data{note})"
             )
     prices.attrs.update(attrs)
     return prices
+
+
+def _stale(cal: TradingCalendar, rule: AsOf, prices: pd.Series) -> str:
+    """Why a ticker's latest price is behind the last closed session ('' if it is not).
+
+    Embedded data are never stale: they are the offline demo series, used as they are.
+    """
+    if rule.strict or rule.day is None or prices.attrs.get("source") == "embedded":
+        return ""
+    last = prices.index[-1].date()
+    behind = cal.sessions_between(last, rule.day)
+    if not behind:
+        return ""
+    note = f" ({prices.attrs['note']})" if prices.attrs.get("note") else ""
+    return (
+        f"stale: prices end {last}, {behind} session{'s' * (behind != 1)} before the last "
+        f"closed session "
+        f"{rule.day}{note}"
+    )
 
 
 def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) -> TickerWork:
@@ -289,6 +335,7 @@ def _ticker_summary(r: TickerResult, seconds: float) -> dict:
         "ticker": r.ticker,
         "as_of": r.as_of,
         "status": r.status,
+        "stale": r.stale,
         "forecasts": len(r.forecasts),
         "scores": len(r.scores),
         "refit": refit,
@@ -301,22 +348,27 @@ def _ticker_summary(r: TickerResult, seconds: float) -> dict:
     }
 
 
-def _outcome(tickers: list[dict], session: date | None) -> tuple[str, int, str]:
+def _outcome(tickers: list[dict], rule: AsOf) -> tuple[str, int, str]:
     n = len(tickers)
     failed = [t for t in tickers if t["status"] == "failed"]
     partial = [t for t in tickers if t["status"] == "partial"]
+    stale = [t for t in tickers if t["stale"] and t["status"] != "failed"]
     fresh = [t for t in tickers if t["status"] in ("stored", "partial")]
     if failed and len(failed) == n:
         return "failed", EXIT_FAILURE, f"all {n} tickers failed: nothing stored"
-    if failed or partial:
+    if failed or partial or stale:
         return (
             "partial",
             EXIT_PARTIAL,
             f"{n - len(failed)} of {n} tickers stored; {len(partial)} with failed models, "
-            f"{len(failed)} failed",
+            f"{len(stale)} with stale prices, {len(failed)} failed",
         )
     if not fresh:
-        when = f"as of {session}" if session else "for each ticker's latest price"
+        if rule.strict:
+            when = f"as of {rule.day}"
+        else:
+            bound = f" (last closed session {rule.day})" if rule.day else ""
+            when = f"for each ticker's latest price{bound}"
         return "nothing_to_do", EXIT_OK, f"no new session: forecasts {when} already stored"
     return "succeeded", EXIT_OK, f"{n} tickers stored"
 

@@ -200,6 +200,7 @@ class TickerResult:
     as_of: str | None
     status: str
     message: str = ""
+    stale: bool = False
     source: str | None = None
     data_hash: str | None = None
     last_price: float | None = None

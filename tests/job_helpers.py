@@ -39,7 +39,7 @@ def job_config(tmp_path: Path, models: dict | None = None, **overrides) -> JobCo
 
 def sessions(n: int, end: str = "2013-03-01", ticker: str = "AAPL") -> list[str]:
     """The last ``n`` sessions of the embedded series up to ``end``, oldest first."""
-    prices = load_prices(ticker)
+    prices = load_prices(ticker, offline=True)  # also called at collection, before conftest
     days = prices.index[prices.index <= pd.Timestamp(end)][-n:]
     return [d.strftime("%Y-%m-%d") for d in days]
 

@@ -250,17 +250,45 @@ def test_killed_run_leaves_a_consistent_store_and_the_next_run_completes(
     assert {t: dump(store, t) for t in ("forecasts", "scores")} == reference
 
 
+def test_sigterm_rolls_back_the_open_ticker_and_marks_the_run_aborted(tmp_path):
+    config = _config(tmp_path)
+    store = _store(config)
+    go = tmp_path / "never"
+    ctx = multiprocessing.get_context("fork")
+    args = ["run", "--config", str(config), "--as-of", D0]
+    child = ctx.Process(target=_forked_main, args=(args, str(tmp_path / "out"), str(go), "MSFT"))
+    child.start()
+
+    def aapl_done() -> bool:
+        try:
+            return query(store, "SELECT ticker FROM run_tickers") == [("AAPL",)]
+        except sqlite3.Error:  # not created yet
+            return False
+
+    _until(aapl_done)
+    os.kill(child.pid, signal.SIGTERM)
+    child.join(60)
+    assert child.exitcode == 130
+    assert "forecast run: interrupted" in (tmp_path / "out").read_text()
+    assert query(store, "SELECT status FROM runs") == [("aborted",)]
+    assert query(store, "SELECT DISTINCT ticker FROM forecasts") == [("AAPL",)]
+    with JobLock(store) as lock:  # released
+        lock.acquire()
+
+
 # ---- two jobs at once: real processes -----------------------------------------------------------
-def _forked_main(args: list[str], out: str, gate: str | None = None) -> None:
-    """``forecast`` in a forked child, output to ``out``; with ``gate``, hold the lock until
-    that file exists."""
+def _forked_main(args: list[str], out: str, gate: str | None = None, at: str = "") -> None:
+    """``forecast`` in a forked child, output to ``out``; with ``gate``, pause before
+    computing ticker ``at`` (default: the first) until that file exists."""
     import forecast.job as job
 
     if gate is not None:
         compute, deadline = job.compute_ticker, time.monotonic() + 60
 
         def gated(work):
-            while not os.path.exists(gate) and time.monotonic() < deadline:
+            while work.ticker.startswith(at) and not os.path.exists(gate):
+                if time.monotonic() > deadline:
+                    break
                 time.sleep(0.02)
             return compute(work)
 

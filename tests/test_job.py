@@ -257,6 +257,16 @@ def test_network_down_uses_the_cache(tmp_path):
     assert later.exit_code == 1
     assert "latest on or before it: 2013-02-28, from cache data" in later.tickers[0]["message"]
     assert "Yahoo Finance unreachable" in later.tickers[0]["message"]
+    # without --as-of: forecast from the cached prices, but say they are stale (exit 3)
+    now = after_close("2013-03-01")
+    latest = run_job(config, offline=False, client=client("2013-03-01"), now=lambda: now)
+    assert (latest.status, latest.exit_code) == ("partial", 3)
+    aapl = latest.tickers[0]
+    assert aapl["status"] == "up_to_date" and aapl["stale"] and aapl["as_of"] == "2013-02-28"
+    assert aapl["message"].startswith(
+        "stale: prices end 2013-02-28, 1 session before the last closed session 2013-03-01"
+    )
+    assert query(config.store, "SELECT COUNT(*) FROM events WHERE kind = 'stale_prices'") == [(2,)]
 
 
 def test_online_default_as_of_is_the_last_closed_session(tmp_path):

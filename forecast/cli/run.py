@@ -136,6 +136,8 @@ def _print_ticker(t: dict) -> None:
             parts.append("failed " + "; ".join(f"{m}: {e}" for m, e in t["failed"].items()))
         if t["status"] == "up_to_date":
             parts.append("already stored")
+        if t["stale"]:
+            parts.append(t["message"])
     parts.append(f"[{t['source'] or '?'} {t['seconds']:.1f}s]")
     print("  ".join(parts), file=sys.stderr, flush=True)
 
