@@ -32,6 +32,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from forecast.calendar import get_calendar
 from forecast.data import validate_ticker
 from forecast.errors import ConfigError
 from forecast.models import available_models, get_model
@@ -211,8 +212,11 @@ def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig
         if not isinstance(raw["store"], str) or not raw["store"].strip():
             raise ConfigError(f"{source}: store must be a file path; got {raw['store']!r}")
         kwargs["store"] = Path(raw["store"])
-    if "calendar" in raw and not isinstance(raw["calendar"], str):
-        raise ConfigError(f"{source}: calendar must be a string such as 'XNYS'")
+    if "calendar" in raw:
+        try:
+            get_calendar(raw["calendar"] if isinstance(raw["calendar"], str) else "")
+        except ValueError as exc:
+            raise ConfigError(f"{source}: calendar: {exc}") from None
     by_model = raw.get("refit_every_by_model", {})
     if not isinstance(by_model, dict):
         raise ConfigError(f"{source}: refit_every_by_model must be a table of model = sessions")

@@ -91,6 +91,10 @@ def test_default_pipeline_config_loads():
         ),
         ('tickers = ["A"]\nstore = 3\n[models.naive]\n', r"store must be a file path"),
         ("tickers = [\n", r"is not valid TOML"),
+        (
+            'tickers = ["A"]\ncalendar = "NYSX"\n[models.naive]\n',
+            r"calendar: calendar must be .*'NYSX'",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, pattern):
