@@ -182,6 +182,12 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     day = parse_day(as_of, "as_of")
     if not cal.is_session(day):
         return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
+    last = cal.last_closed_session(now())  # the clock only refuses a date, never shapes results
+    if day > last:
+        raise ValueError(
+            f"as_of must be a session that has closed; {day} is after the last closed "
+            f"{cal.name} session {last}"
+        )
     return AsOf(day, strict=True)
 
 

@@ -84,6 +84,14 @@ def test_a_day_without_a_session_does_nothing(config):
     assert not config.store.exists()
 
 
+def test_as_of_after_the_last_closed_session_is_refused(config):
+    now = pd.Timestamp("2013-03-01 15:00", tz="America/New_York").to_pydatetime()
+    with pytest.raises(
+        ValueError, match=r"2013-03-01 is after the last closed XNYS session 2013-02-28"
+    ):
+        run_job(config, as_of="2013-03-01", now=lambda: now)
+
+
 def test_refit_policy_counts_sessions(tmp_path):
     config = job_config(tmp_path, models=BASELINES, tickers=["AAPL"], refit_every=3)
     days = sessions(7, end="2013-02-28")

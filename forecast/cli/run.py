@@ -18,6 +18,7 @@ from pathlib import Path
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
 from forecast.jobconfig import load_config
 from forecast.joblock import JobLocked
+from forecast.prices import is_offline
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +74,9 @@ def _day(text: str):
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the job, print per-ticker lines and the summary."""
     _log_to_stderr(args.verbose)
+    if is_offline(args.offline) and not args.verbose:
+        # "using embedded data (offline)" once per ticker says what --offline asked for
+        logging.getLogger("forecast.prices").setLevel(logging.ERROR)
     config = load_config(args.config)
     signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, then exit
     try:
