@@ -70,7 +70,7 @@ def test_run_prints_a_line_per_ticker_and_json(tmp_path, capsys):
     assert summary["status"] == "succeeded" and summary["exit_code"] == 0
     assert [t["ticker"] for t in summary["tickers"]] == ["AAPL", "MSFT"]
     assert summary["tickers"][0]["forecasts"] == 9 and summary["as_of"] == D0
-    lines = [line for line in err.splitlines() if not line.startswith("forecast run: WARNING")]
+    lines = [line for line in err.splitlines() if not line.startswith("forecast run: warning")]
     assert lines[0].startswith("AAPL ") and f"as-of {D0}" in lines[0] and "refit naive" in lines[0]
     assert lines[1].startswith("MSFT ")
     assert lines[2].startswith("forecast run: succeeded: 2 tickers stored (run 1")

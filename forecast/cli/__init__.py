@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from forecast.errors import ForecastError
 
@@ -60,6 +63,57 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"forecast {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `forecast scorecard | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return EXIT_OK
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when each record is emitted."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+class _LineFormatter(logging.Formatter):
+    """``forecast run: warning: message`` (the level in lower case, like the error lines)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{self.prefix}: {record.levelname.lower()}: {record.getMessage()}"
+
+
+@contextmanager
+def log_to_stderr(
+    prefix: str, level: int = logging.WARNING, quiet: tuple[str, ...] = ()
+) -> Iterator[None]:
+    """Show the library's log records as ``prefix: level: message`` lines on stderr.
+
+    ``quiet`` names loggers raised to ERROR for the duration. Everything is restored on exit,
+    so one command's settings never leak into the next call in the same process.
+    """
+    logger = logging.getLogger("forecast")
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(_LineFormatter(prefix))
+    saved = {name: logging.getLogger(name).level for name in ("forecast", *quiet)}
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for name, lvl in saved.items():
+            logging.getLogger(name).setLevel(lvl)
 
 
 def positive_int(text: str) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from forecast.cli import log_to_stderr
 from forecast.data import parse_date, validate_ticker
 from forecast.errors import DataError
 from forecast.prices import PriceData, format_age, is_offline, resolve_prices
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     offline = is_offline(True if args.offline else None)
     client = None if offline else make_client(args.cache_dir)
     failed = fell_back = False
-    with _warnings_to_stderr():
+    with log_to_stderr("forecast fetch"):
         for ticker in tickers:
             try:
                 data = resolve_prices(
@@ -119,17 +118,3 @@ def _date_arg(text: str):
         return parse_date(text, "date")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-@contextmanager
-def _warnings_to_stderr():
-    """Show the library's warnings (fallbacks, restatements, bad cache files) as lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter("forecast fetch: warning: %(message)s"))
-    logger = logging.getLogger("forecast")
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)

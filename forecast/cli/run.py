@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from forecast.cli import log_to_stderr
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
 from forecast.jobconfig import load_config
 from forecast.joblock import JobLocked
@@ -73,12 +74,16 @@ def _day(text: str):
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the job, print per-ticker lines and the summary."""
-    _log_to_stderr(args.verbose)
-    if is_offline(args.offline) and not args.verbose:
-        # "using embedded data (offline)" once per ticker says what --offline asked for
-        logging.getLogger("forecast.prices").setLevel(logging.ERROR)
+    # "using embedded data (offline)" once per ticker says only what --offline asked for
+    quiet = ("forecast.prices",) if is_offline(args.offline) and not args.verbose else ()
+    level = logging.INFO if args.verbose else logging.WARNING
+    with log_to_stderr("forecast run", level, quiet):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, then exit
+    previous = signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, exit
     try:
         summary = run_job(
             config,
@@ -93,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"status": "locked", "exit_code": EXIT_LOCKED, "message": str(exc)}))
         return EXIT_LOCKED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_summary(summary)
     if args.json:
         print(json.dumps(summary.to_dict(), indent=1))
@@ -101,27 +108,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of each record."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: object) -> None:
-        pass
-
-
-def _log_to_stderr(verbose: bool) -> None:
-    logger = logging.getLogger("forecast")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("forecast run: %(levelname)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _print_ticker(t: dict) -> None:
