@@ -177,6 +177,7 @@ def test_seed_wired_and_global_state_left_alone(series):
     assert torch.equal(torch.rand(3), expected)  # the caller's RNG stream did not move
     assert torch.get_num_threads() == threads
     assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory
     b = small("lstm", seed=1).fit(series).predict(3).to_numpy()
     assert not np.array_equal(a, b)
 
