@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from forecast.errors import ForecastError
 
 #: subcommand modules, in the order ``forecast --help`` lists them
-SUBCOMMANDS = ("backtest", "fetch", "run", "scorecard", "compare", "report")
+SUBCOMMANDS = ("backtest", "fetch", "run", "scorecard", "serve", "compare", "report")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 

@@ -1,0 +1,227 @@
+"""Read-only queries of the forecast store for the HTTP service (:mod:`forecast.service`).
+
+Each request reads through :func:`read_snapshot`: a fresh ``mode=ro`` connection (SQLite
+connections are not shared between the server's worker threads) inside one read transaction,
+so every query of a request sees the same committed state. The job commits a ticker's
+versions, forecasts, scores and ``run_tickers`` row in one transaction
+(:meth:`forecast.store.Store.write_ticker`), so whatever a reader sees is complete per ticker
+and as-of: all of a ticker's new forecasts or none of them, never half a run's writes.
+
+The store uses the rollback journal (see :mod:`forecast.store`): while the job commits, a
+reader gets ``SQLITE_BUSY`` for the few milliseconds of the commit. The reader's busy timeout
+makes it wait that out; only a lock held longer than the timeout becomes
+:class:`StoreUnavailable`, as do a missing file, an unfinished write left by a killed job (a
+hot journal, which a read-only connection may not roll back), a file that is not a store
+and a store of another schema version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from forecast.errors import ForecastError
+from forecast.scorecard import compute_scorecard, load_forecasts
+from forecast.store import StoreError, connect, schema_version
+from forecast.store_schema import SCHEMA_VERSION
+
+#: a reader waits this long for a writer's commit before answering 503
+READ_BUSY_TIMEOUT_SECONDS = 5.0
+#: run statuses that count as a successful run (``nothing_to_do``: everything was stored)
+SUCCESS_STATUSES = ("succeeded", "nothing_to_do")
+
+
+class StoreUnavailable(ForecastError):
+    """The store cannot be read now (HTTP 503); ``retry_after`` in seconds when transient."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@contextlib.contextmanager
+def read_snapshot(
+    path: Path, busy_timeout: float = READ_BUSY_TIMEOUT_SECONDS
+) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to ``path`` inside one read transaction, closed on exit.
+
+    Never creates the file (``mode=ro``). Raises :class:`StoreUnavailable` with a message for
+    an operator when the store cannot be read, whether on opening or during the queries.
+    """
+    try:
+        conn = connect(path, readonly=True)
+    except StoreError as exc:  # the file does not exist
+        raise StoreUnavailable(str(exc), retry_after=30) from None
+    try:
+        # before the first read: connect's 30 s are for the job, a reader should answer sooner
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("BEGIN")
+        version = schema_version(conn)
+        if version != SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"store {path} has schema version {version}; this service reads version "
+                f"{SCHEMA_VERSION} (run `forecast run` to migrate an older store, or upgrade "
+                f"forecast for a newer one)"
+            )
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise _unavailable(exc, path, busy_timeout) from None
+    finally:
+        conn.close()  # ends the read transaction: nothing to commit
+
+
+def _unavailable(exc: sqlite3.DatabaseError, path: Path, busy_timeout: float) -> StoreUnavailable:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return StoreUnavailable(
+            f"store {path} is locked by a writer for more than {busy_timeout:g} s; retry later",
+            retry_after=1,
+        )
+    if name == "SQLITE_READONLY_ROLLBACK":
+        return StoreUnavailable(
+            f"store {path} holds an unfinished write of an interrupted job run (a hot journal, "
+            f"{path.name}-journal) that a read-only reader may not roll back; the next "
+            f"`forecast run` recovers it",
+            retry_after=60,
+        )
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return StoreUnavailable(f"store {path} is not a readable forecast store ({exc})")
+    return StoreUnavailable(f"store {path} cannot be read: {exc} ({name or 'sqlite error'})")
+
+
+# ---- tickers and models -------------------------------------------------------------------
+def latest_by_model(conn: sqlite3.Connection, ticker: str | None = None) -> list[dict]:
+    """``{ticker, model, latest_as_of}`` for every (ticker, model) with stored forecasts.
+
+    The pairs come from the small ``model_versions`` table; each newest as-of is one lookup
+    in the ``(ticker, model, as_of, horizon)`` index, not a scan of the forecasts.
+    """
+    pairs = "SELECT DISTINCT ticker, model FROM model_versions"
+    if ticker is not None:
+        pairs, params = pairs + " WHERE ticker = ?", (ticker,)
+    else:
+        params = ()
+    rows = conn.execute(
+        "SELECT p.ticker, p.model, (SELECT MAX(f.as_of) FROM forecasts AS f "  # noqa: S608 (no user text)
+        "WHERE f.ticker = p.ticker AND f.model = p.model) AS latest_as_of "
+        "FROM (" + pairs + ") AS p ORDER BY p.ticker, p.model",
+        params,
+    ).fetchall()
+    return [dict(r) for r in rows if r["latest_as_of"] is not None]
+
+
+def forecast_rows(
+    conn: sqlite3.Connection, ticker: str, models: list[str], as_of: str, horizon: int | None
+) -> list[dict]:
+    """The forecasts of ``ticker`` by ``models`` from ``as_of``, with version and actual."""
+    sql = (
+        "SELECT f.model, f.horizon, f.target_date, f.forecast, f.lower, f.upper, "
+        "f.last_price, f.data_hash, f.run_id, s.actual, v.version_id, v.trained_through, "
+        "v.spec_hash, v.params, v.n_train, v.data_hash AS train_data_hash, v.status "
+        "FROM forecasts AS f JOIN model_versions AS v USING (version_id) "
+        "LEFT JOIN scores AS s USING (forecast_id) "
+        "WHERE f.ticker = ? AND f.model IN (" + _marks(models) + ") AND f.as_of = ?"
+    )
+    params: list = [ticker, *models, as_of]
+    if horizon is not None:
+        sql += " AND f.horizon = ?"
+        params.append(horizon)
+    rows = conn.execute(sql + " ORDER BY f.model, f.horizon", params).fetchall()
+    out = []
+    for r in rows:
+        row = dict(r)
+        row["version"] = {
+            "version_id": row.pop("version_id"),
+            "trained_through": row.pop("trained_through"),
+            "spec_hash": row.pop("spec_hash"),
+            "params": json.loads(row.pop("params")),
+            "n_train": row.pop("n_train"),
+            "data_hash": row.pop("train_data_hash"),
+            "status": row.pop("status"),
+        }
+        out.append(row)
+    return out
+
+
+def stored_horizons(conn: sqlite3.Connection, ticker: str, models: list[str], as_of: str) -> list:
+    """The horizons stored for ``ticker`` by ``models`` at ``as_of`` (for error messages)."""
+    rows = conn.execute(
+        "SELECT DISTINCT horizon FROM forecasts WHERE ticker = ? AND model IN ("  # noqa: S608 (no user text)
+        + _marks(models)
+        + ") AND as_of = ? ORDER BY horizon",
+        (ticker, *models, as_of),
+    )
+    return [r[0] for r in rows]
+
+
+def nearest_as_of(conn: sqlite3.Connection, ticker: str, models: list[str], day: str) -> dict:
+    """The stored as-of dates of ``ticker`` just before and after ``day`` (or ``None``)."""
+    where = " FROM forecasts WHERE ticker = ? AND model IN (" + _marks(models) + ") AND as_of "
+    args = (ticker, *models, day)
+    return {
+        "before": conn.execute("SELECT MAX(as_of)" + where + "< ?", args).fetchone()[0],
+        "after": conn.execute("SELECT MIN(as_of)" + where + "> ?", args).fetchone()[0],
+    }
+
+
+def _marks(values: list) -> str:
+    """``?, ?, ?``: one placeholder per value (values are always bound, never interpolated)."""
+    return ", ".join("?" * len(values))
+
+
+# ---- scorecard ----------------------------------------------------------------------------
+def scorecard_rows(conn: sqlite3.Connection, ticker: str | None, model: str | None) -> list[dict]:
+    """The live scorecard (:func:`forecast.scorecard.compute_scorecard`), NaN as ``None``."""
+    table = compute_scorecard(load_forecasts(conn, ticker, model))
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
+        for rec in table.to_dict("records")
+    ]
+
+
+# ---- runs ---------------------------------------------------------------------------------
+_RUNS = "SELECT run_id, status, started_at, finished_at, as_of, errors, version FROM runs "
+
+
+def recent_runs(conn: sqlite3.Connection, limit: int) -> list[dict]:
+    """The ``limit`` newest runs, newest first, with their tickers counted by status."""
+    rows = conn.execute(_RUNS + "ORDER BY run_id DESC LIMIT ?", (limit,)).fetchall()
+    return _with_tickers(conn, rows)
+
+
+def last_run(conn: sqlite3.Connection, successful: bool = False) -> dict | None:
+    """The newest run, or the newest whose status is in :data:`SUCCESS_STATUSES`."""
+    where, params = ("WHERE status IN (?, ?) ", SUCCESS_STATUSES) if successful else ("", ())
+    rows = conn.execute(_RUNS + where + "ORDER BY run_id DESC LIMIT 1", params).fetchall()
+    runs = _with_tickers(conn, rows)
+    return runs[0] if runs else None
+
+
+def _with_tickers(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict]:
+    runs = {r["run_id"]: dict(r) for r in rows}
+    for run in runs.values():
+        run["requested_as_of"] = run.pop("as_of")
+        run["as_of"] = run["requested_as_of"]
+        run["tickers"] = {}
+        try:
+            errors = json.loads(run["errors"])
+        except ValueError:  # written by the job as JSON; never let one bad row fail a request
+            errors = [{"ticker": None, "model": None, "stage": "run", "error": run["errors"]}]
+        run["errors"] = [e for e in errors if isinstance(e, dict)]
+    if not runs:
+        return []
+    counts = conn.execute(
+        "SELECT run_id, status, COUNT(*) AS n, MAX(as_of) AS as_of FROM run_tickers "  # noqa: S608 (no user text)
+        "WHERE run_id IN (" + _marks(list(runs)) + ") GROUP BY run_id, status",
+        tuple(runs),
+    )
+    for c in counts:
+        run = runs[c["run_id"]]
+        run["tickers"][c["status"]] = c["n"]
+        if run["requested_as_of"] is None and c["status"] != "failed" and c["as_of"]:
+            run["as_of"] = max(run["as_of"] or "", c["as_of"])
+    return list(runs.values())
