@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -125,7 +126,6 @@ class RecurrentForecaster(BaseForecaster):
 
     def min_train_size(self) -> int:
         # at least 10 windows, so that the validation tail holds one
-        self._check_params()
         return self.window + self.max_horizon + 10
 
     def min_history_size(self) -> int:
@@ -265,10 +265,10 @@ class RecurrentForecaster(BaseForecaster):
             _check_int(getattr(self, name), name, minimum)
         if self.patience is not None:
             _check_int(self.patience, "patience", 1)
-        _check_real(self.dropout, "dropout", 0.0 <= _real(self.dropout) < 1.0, "in [0, 1)")
-        _check_real(self.lr, "lr", _real(self.lr) > 0, "> 0")
+        _check_number(self.dropout, "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        _check_number(self.lr, "lr", lambda v: v > 0, "> 0")
         if self.grad_clip is not None:
-            _check_real(self.grad_clip, "grad_clip", _real(self.grad_clip) > 0, "> 0 or None")
+            _check_number(self.grad_clip, "grad_clip", lambda v: v > 0, "> 0 or None")
         if not isinstance(self.warm_start, bool | np.bool_):
             raise TypeError(f"warm_start must be True or False; got {self.warm_start!r}")
 
@@ -313,13 +313,9 @@ def _check_int(value: object, name: str, minimum: int) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
 
 
-def _real(value: object) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    return float(value) if ok and math.isfinite(value) else math.nan
-
-
-def _check_real(value: object, name: str, ok: bool, rule: str) -> None:
-    if not ok:
+def _check_number(value: object, name: str, ok: Callable[[float], bool], rule: str) -> None:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and ok(float(value))):
         raise ValueError(f"{name} must be a number {rule}; got {value!r}")
 
 
