@@ -4,8 +4,9 @@
 ``/forecasts/{ticker}``, ``/scorecard``, ``/runs``, all ``GET`` and JSON) are described in
 :data:`forecast.service_models.API_DESCRIPTION`, which is also the OpenAPI description.
 
-The service never writes: every request opens the store read-only (``mode=ro``, which never
-creates a missing file) in one read transaction (see :mod:`forecast.service_queries`).
+The service never writes: every request reads through a read-only connection (``mode=ro``,
+which never creates a missing file; one per worker thread, reused) in one read transaction,
+so it runs safely while the job writes (see :mod:`forecast.service_queries`).
 Errors are JSON ``{"error", "message", "parameters"}``: 422 for a bad parameter (naming it,
 its rule and the value), 404 for an unknown ticker or a filter that selects nothing, 503 when
 the store is missing, locked longer than the busy timeout, or unreadable.
@@ -18,6 +19,7 @@ JSON with ``Content-Security-Policy: default-src 'none'`` and ``nosniff``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,10 +27,8 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from forecast.calendar import TradingCalendar, get_calendar
 from forecast.data import validate_ticker
@@ -43,17 +43,15 @@ from forecast.service_models import (
     LimitQuery,
     ModelQuery,
     ParameterError,
-    ParameterProblem,
     RunsResponse,
     ScorecardResponse,
     TickerPath,
     TickerQuery,
     TickersResponse,
-    error_response,
+    add_error_handlers,
 )
 from forecast.service_queries import (
     READ_BUSY_TIMEOUT_SECONDS,
-    StoreUnavailable,
     forecast_rows,
     last_run,
     latest_by_model,
@@ -64,7 +62,7 @@ from forecast.service_queries import (
     stored_horizons,
 )
 
-_STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'"
+_STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 @dataclass(frozen=True)
@@ -145,11 +143,7 @@ def create_app(
         Path(store_path).expanduser().absolute(), get_calendar(calendar), max_lag, busy_timeout, now
     )
     app.include_router(_router())
-    app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(ParameterError, _parameter_error)
-    app.add_exception_handler(StoreUnavailable, _store_unavailable)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _internal_error)
+    add_error_handlers(app)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -160,7 +154,8 @@ def create_app(
 
 
 # ---- parameters ---------------------------------------------------------------------------
-def _service(request: Request) -> Service:
+async def _service(request: Request) -> Service:
+    # async: cheap dependencies run on the event loop, not in a worker thread each
     return request.app.state.service
 
 
@@ -185,7 +180,7 @@ def _day(raw: str | None) -> str | None:
 def _only(*allowed: str):
     """A dependency refusing query parameters other than ``allowed`` (typos filter nothing)."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         for name in request.query_params:
             if name not in allowed:
                 rule = f"allowed: {', '.join(allowed)}" if allowed else "this endpoint takes none"
@@ -202,18 +197,29 @@ def _router():
     from fastapi import APIRouter
 
     router = APIRouter(responses=ERROR_RESPONSES)
-    router.get("/health", dependencies=[_only()], summary="Store status and staleness")(health)
-    router.get("/tickers", dependencies=[_only()], summary="Tickers, latest as-of, models")(tickers)
-    router.get(
-        "/forecasts/{ticker}",
-        dependencies=[_only("model", "as_of", "horizon")],
-        summary="One as-of date's forecasts of a ticker",
-    )(forecasts)
-    router.get("/scorecard", dependencies=[_only("ticker", "model")], summary="Live scorecard")(
-        scorecard
-    )
-    router.get("/runs", dependencies=[_only("limit")], summary="Recent job runs")(runs)
+    for path, endpoint, allowed, summary in (
+        ("/health", health, (), "Store status and staleness"),
+        ("/tickers", tickers, (), "Tickers, latest as-of, models"),
+        ("/forecasts/{ticker}", forecasts, ("model", "as_of", "horizon"), "Forecasts of a ticker"),
+        ("/scorecard", scorecard, ("ticker", "model"), "Live scorecard"),
+        ("/runs", runs, ("limit",), "Recent job runs"),
+    ):
+        router.get(path, dependencies=[_only(*allowed)], summary=summary)(_in_thread(endpoint))
     return router
+
+
+def _in_thread(endpoint):
+    """``endpoint`` (blocking: it reads SQLite) as a coroutine running it in a worker thread.
+
+    One thread hop per request: FastAPI runs a plain ``def`` endpoint in a thread and then
+    its response validation in another, which costs more than the query on a busy machine.
+    """
+
+    @functools.wraps(endpoint)
+    async def run(*args, **kwargs):
+        return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run
 
 
 def health(service: Annotated[Service, Depends(_service)]) -> Health:
@@ -342,55 +348,7 @@ def runs(service: Annotated[Service, Depends(_service)], limit: LimitQuery = 20)
         return RunsResponse(runs=recent_runs(conn, limit))
 
 
-# ---- errors and headers -------------------------------------------------------------------
-async def _parameter_error(request: Request, exc: ParameterError) -> JSONResponse:
-    value = None if exc.value is None else str(exc.value)
-    problem = ParameterProblem(
-        parameter=exc.name, location=exc.location, message=str(exc), value=value
-    )
-    kind = "invalid_parameter" if exc.status == 422 else "not_found"
-    return error_response(exc.status, kind, str(exc), [problem])
-
-
-async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    problems = []
-    for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ())]
-        location, name = (loc[0], loc[-1]) if len(loc) > 1 else ("request", ".".join(loc))
-        raw = err.get("input")
-        value = None if raw is None or isinstance(raw, dict) else str(raw)
-        message = f"{name} {RULES.get(name, err.get('msg', 'is invalid'))}; got {value!r}"
-        if name == "ticker" and isinstance(raw, str):
-            try:
-                validate_ticker(raw)
-            except ValueError as why:  # the validator's own words name the bad characters
-                message = str(why)
-        problems.append(
-            ParameterProblem(parameter=name, location=location, message=message, value=value)
-        )
-    return error_response(
-        422, "invalid_parameter", "; ".join(p.message for p in problems), problems
-    )
-
-
-async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    return error_response(503, "store_unavailable", str(exc), headers=headers)
-
-
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    kinds = {404: "not_found", 405: "method_not_allowed"}
-    message = {404: f"no such endpoint: {request.url.path}"}.get(exc.status_code, exc.detail)
-    return error_response(
-        exc.status_code, kinds.get(exc.status_code, "http_error"), message, headers=exc.headers
-    )
-
-
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    # the traceback goes to the server log (uvicorn logs the re-raised exception), not the client
-    return error_response(500, "internal_error", "internal error; see the server log")
-
-
+# ---- headers ------------------------------------------------------------------------------
 class _SecurityHeaders:
     """Pure-ASGI middleware: ``nosniff`` everywhere, a deny-all CSP on all but the docs pages."""
 
@@ -408,7 +366,7 @@ class _SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 if strict:
-                    headers["Content-Security-Policy"] = _STRICT_CSP.decode()
+                    headers["Content-Security-Policy"] = _STRICT_CSP
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,7 +1,8 @@
-"""The request parameters and JSON shapes of the HTTP service (:mod:`forecast.service`).
+"""The HTTP contract of the service (:mod:`forecast.service`): parameters, shapes, errors.
 
 Parameters carry their rules (pattern, bounds) so FastAPI checks them and the OpenAPI schema
-states them; the response models document every field. Dates are ``YYYY-MM-DD``; times are
+states them; the response models document every field; every error, whatever raised it, is
+an :class:`ErrorResponse`. Dates are ``YYYY-MM-DD``; times are
 UTC ISO-8601 text as the job wrote them. Non-finite numbers are sent as ``null`` (never
 ``NaN``, which is not JSON).
 """
@@ -11,11 +12,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query
+from fastapi import FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from forecast.data import validate_ticker
 from forecast.jobconfig import MAX_HORIZON
+from forecast.service_queries import StoreUnavailable
 
 API_DESCRIPTION = """Read-only JSON over the store `forecast run` writes.
 
@@ -277,3 +282,60 @@ def error_response(
     """An :class:`ErrorResponse` as a JSON response."""
     body = ErrorResponse(error=error, message=message, parameters=list(problems))
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Answer every error with an :class:`ErrorResponse` (never HTML, never a traceback)."""
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(ParameterError, _parameter_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+async def _parameter_error(request: Request, exc: ParameterError) -> JSONResponse:
+    value = None if exc.value is None else str(exc.value)
+    problem = ParameterProblem(
+        parameter=exc.name, location=exc.location, message=str(exc), value=value
+    )
+    kind = "invalid_parameter" if exc.status == 422 else "not_found"
+    return error_response(exc.status, kind, str(exc), [problem])
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        location, name = (loc[0], loc[-1]) if len(loc) > 1 else ("request", ".".join(loc))
+        raw = err.get("input")
+        value = None if raw is None or isinstance(raw, dict) else str(raw)
+        message = f"{name} {RULES.get(name, err.get('msg', 'is invalid'))}; got {value!r}"
+        if name == "ticker" and isinstance(raw, str):
+            try:
+                validate_ticker(raw)
+            except ValueError as why:  # the validator's own words name the bad characters
+                message = str(why)
+        problems.append(
+            ParameterProblem(parameter=name, location=location, message=message, value=value)
+        )
+    return error_response(
+        422, "invalid_parameter", "; ".join(p.message for p in problems), problems
+    )
+
+
+async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return error_response(503, "store_unavailable", str(exc), headers=headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kinds = {404: "not_found", 405: "method_not_allowed"}
+    message = {404: f"no such endpoint: {request.url.path}"}.get(exc.status_code, exc.detail)
+    return error_response(
+        exc.status_code, kinds.get(exc.status_code, "http_error"), message, headers=exc.headers
+    )
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # the traceback goes to the server log (uvicorn logs the re-raised exception), not the client
+    return error_response(500, "internal_error", "internal error; see the server log")

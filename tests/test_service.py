@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -19,6 +20,7 @@ from forecast.cli import main
 from forecast.job import run_job
 from forecast.scorecard import scorecard
 from forecast.service import create_app
+from forecast.service_queries import StoreUnavailable, read_snapshot
 
 with warnings.catch_warnings():  # starlette 1.10 asks for httpx2; httpx still works
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -272,6 +274,35 @@ def test_requests_never_write_the_store(store, client):
     for url in ("/health", "/tickers", "/forecasts/AAPL", "/scorecard", "/runs"):
         assert client.get(url).status_code == 200
     assert (store.read_bytes(), store.stat().st_mtime_ns, sorted(store.parent.iterdir())) == before
+
+
+def test_a_thread_reuses_its_connection_until_the_file_is_replaced(store, tmp_path):
+    path = tmp_path / "forecast.db"
+    shutil.copy(store, path)
+    with read_snapshot(path) as first:
+        assert first.execute("SELECT version FROM runs WHERE run_id = 4").fetchone()[0] != "x"
+    with read_snapshot(path) as again:
+        assert again is first
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreUnavailable, match="locked"), read_snapshot(path, 0.05):
+        pass
+    writer.execute("ROLLBACK")
+    writer.close()
+    with read_snapshot(path) as after_error:
+        assert after_error is not first  # dropped after the error
+        first = after_error
+    restored = tmp_path / "restored.db"
+    shutil.copy(store, restored)
+    with sqlite3.connect(restored) as conn:
+        conn.execute("UPDATE runs SET version = 'x' WHERE run_id = 4")
+    os.replace(restored, path)  # a backup moved into place: another inode
+    with read_snapshot(path) as fresh:
+        assert fresh is not first
+        assert fresh.execute("SELECT version FROM runs WHERE run_id = 4").fetchone()[0] == "x"
+    path.unlink()
+    with pytest.raises(StoreUnavailable, match="no store at"), read_snapshot(path):
+        pass
 
 
 def test_missing_store_is_503_and_is_not_created(tmp_path):
