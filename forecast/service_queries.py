@@ -25,6 +25,7 @@ import json
 import math
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +222,44 @@ def scorecard_rows(conn: sqlite3.Connection, ticker: str | None, model: str | No
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
         for rec in table.to_dict("records")
     ]
+
+
+class ScorecardCache:
+    """Scorecards by (store, ticker, model), recomputed only once the job has committed more.
+
+    The scorecard reads every matching forecast (seconds for a year of 50 tickers), while its
+    inputs change only when the job commits a ticker: each commit adds that ticker's
+    ``run_tickers`` row with its forecasts and scores, and nothing else changes them. So the
+    newest run's id and its count of ticker rows, with the store file's identity, tell whether
+    a cached scorecard is still the one a fresh computation would give.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, tuple[tuple, list[dict]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def rows(self, conn: sqlite3.Connection, path: Path, ticker: str | None, model: str | None):
+        """:func:`scorecard_rows`, from the cache when the store has not changed since."""
+        st = path.stat()
+        newest = conn.execute(
+            "SELECT run_id, (SELECT COUNT(*) FROM run_tickers AS t WHERE t.run_id = r.run_id) "
+            "FROM runs AS r ORDER BY run_id DESC LIMIT 1"
+        ).fetchone()
+        token = (st.st_dev, st.st_ino, *(tuple(newest) if newest else ()))
+        key = (str(path), ticker, model)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None and cached[0] == token:
+                self._entries.move_to_end(key)
+                return cached[1]
+        rows = scorecard_rows(conn, ticker, model)
+        with self._lock:
+            self._entries[key] = (token, rows)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return rows
 
 
 # ---- runs ---------------------------------------------------------------------------------

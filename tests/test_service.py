@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from job_helpers import BASELINES, dump, job_config, sessions
 
+from forecast import service_queries
 from forecast.cli import main
 from forecast.job import run_job
 from forecast.scorecard import scorecard
@@ -144,6 +145,24 @@ def test_scorecard_is_the_library_scorecard(store, client):
     only = client.get("/scorecard?ticker=msft&model=ar").json()
     assert (only["ticker"], only["model"]) == ("MSFT", "ar")
     assert [(r["ticker"], r["model"]) for r in only["rows"]] == [("MSFT", "ar")] * 3
+
+
+def test_scorecard_is_recomputed_only_after_the_job_commits(tmp_path, monkeypatch):
+    config = job_config(tmp_path, models={"naive": {}}, tickers=["AAPL"])
+    run_job(config, as_of=DAYS[0], offline=True)
+    run_job(config, as_of=DAYS[1], offline=True)
+    computed = []
+    real = service_queries.scorecard_rows
+    monkeypatch.setattr(
+        service_queries, "scorecard_rows", lambda *a: computed.append(a[1:]) or real(*a)
+    )
+    c = TestClient(create_app(config.store))
+    first = c.get("/scorecard").json()["rows"]
+    assert c.get("/scorecard").json()["rows"] == first and len(computed) == 1  # cached
+    assert c.get("/scorecard?ticker=AAPL").status_code == 200 and len(computed) == 2
+    run_job(config, as_of=DAYS[2], offline=True)
+    after = c.get("/scorecard").json()["rows"]
+    assert len(computed) == 3 and after[0]["n"] == first[0]["n"] + 1
 
 
 def test_runs_newest_first_with_a_limit(client):
