@@ -57,6 +57,22 @@ class ARForecaster(BaseForecaster):
         self.coef_ = params[1:]
         self.sigma2_ = float(res.sigma2)
 
+    def _log_variances(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """``sigma2 * sum_{m<h} (psi_0 + ... + psi_m)^2``, with the MA weights ``psi`` of a shock.
+
+        A shock at step ``k`` moves the sum of the returns up to step ``h`` by
+        ``psi_0 + ... + psi_{h-k}``; shocks are independent with variance ``sigma2``.
+        """
+        p = max(self.lags_, default=0)
+        phi = np.zeros(p + 1)
+        phi[self.lags_] = self.coef_
+        psi = np.zeros(horizon)
+        psi[0] = 1.0
+        for j in range(1, horizon):
+            psi[j] = sum(phi[i] * psi[j - i] for i in range(1, min(j, p) + 1))
+        cum = np.cumsum(psi)  # cum[m]: total effect of a shock on the next m + 1 returns
+        return np.broadcast_to(self.sigma2_ * np.cumsum(cum**2), (len(ends), horizon))
+
     def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
         p = max(self.lags_, default=0)
         # the last p returns, newest last; extended as the recursion goes

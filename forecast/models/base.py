@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forecast.errors import DataError, ModelFileError, ModelFitError
+from forecast.intervals import DEFAULT_LEVEL, check_level, gaussian_bounds
 
 
 def check_horizon(horizon: object, name: str = "horizon") -> int:
@@ -82,22 +83,43 @@ class BaseForecaster(BaseEstimator):
         From the end of the training data, or from the end of ``history`` (the prices up to a
         later origin) with the fitted parameters and no refit.
         """
-        self._check_fitted()
         h = check_horizon(horizon)
-        if history is None:
-            y, last_price = self.train_log_prices_, self.train_last_price_
-        else:
-            y = log_prices(history, "history")
-            last_price = float(np.asarray(history, dtype=float)[-1])
-        if len(y) < self.min_history_size():
-            raise DataError(
-                f"history must hold at least {self.min_history_size()} prices for "
-                f"{self.name}; got {len(y)}"
-            )
+        y, last_price = self._history(history)
         path = self._forecast(y, h)
         # anchored on the observed last price, so a zero change is exactly the last price
         prices = last_price * np.exp(path - y[-1])
         return pd.Series(prices, index=pd.RangeIndex(1, h + 1, name="horizon"), name=self.name)
+
+    def predict_interval(
+        self, horizon: int, history: pd.Series | None = None, level: float = DEFAULT_LEVEL
+    ) -> pd.DataFrame:
+        """Median forecasts with the central ``level`` predictive interval, steps ``1..horizon``.
+
+        Columns ``forecast, lower, upper``. Only for models with a predictive distribution
+        (see :meth:`forecast_log_intervals`); the neural nets get their intervals from
+        conformal calibration on walk-forward errors instead
+        (``backtest(..., intervals="conformal")``), which a lone ``predict`` cannot do.
+        """
+        h = check_horizon(horizon)
+        level = check_level(level)
+        y, last_price = self._history(history)
+        ends = np.array([len(y)])
+        path = self.forecast_log_paths(y, ends, h)
+        bounds = self.forecast_log_intervals(y, ends, h, level, paths=path)
+        if bounds is None:
+            raise ValueError(
+                f"{self.name} has no predictive distribution; its intervals come from conformal "
+                "calibration on its walk-forward errors: backtest(..., intervals='conformal')"
+            )
+        anchor = last_price / np.exp(y[-1])
+        return pd.DataFrame(
+            {
+                "forecast": last_price * np.exp(path[0] - y[-1]),
+                "lower": anchor * np.exp(bounds[0][0]),
+                "upper": anchor * np.exp(bounds[1][0]),
+            },
+            index=pd.RangeIndex(1, h + 1, name="horizon"),
+        )
 
     def forecast_log_paths(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
         """Forecast log-price paths from many origins at once.
@@ -110,6 +132,34 @@ class BaseForecaster(BaseEstimator):
         for i, end in enumerate(ends):
             out[i] = self._forecast(y[:end], horizon)
         return out
+
+    def forecast_log_intervals(
+        self,
+        y: np.ndarray,
+        ends: np.ndarray,
+        horizon: int,
+        level: float,
+        paths: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Log-price bounds of the central ``level`` predictive interval from many origins.
+
+        Row ``i`` uses ``y[:ends[i]]`` only; shapes ``(len(ends), horizon)``. ``paths`` are
+        the matching :meth:`forecast_log_paths` if already computed. Gaussian around the
+        median path with the variance :meth:`_log_variances` gives; ``None`` when the model
+        has no predictive distribution.
+        """
+        self._check_fitted()
+        ends = np.asarray(ends, dtype=int)
+        var = self._log_variances(y, ends, horizon)
+        if var is None:
+            return None
+        if paths is None:
+            paths = self.forecast_log_paths(y, ends, horizon)
+        return gaussian_bounds(paths, var, level)
+
+    def _log_variances(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray | None:
+        """Variance of the log price at steps ``1..horizon`` after each origin, or ``None``."""
+        return None
 
     # ---- saving -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -148,6 +198,19 @@ class BaseForecaster(BaseEstimator):
         raise NotImplementedError
 
     # ---- helpers ------------------------------------------------------------------------
+    def _history(self, history: pd.Series | None) -> tuple[np.ndarray, float]:
+        """Log prices to forecast from and the last observed price (training data if None)."""
+        self._check_fitted()
+        if history is None:
+            return self.train_log_prices_, self.train_last_price_
+        y = log_prices(history, "history")
+        if len(y) < self.min_history_size():
+            raise DataError(
+                f"history must hold at least {self.min_history_size()} prices for "
+                f"{self.name}; got {len(y)}"
+            )
+        return y, float(np.asarray(history, dtype=float)[-1])
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_log_prices_"):
             raise RuntimeError(f"{self.name}: call fit(series) before predict")

@@ -39,10 +39,15 @@ class MarkovChainForecaster(BaseForecaster):
     bins. Fewer distinct training returns than ``n_states`` raises
     :class:`~forecast.errors.ModelFitError`.
 
+    The predictive distribution of the log price is taken as normal with the chain's exact
+    mean and variance of the summed returns (each bin's returns have the bin's training mean
+    and variance, independent given the states).
+
     Fitted attributes: ``bin_edges_`` (the ``n_states - 1`` interior edges, ascending),
-    ``transition_matrix_`` (``[from, to]``, rows sum to 1), ``state_means_`` (mean training
-    return of each bin), ``state_counts_`` (training returns per bin) and
-    ``transition_counts_`` (raw counts ``[from, to]``, before smoothing).
+    ``transition_matrix_`` (``[from, to]``, rows sum to 1), ``state_means_`` and
+    ``state_vars_`` (mean and variance of the training returns of each bin),
+    ``state_counts_`` (training returns per bin) and ``transition_counts_`` (raw counts
+    ``[from, to]``, before smoothing).
     """
 
     name = "markov"
@@ -92,6 +97,10 @@ class MarkovChainForecaster(BaseForecaster):
         self.bin_edges_ = edges
         self.transition_matrix_ = smoothed / row_sums[:, None]
         self.state_means_ = np.bincount(states, weights=r, minlength=n_states) / counts
+        self.state_vars_ = (
+            np.bincount(states, weights=(r - self.state_means_[states]) ** 2, minlength=n_states)
+            / counts
+        )
         self.state_counts_ = counts.astype(int)
         self.transition_counts_ = trans.astype(int)
 
@@ -113,6 +122,33 @@ class MarkovChainForecaster(BaseForecaster):
         last = y[ends - 1]
         states = self.states_of(last - y[ends - 2])
         return last[:, None] + self._cumulative_means(h)[states]
+
+    def _log_variances(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """Exact variance of the sum of the next returns given the origin's state.
+
+        Returns are independent given the states, with the bin's mean and variance, so
+        ``Var(sum) = E[sum of state variances] + Var(sum of state means)``; both come from
+        one-step-ahead recursions over the chain (``e1``, ``e2``: first and second moment of
+        the sum of means, ``w``: expected sum of variances, all per starting state).
+        """
+        ends = np.asarray(ends, dtype=int)
+        _check_ends(ends, self.min_history_size(), self.name)
+        states = self.states_of(y[ends - 1] - y[ends - 2])
+        return self._cumulative_variances(check_horizon(horizon))[states]
+
+    def _cumulative_variances(self, horizon: int) -> np.ndarray:
+        p = np.asarray(self.transition_matrix_, dtype=float)
+        mu = np.asarray(self.state_means_, dtype=float)
+        v = np.asarray(self.state_vars_, dtype=float)
+        e1, e2, w = np.zeros_like(mu), np.zeros_like(mu), np.zeros_like(mu)
+        out = np.empty((len(mu), horizon))
+        for k in range(horizon):
+            # condition on the first step: sum_h = mu_{s1} + (the sum of h - 1 from s1)
+            e2 = p @ (mu**2 + 2 * mu * e1 + e2)
+            e1 = p @ (mu + e1)
+            w = p @ (v + w)
+            out[:, k] = np.maximum(e2 - e1**2, 0.0) + w
+        return out
 
     def states_of(self, returns: np.ndarray) -> np.ndarray:
         """The state (bin index, ``0..n_states-1``) of each log-return, by the fitted edges."""

@@ -19,6 +19,7 @@ The recursion for ``m_h`` holds because ``S_{t+h}`` given ``S_{t+h-1}`` is indep
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import warnings
 
@@ -27,7 +28,11 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, EstimationWarnin
 from statsmodels.tsa.regime_switching.markov_autoregression import MarkovAutoregression
 
 from forecast.errors import DataError, ModelFitError
+from forecast.intervals import gaussian_bounds, mixture_bounds
 from forecast.models.base import BaseForecaster, check_horizon, returns_of
+
+#: largest number of regime paths an exact predictive mixture is built from
+MAX_PATHS = 4096
 
 #: scipy's BFGS ``warnflag`` values, for the error message of a fit that did not converge
 _BFGS_WARNINGS = {
@@ -231,6 +236,100 @@ class MSARForecaster(BaseForecaster):
         origin_probs = probs[:, ends - 3].T
         last = y[ends - 1]
         return self._mean_paths(last, last - y[ends - 2], origin_probs, h)
+
+    def forecast_log_intervals(
+        self,
+        y: np.ndarray,
+        ends: np.ndarray,
+        horizon: int,
+        level: float,
+        paths: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the predictive distribution: a Gaussian mixture over regime paths.
+
+        Given the regimes ``S_t .. S_{t+h}``, the sum of the next ``h`` returns is normal
+        (the AR recursion is linear in the shocks), so the log price ``h`` steps ahead is a
+        mixture with one component per regime path, weighted by the filtered probability of
+        ``S_t`` times the transition probabilities. The mixture is exact while it has at
+        most :data:`MAX_PATHS` components (``k^(h+1)``: 64 for two regimes at ``h = 5``);
+        further out, a normal with the mixture's exact mean and variance stands in.
+        """
+        self._check_fitted()
+        h_max = check_horizon(horizon)
+        ends = np.asarray(ends, dtype=int)
+        lower, upper = np.empty((len(ends), h_max)), np.empty((len(ends), h_max))
+        if len(ends) == 0:
+            return lower, upper
+        _check_ends(ends, self.min_history_size(), self.name)
+        probs = self._filtered_probs(y[: ends.max()])[:, ends - 3].T  # as forecast_log_paths
+        last = y[ends - 1]
+        last_return = last - y[ends - 2]
+        k = len(self.regime_means_)
+        moments = None
+        for h in range(1, h_max + 1):
+            if k ** (h + 1) <= MAX_PATHS:
+                w, m, v = self._path_mixture(last_return, probs, h)
+                lo, hi = mixture_bounds(w, last[:, None] + m, v, level)
+            else:
+                if moments is None:
+                    moments = self._sum_moments(last_return, probs, h_max)
+                mean, var = moments
+                lo, hi = gaussian_bounds(last + mean[:, h - 1], var[:, h - 1], level)
+            lower[:, h - 1], upper[:, h - 1] = lo, hi
+        return lower, upper
+
+    def _path_mixture(
+        self, last_return: np.ndarray, probs: np.ndarray, h: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights, means and variances of the sum of ``h`` returns, per origin and path."""
+        t = np.asarray(self.transition_matrix_, dtype=float)  # [from, to]
+        mu = np.asarray(self.regime_means_, dtype=float)
+        phi = np.asarray(self.ar_coef_, dtype=float)
+        sig2 = np.asarray(self.regime_variances_, dtype=float)
+        k = len(mu)
+        paths = np.array(list(itertools.product(range(k), repeat=h + 1)))  # (P, h + 1)
+        weights = probs[:, paths[:, 0]] * np.prod(t[paths[:, :-1], paths[:, 1:]], axis=1)
+        ahead = paths[:, 1:]
+        phis = phi[ahead]  # (P, h)
+        # z_{t+j} = (phi_{s_1} ... phi_{s_j}) z_t + shocks: the mean part of the sum
+        z_t = last_return[:, None] - mu[paths[:, 0]][None, :]  # (n, P)
+        means = mu[ahead].sum(axis=1)[None, :] + z_t * np.cumprod(phis, axis=1).sum(axis=1)
+        # a shock at step i moves the sum by g_i = 1 + phi_{i+1} + phi_{i+1} phi_{i+2} + ...
+        g = np.ones((len(paths), h))
+        for i in range(h - 2, -1, -1):
+            g[:, i] = 1.0 + phis[:, i + 1] * g[:, i + 1]
+        variances = (sig2[ahead] * g**2).sum(axis=1)
+        return weights, means, np.broadcast_to(variances, means.shape)
+
+    def _sum_moments(
+        self, last_return: np.ndarray, probs: np.ndarray, horizon: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mean and variance of the sum of the next returns, any horizon.
+
+        Carries ``E[X 1{S = i}]`` for ``X`` in ``1, z, z^2, R, R^2, R z`` (``R``: the sum so
+        far) one step at a time: ``z' = phi z + eps``, ``R' = R + mu + z'``.
+        """
+        t = np.asarray(self.transition_matrix_, dtype=float)
+        mu = np.asarray(self.regime_means_, dtype=float)[None, :]
+        phi = np.asarray(self.ar_coef_, dtype=float)[None, :]
+        s2 = np.asarray(self.regime_variances_, dtype=float)[None, :]
+        q = probs
+        z = last_return[:, None] - mu
+        z1, z2 = z * q, z**2 * q
+        r1 = r2 = rz = np.zeros_like(q)
+        mean, var = np.empty((len(q), horizon)), np.empty((len(q), horizon))
+        for h in range(horizon):
+            q, z1, z2, r1, r2, rz = (a @ t for a in (q, z1, z2, r1, r2, rz))
+            r2 = r2 + mu**2 * q + phi**2 * z2 + s2 * q + 2 * mu * r1 + 2 * phi * rz
+            r2 += 2 * mu * phi * z1
+            rz_new = phi * rz + mu * phi * z1 + phi**2 * z2 + s2 * q
+            r1 = r1 + mu * q + phi * z1
+            z2 = phi**2 * z2 + s2 * q
+            z1 = phi * z1
+            rz = rz_new
+            mean[:, h] = r1.sum(axis=1)
+            var[:, h] = r2.sum(axis=1) - mean[:, h] ** 2
+        return mean, np.maximum(var, 0.0)
 
     def _filtered_probs(self, y: np.ndarray) -> np.ndarray:
         """``P(S_t = j | returns up to t)``, shape ``(k_regimes, len(y) - 1 - order)``.
