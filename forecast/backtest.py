@@ -17,7 +17,6 @@ The engine knows nothing about model internals: it calls the same protocol on ev
 from __future__ import annotations
 
 import numbers
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,9 +26,11 @@ import pandas as pd
 from sklearn.base import clone
 
 from forecast.data import series_hash
-from forecast.metrics import BENCHMARK, compute_metrics, mase_scale
-from forecast.models import get_model
+from forecast.executors import Executor, resolve_executor
+from forecast.inputs import named_models, named_series
+from forecast.metrics import compute_metrics, mase_scale
 from forecast.models.base import BaseForecaster, check_horizon
+from forecast.progress import TaskProgress, fold_progress
 
 FORECAST_COLUMNS = [
     "series",
@@ -124,6 +125,8 @@ def backtest(
     *,
     seed: int | None = None,
     progress: bool = False,
+    jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> BacktestResult:
     """Walk-forward backtest of ``models`` on each price series.
 
@@ -140,7 +143,14 @@ def backtest(
     seed
         Set on every model that has a ``seed`` parameter.
     progress
-        Show a progress bar (model and fold) on stderr.
+        Show progress on stderr (fold by fold in this process, else task by task).
+    jobs, executor
+        Where the work runs, one task per (series, model): ``jobs=None`` or ``1`` in this
+        process, ``jobs=N`` on ``N`` local worker processes, or any executor of
+        :mod:`forecast.executors` (e.g. a :class:`~forecast.dask_executor.DaskExecutor`).
+        The forecasts are bit-identical whichever is used. A task that fails outside the
+        folds (e.g. its worker process died twice) is reported in ``failures`` with stage
+        ``task``; the other tasks go on.
 
     Returns
     -------
@@ -149,19 +159,68 @@ def backtest(
     if not isinstance(horizons, numbers.Integral):
         horizons = tuple(horizons)
     config = BacktestConfig(horizons, test_size, refit_every, train_size, seed)
-    named = _named_series(series)
-    templates = _named_models(models, seed)
+    named = named_series(series)
+    templates = named_models(models, seed)
     for name, s in named.items():
         if len(s) < config.test_size + 2:
             raise ValueError(
                 f"test_size must leave at least 2 rows before the first origin: series "
                 f"{name!r} has {len(s)} rows; got test_size={config.test_size}"
             )
-    bar = _progress_bar(named, templates, config, progress)
-    parts = [run_series(name, s, templates, config, bar) for name, s in named.items()]
-    if bar is not None:
-        bar.close()
+    parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress)
     return combine_parts(parts, config)
+
+
+def _run_tasks(
+    named: dict[str, pd.Series],
+    templates: dict[str, BaseForecaster],
+    config: BacktestConfig,
+    executor: Executor,
+    progress: bool,
+) -> list[SeriesPart]:
+    """One task per (series, model); the parts in series, then model order.
+
+    Models are independent (each task clones its own), so the split changes no number.
+    """
+    tasks = [(name, model) for name in named for model in templates]
+    folds = -(-config.test_size // config.refit_every)
+    bar = done_bar = None
+    if executor.in_process:  # the bar follows the folds inside run_series
+        bar = fold_progress(len(tasks) * folds, folds, progress)
+        order = tasks
+    else:  # likely-slowest first, so that no worker is left with a long task at the end:
+        # heavy models are listed last by convention, and long series take longest
+        rank = {m: i for i, m in enumerate(templates)}
+        order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
+        done_bar = TaskProgress(len(tasks)) if progress else None
+    parts: dict[tuple[str, str], SeriesPart] = {}
+    with executor.start() as batch:
+        shared = {name: batch.share(s) for name, s in named.items()}
+        for name, model in order:
+            one = {model: templates[model]}
+            batch.submit((name, model), run_series, name, shared[name], one, config, bar)
+        for done in batch.completed():
+            name, model = done.key
+            parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+            if done_bar is not None:
+                done_bar.done(f"{name} {model}", done.error)
+    for shown in (bar, done_bar):
+        if shown is not None:
+            shown.close()
+    return [parts[task] for task in tasks]
+
+
+def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
+    """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
+    name, model = done.key
+    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
+    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
+    return SeriesPart(
+        _empty(FORECAST_COLUMNS),
+        [failure | {"error": done.error}],
+        [timing | {"n_fits": 0, "n_failed": folds}],
+        series_info(name, named[name], config),
+    )
 
 
 @dataclass
@@ -184,19 +243,8 @@ def run_series(
     """Backtest every model on one series (the unit of work a parallel run distributes)."""
     prices = series.to_numpy(dtype=float)
     y = np.log(prices)
-    n = len(y)
-    origins = walk_forward_origins(n, config.test_size)
-    lo = 0 if config.train_size is None else max(0, origins[0] + 1 - config.train_size)
-    info = {
-        "series": name,
-        "first_date": _date(series.index[0]),
-        "last_date": _date(series.index[-1]),
-        "n": n,
-        "content_hash": series.attrs.get("content_hash") or series_hash(series),
-        "source": series.attrs.get("source", "memory"),
-        "test_start": _date(series.index[origins[0] + 1]),
-        "mase_scale": mase_scale(prices[lo : origins[0] + 1]),
-    }
+    origins = walk_forward_origins(len(y), config.test_size)
+    info = series_info(name, series, config)
     frames, failures, timings = [], [], []
     for model_name, template in templates.items():
         model = clone(template)
@@ -248,11 +296,28 @@ def run_series(
     return SeriesPart(fc, failures, timings, info)
 
 
+def series_info(name: str, series: pd.Series, config: BacktestConfig) -> dict:
+    """One row of ``series_info``: dates, rows, content hash, source and MASE scale."""
+    prices = series.to_numpy(dtype=float)
+    origins = walk_forward_origins(len(prices), config.test_size)
+    lo = 0 if config.train_size is None else max(0, origins[0] + 1 - config.train_size)
+    return {
+        "series": name,
+        "first_date": _date(series.index[0]),
+        "last_date": _date(series.index[-1]),
+        "n": len(prices),
+        "content_hash": series.attrs.get("content_hash") or series_hash(series),
+        "source": series.attrs.get("source", "memory"),
+        "test_start": _date(series.index[origins[0] + 1]),
+        "mase_scale": mase_scale(prices[lo : origins[0] + 1]),
+    }
+
+
 def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> BacktestResult:
-    """Assemble per-series parts into one result and compute the metrics."""
+    """Assemble per-series (or per series and model) parts into one result and the metrics."""
     frames = [p.forecasts for p in parts if len(p.forecasts)]
     forecasts = pd.concat(frames, ignore_index=True) if frames else _empty(FORECAST_COLUMNS)
-    info = pd.DataFrame([p.info for p in parts])
+    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
     timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
     failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
     expected = pd.DataFrame(
@@ -314,86 +379,6 @@ def _check_paths(paths: np.ndarray, n_origins: int, horizon: int) -> None:
         )
     if not np.all(np.isfinite(paths)):
         raise FloatingPointError(f"{int((~np.isfinite(paths)).sum())} forecasts are not finite")
-
-
-def _named_series(series: object) -> dict[str, pd.Series]:
-    if isinstance(series, pd.Series):
-        items = [series]
-    elif isinstance(series, Mapping):
-        items = [s.rename(k) for k, s in series.items()]
-    else:
-        items = list(series)
-    named: dict[str, pd.Series] = {}
-    for i, s in enumerate(items):
-        if not isinstance(s, pd.Series):
-            raise TypeError(f"series must be pandas Series; item {i} is {type(s).__name__}")
-        key = str(s.name) if s.name is not None else f"series{i}"
-        if key in named:
-            raise ValueError(f"series names must be unique; {key!r} appears twice")
-        named[key] = s
-    if not named:
-        raise ValueError("series must hold at least one price series; got none")
-    return named
-
-
-def _named_models(models: object, seed: int | None) -> dict[str, BaseForecaster]:
-    if isinstance(models, str | BaseForecaster):
-        models = [models]
-    if isinstance(models, Mapping):
-        pairs = list(models.items())
-    else:
-        pairs = [(m, get_model(m)) if isinstance(m, str) else (m.name, m) for m in models]
-    named: dict[str, BaseForecaster] = {}
-    for key, model in pairs:
-        if not isinstance(model, BaseForecaster):
-            raise TypeError(f"models must be names or forecasters; got {type(model).__name__}")
-        if key in named:
-            raise ValueError(f"model names must be unique; {key!r} appears twice")
-        if seed is not None and "seed" in model.get_params():
-            model = clone(model).set_params(seed=seed)
-        named[key] = model
-    if not named:
-        raise ValueError("models must name at least one model; got none")
-    if BENCHMARK not in named:  # the random walk is the benchmark of every relative metric
-        named = {BENCHMARK: get_model(BENCHMARK), **named}
-    return named
-
-
-def _progress_bar(named: Mapping, templates: Mapping, config: BacktestConfig, show: bool):
-    if not show:
-        return None
-    folds = -(-config.test_size // config.refit_every)
-    total = len(named) * len(templates) * folds
-    if not sys.stderr.isatty():  # a log file gets one line per series and model, not \r noise
-        return _LineProgress(total, folds)
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="fold", leave=False, file=sys.stderr)
-
-
-class _LineProgress:
-    """Progress for non-interactive stderr: a line each time a model finishes a series."""
-
-    def __init__(self, total: int, folds: int):
-        self.total, self.folds, self.done, self.desc = total, folds, 0, ""
-        self.t0 = time.perf_counter()
-
-    def set_description(self, desc: str) -> None:
-        self.desc = desc
-
-    def update(self, k: int) -> None:
-        self.done += k
-        if self.done % self.folds == 0:
-            label = self.desc.rsplit(" fold", 1)[0]
-            print(
-                f"[{self.done}/{self.total} folds, {time.perf_counter() - self.t0:.1f}s] "
-                f"{label} done",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def close(self) -> None:
-        pass
 
 
 def _date(value: object) -> str:

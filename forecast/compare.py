@@ -51,10 +51,10 @@ from forecast.data import (
     validate_ticker,
 )
 from forecast.errors import ConfigError
+from forecast.executors import Executor, make_executor
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
-from forecast.parallel import backtest_parallel, resolve_jobs
 from forecast.runfiles import write_run
 
 #: the default config, relative to the working directory
@@ -333,6 +333,7 @@ def run_compare(
     *,
     progress: bool = True,
     report: bool = True,
+    executor: Executor | None = None,
 ) -> Path:
     """Backtest every model on every series, write the run folder and its report.
 
@@ -346,6 +347,9 @@ def run_compare(
         Show progress on stderr.
     report
         Write ``report.html`` and ``report.md`` (see :func:`forecast.report.write_report`).
+    executor
+        Where the (series, model) tasks run (see :mod:`forecast.executors`); default: the
+        config's ``jobs`` local worker processes (in this process when that is 1).
 
     Returns
     -------
@@ -355,34 +359,34 @@ def run_compare(
     t0 = time.perf_counter()
     series = load_series(config)
     models = build_models(config)
-    jobs = resolve_jobs(config.jobs, len(series) * len(models))
+    if executor is None:
+        executor = make_executor(config.jobs or None, n_tasks=len(series) * len(models))
     if progress:
         print(
             f"compare: {len(models)} models x {len(series)} series, test size "
-            f"{config.backtest.test_size}, {jobs} worker{'s' if jobs > 1 else ''}",
+            f"{config.backtest.test_size}, on {executor.describe()}",
             file=sys.stderr,
         )
     bt = config.backtest
-    if jobs == 1:
-        result = backtest(
-            series,
-            models,
-            bt.horizons,
-            bt.test_size,
-            bt.refit_every,
-            bt.train_size,
-            seed=None,  # build_models set it, except on models whose table sets their own
-            progress=progress,
-        )
-        result.config["seed"] = bt.seed
-    else:
-        result = backtest_parallel(series, models, bt, jobs, progress=progress)
+    result = backtest(
+        series,
+        models,
+        bt.horizons,
+        bt.test_size,
+        bt.refit_every,
+        bt.train_size,
+        seed=None,  # build_models set it, except on models whose table sets their own
+        progress=progress,
+        executor=executor,
+    )
+    result.config["seed"] = bt.seed
     arguments = {
         "config": config.source,
         "series": list(config.series) or "all embedded",
         "column": config.column,
         "models": {m.name: dict(m.params) for m in config.models},
-        "jobs": jobs,
+        "jobs": executor.workers,
+        "executor": repr(executor),
         "alpha": config.alpha,
     }
     write_run(

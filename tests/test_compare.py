@@ -14,7 +14,6 @@ from forecast.cli import main
 from forecast.compare import CompareConfig, build_models, load_series, run_compare
 from forecast.data import embedded_dir
 from forecast.errors import ConfigError
-from forecast.parallel import backtest_parallel
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = """\
@@ -141,7 +140,9 @@ def test_parallel_run_equals_the_serial_engine(config_file):
     series, models = load_series(config), build_models(config)
     bt = config.backtest
     serial = backtest(series, models, bt.horizons, bt.test_size, bt.refit_every, seed=bt.seed)
-    parallel = backtest_parallel(series, models, bt, jobs=2, progress=False)
+    parallel = backtest(
+        series, models, bt.horizons, bt.test_size, bt.refit_every, seed=bt.seed, jobs=2
+    )
     pd.testing.assert_frame_equal(parallel.forecasts, serial.forecasts)
     pd.testing.assert_frame_equal(parallel.metrics, serial.metrics)
     pd.testing.assert_frame_equal(parallel.series_info, serial.series_info)

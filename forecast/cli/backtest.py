@@ -11,7 +11,9 @@ import pandas as pd
 
 from forecast.backtest import BacktestResult, backtest
 from forecast.cli import int_list, name_list, positive_int
+from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.data import embedded_dir, embedded_tickers, load_prices, read_price_csv
+from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
 from forecast.runfiles import default_run_dir, write_run
@@ -75,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--window", type=positive_int)
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
+    add_worker_arguments(p, "(series, model) task")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
@@ -111,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
     models = build_models(args.models, overrides)
+    executor_from_args(args)  # a bad --jobs or --scheduler fails before any loading
     series = load_series(args.tickers, args.csv, args.column)
     for s in series:
         print(
@@ -118,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
             f"(source: {s.attrs.get('source', 'file')})",
             file=sys.stderr,
         )
+    n_models = len(models | {BENCHMARK: None})  # the random walk is added when absent
+    executor = executor_from_args(args, n_tasks=len(series) * n_models)
+    if not args.no_progress and not executor.in_process:
+        print(f"backtest: on {executor.describe()}", file=sys.stderr)
     result = backtest(
         series,
         models,
@@ -127,11 +135,13 @@ def run(args: argparse.Namespace) -> int:
         args.train_size,
         seed=args.seed,
         progress=not args.no_progress,
+        executor=executor,
     )
     out = args.out or default_run_dir()
     arguments = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
+    arguments["jobs"] = executor.workers
     write_run(
         result,
         out,

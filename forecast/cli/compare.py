@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.compare import DEFAULT_CONFIG, CompareConfig, run_compare
 from forecast.report.tables import summary, verdicts
 from forecast.runfiles import default_run_dir, read_run
@@ -36,36 +37,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="output folder (default: a new timestamped folder under runs/)",
     )
-    p.add_argument(
-        "--jobs",
-        type=non_negative_int,
-        default=None,
-        metavar="N",
-        help="worker processes, overriding the config's jobs (0: one per core)",
-    )
+    add_worker_arguments(p, "(series, model) task", note="; overrides the config's jobs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress output")
     p.set_defaults(func=run)
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the comparison, print the headline and where the report is."""
     config = CompareConfig.from_toml(args.config)
+    executor = executor_from_args(args, jobs=config.jobs or None)  # checks the options first
     if args.jobs is not None:
         config = replace(config, jobs=args.jobs)
     print(f"config: {config.source}", file=sys.stderr)
     out = args.out or default_run_dir()
-    run_compare(config, out, progress=not args.no_progress)
+    # local: run_compare sizes the pool from config.jobs and the number of tasks
+    chosen = executor if args.executor == "dask" else None
+    run_compare(config, out, progress=not args.no_progress, executor=chosen)
     print_headline(read_run(out).metrics, config.alpha)
     print(f"wrote {Path(out) / 'report.html'} and report.md", file=sys.stderr)
     return 0

@@ -1,0 +1,48 @@
+"""``--jobs``, ``--executor`` and ``--scheduler``: where backtest, compare and run do their work."""
+
+from __future__ import annotations
+
+import argparse
+
+from forecast.executors import Executor, make_executor
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
+    """Add the options that say where the work runs; ``unit`` names a task (e.g. "ticker")."""
+    group = parser.add_argument_group("where the work runs")
+    group.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes, each computing one {unit} at a time (default: one per "
+        f"core; 1: in this process{note}). With --executor dask: the workers of the local "
+        "cluster",
+    )
+    group.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local worker processes (default), or a Dask cluster (pip install 'forecast[dask]')",
+    )
+    group.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="the Dask scheduler to send the work to, e.g. tcp://10.0.0.5:8786 (needs "
+        "--executor dask; without it: a local Dask cluster)",
+    )
+
+
+def executor_from_args(
+    args: argparse.Namespace, n_tasks: int | None = None, jobs: int | None = None
+) -> Executor:
+    """The executor the options ask for; ``jobs`` is the default when ``--jobs`` is absent.
+
+    Raises ``ValueError`` naming the option (``--jobs must be an integer >= 1; got 0``).
+    """
+    if args.jobs is not None:
+        jobs = args.jobs
+    elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
+        jobs = None
+    return make_executor(jobs, args.executor, args.scheduler, n_tasks)
