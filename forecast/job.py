@@ -32,7 +32,6 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -42,54 +41,26 @@ from forecast import modelfiles
 from forecast.cache import PriceCache
 from forecast.calendar import TradingCalendar, get_calendar
 from forecast.data import load_prices
+from forecast.executors import Executor, Outcome, resolve_executor
 from forecast.jobconfig import JobConfig
 from forecast.joblock import JobLock
+from forecast.jobsummary import (  # noqa: F401 (the exit codes are part of this module's API)
+    EXIT_FAILURE,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    AsOf,
+    RunSummary,
+    run_outcome,
+    ticker_summary,
+)
 from forecast.prices import is_offline
 from forecast.store import Store, StoreError, TickerResult, check_store_folder, open_store
 from forecast.tickerwork import ModelTask, TickerWork, compute_ticker, spec_of
 from forecast.yahoo import RetryPolicy, YahooClient
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-#: another run holds the store's lock (sysexits' EX_TEMPFAIL: "try again later")
-EXIT_LOCKED = 75
-
-
-@dataclass(frozen=True)
-class AsOf:
-    """The as-of rule of one run.
-
-    ``day`` is the session forecast from (``strict``: given by the user, every ticker needs
-    a price on it) or the upper bound of the prices read (the last closed session online;
-    ``None`` offline, where each ticker's latest price is its as-of).
-    """
-
-    day: date | None
-    strict: bool
-
-    @property
-    def text(self) -> str | None:
-        """``day`` as ``YYYY-MM-DD`` (or ``None``)."""
-        return self.day.isoformat() if self.day else None
-
-
-@dataclass
-class RunSummary:
-    """The outcome of :func:`run_job`, for the command line and ``--json``."""
-
-    status: str
-    exit_code: int
-    message: str
-    as_of: str | None = None
-    run_id: int | None = None
-    store: str | None = None
-    seconds: float = 0.0
-    tickers: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        """A JSON-ready dict."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 # ---- the driver ---------------------------------------------------------------------------
@@ -107,6 +78,8 @@ def run_job(
     now: Callable[[], datetime] = _utc_now,
     on_ticker: Callable[[dict], None] | None = None,
     client: YahooClient | None = None,
+    jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> RunSummary:
     """Run the job once; see the module docstring.
 
@@ -131,6 +104,11 @@ def run_job(
     client
         The Yahoo client of this run (tests inject a fake). Default: one with the batch
         retry policy (:class:`forecast.yahoo.RetryPolicy`), whose breaker spans the run.
+    jobs, executor
+        Where the tickers are computed (:mod:`forecast.executors`): ``jobs=None`` or ``1`` in
+        this process, ``jobs=N`` on ``N`` local worker processes, or an executor. Prices are
+        loaded and the store is read and written by this process only; each ticker is
+        written once, in config order, as soon as it and the tickers before it are done.
 
     Returns
     -------
@@ -138,6 +116,7 @@ def run_job(
         ``exit_code``: 0 all stored (or nothing new), 3 partial, 1 nothing could be done.
     """
     t_start = time.perf_counter()
+    executor = resolve_executor(jobs, executor)
     offline = is_offline(offline)
     if client is None and not offline:
         client = YahooClient(cache_dir=PriceCache().root, policy=RetryPolicy())
@@ -153,7 +132,8 @@ def run_job(
         db = open_store(store_path)
         try:
             modelfiles.clean_temporary(db.models_dir)
-            summary = _run(config, db, calendar, rule, (offline, client), now, on_ticker)
+            source = (offline, client)
+            summary = _run(config, db, calendar, rule, source, now, on_ticker, executor)
         except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
             raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
         finally:
@@ -191,7 +171,7 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     return AsOf(day, strict=True)
 
 
-def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker) -> RunSummary:
+def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -> RunSummary:
     run_id = db.begin_run(
         as_of=rule.text if rule.strict else None,
         config_hash=config.digest(),
@@ -201,54 +181,84 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker) -> RunSumma
         version=_version(),
     )
     tickers, errors = [], []
+    notes: dict[str, tuple[str | None, str, float]] = {}  # ticker: as-of, stale, seconds
+
+    def write(done: Outcome) -> None:
+        t0 = time.perf_counter()
+        as_of, stale, seconds = notes.pop(done.key)
+        result = _finish(db, done, as_of, stale)
+        try:
+            db.write_ticker(run_id, result)
+        except sqlite3.Error as exc:  # the store itself is failing: stop, do not spin on
+            stored = ", ".join(t["ticker"] for t in tickers) or "none"
+            raise StoreError(
+                f"writing {done.key} to the store {db.path} failed ({exc}); nothing of "
+                f"{done.key} was stored; tickers stored before it: {stored}"
+            ) from exc
+        _retain(db, run_id, result, config.keep_versions)
+        errors.extend(result.failures)
+        seconds += done.seconds + time.perf_counter() - t0
+        tickers.append(ticker_summary(result, seconds))
+        if on_ticker is not None:
+            on_ticker(tickers[-1])
+
     try:
-        for ticker in config.tickers:
-            t0 = time.perf_counter()
-            result = _do_ticker(config, db, cal, rule, source, ticker)
-            try:
-                db.write_ticker(run_id, result)
-            except sqlite3.Error as exc:  # the store itself is failing: stop, do not spin on
-                done = ", ".join(t["ticker"] for t in tickers) or "none"
-                raise StoreError(
-                    f"writing {ticker} to the store {db.path} failed ({exc}); nothing of "
-                    f"{ticker} was stored; tickers stored before it: {done}"
-                ) from exc
-            _retain(db, run_id, result, config.keep_versions)
-            errors += result.failures
-            info = _ticker_summary(result, time.perf_counter() - t0)
-            tickers.append(info)
-            if on_ticker is not None:
-                on_ticker(info)
+        # the driver loads and plans each ticker, a worker computes it, and the driver writes
+        # the results in config order, one transaction per ticker (workers never write)
+        with executor.start(ordered=True) as batch:
+            for ticker in config.tickers:
+                t0 = time.perf_counter()
+                work, stale = _prepare(config, db, cal, rule, source, ticker)
+                if isinstance(work, TickerResult):
+                    batch.add_result(ticker, work)
+                else:
+                    batch.submit(ticker, compute_ticker, work)
+                notes[ticker] = (work.as_of, stale, time.perf_counter() - t0)
+                for done in batch.completed(wait=False):
+                    write(done)
+            for done in batch.completed():
+                write(done)
     except BaseException:  # Ctrl-C, SIGTERM, a failing store: the current ticker rolled back
         try:
             db.finish_run(run_id, status="aborted", errors=errors, finished_at=_iso(now()))
         except sqlite3.Error as exc:
             log.error("could not mark run %s aborted: %s", run_id, exc)
         raise
-    status, code, message = _outcome(tickers, rule)
+    status, code, message = run_outcome(tickers, rule)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
     return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers)
 
 
-def _do_ticker(config, db: Store, cal, rule: AsOf, source, ticker) -> TickerResult:
-    """Load, plan, compute and write the model files of one ticker; failures become a result."""
+def _prepare(config, db: Store, cal, rule: AsOf, source, ticker) -> tuple[object, str]:
+    """Load and plan one ticker (in the driver): its work and stale note, or its failure."""
     as_of = rule.text
     try:
         prices = _prices(ticker, rule, *source)
         as_of = prices.index[-1].strftime("%Y-%m-%d")
-        work = _plan(config, db, cal, ticker, as_of, prices)
-        result = compute_ticker(work)
-        stale = _stale(cal, rule, prices)
+        return _plan(config, db, cal, ticker, as_of, prices), _stale(cal, rule, prices)
+    except Exception as exc:
+        return _failed(ticker, as_of, f"{type(exc).__name__}: {exc}"), ""
+
+
+def _finish(db: Store, done: Outcome, as_of: str | None, stale: str) -> TickerResult:
+    """A computed ticker's result, its new model files written; a failure becomes its result."""
+    if not done.ok:  # compute_ticker raised, or its worker died
+        return _failed(done.key, as_of, done.error)
+    result = done.value
+    try:
         if stale:
             result.stale, result.message = True, stale
             result.events.append((None, "stale_prices", stale))
         for version in result.versions:
             modelfiles.write_version(db.models_dir, version.file, version.files)
     except Exception as exc:
-        msg = f"{type(exc).__name__}: {exc}"
-        failure = {"ticker": ticker, "model": None, "stage": "ticker", "error": msg}
-        return TickerResult(ticker, as_of, "failed", message=msg, failures=[failure])
+        return _failed(done.key, as_of, f"{type(exc).__name__}: {exc}")
     return result
+
+
+def _failed(ticker: str, as_of: str | None, message: str) -> TickerResult:
+    failure = {"ticker": ticker, "model": None, "stage": "ticker", "error": message}
+    return TickerResult(ticker, as_of, "failed", message=message, failures=[failure])
 
 
 def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
@@ -328,55 +338,6 @@ def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
             db.mark_pruned(run_id, result.ticker, model, old)
             for v in old:  # after the commit: a crash here leaves files nobody points to
                 modelfiles.remove_version(db.models_dir, v["file"])
-
-
-def _ticker_summary(r: TickerResult, seconds: float) -> dict:
-    refit = list(dict.fromkeys(v.model for v in r.versions))
-    forecast_models = list(dict.fromkeys(f.model for f in r.forecasts))
-    loaded = [m for m in forecast_models if m not in refit]
-    failed = {f["model"] or "*": f["error"] for f in r.failures}
-    if r.status == "failed" and not r.message:
-        r.message = "; ".join(f"{m}: {e}" for m, e in failed.items())
-    return {
-        "ticker": r.ticker,
-        "as_of": r.as_of,
-        "status": r.status,
-        "stale": r.stale,
-        "forecasts": len(r.forecasts),
-        "scores": len(r.scores),
-        "refit": refit,
-        "loaded": loaded,
-        "failed": failed,
-        "events": [{"model": m, "kind": k, "message": msg} for m, k, msg in r.events],
-        "source": r.source,
-        "message": r.message,
-        "seconds": round(seconds, 3),
-    }
-
-
-def _outcome(tickers: list[dict], rule: AsOf) -> tuple[str, int, str]:
-    n = len(tickers)
-    failed = [t for t in tickers if t["status"] == "failed"]
-    partial = [t for t in tickers if t["status"] == "partial"]
-    stale = [t for t in tickers if t["stale"] and t["status"] != "failed"]
-    fresh = [t for t in tickers if t["status"] in ("stored", "partial")]
-    if failed and len(failed) == n:
-        return "failed", EXIT_FAILURE, f"all {n} tickers failed: nothing stored"
-    if failed or partial or stale:
-        return (
-            "partial",
-            EXIT_PARTIAL,
-            f"{n - len(failed)} of {n} tickers stored; {len(partial)} with failed models, "
-            f"{len(stale)} with stale prices, {len(failed)} failed",
-        )
-    if not fresh:
-        if rule.strict:
-            when = f"as of {rule.day}"
-        else:
-            bound = f" (last closed session {rule.day})" if rule.day else ""
-            when = f"for each ticker's latest price{bound}"
-        return "nothing_to_do", EXIT_OK, f"no new session: forecasts {when} already stored"
-    return "succeeded", EXIT_OK, f"{n} tickers stored"
 
 
 def _iso(moment: datetime) -> str:

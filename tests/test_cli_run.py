@@ -255,7 +255,8 @@ def test_sigterm_rolls_back_the_open_ticker_and_marks_the_run_aborted(tmp_path):
     store = _store(config)
     go = tmp_path / "never"
     ctx = multiprocessing.get_context("fork")
-    args = ["run", "--config", str(config), "--as-of", D0]
+    # --jobs 1: the gate patches compute_ticker in this process (workers would not see it)
+    args = ["run", "--config", str(config), "--as-of", D0, "--jobs", "1"]
     child = ctx.Process(target=_forked_main, args=(args, str(tmp_path / "out"), str(go), "MSFT"))
     child.start()
 
@@ -327,7 +328,8 @@ def test_two_runs_at_once_one_writes_the_other_waits_or_exits(tmp_path, referenc
     config = _config(tmp_path)
     store, lock = _store(config), lock_path(_store(config))
     assert run_job(load_config(config), as_of=D0).exit_code == 0
-    args = ["run", "--config", str(config), "--as-of", D1, "--json"]
+    # --jobs 1: the gate patches compute_ticker in this process (workers would not see it)
+    args = ["run", "--config", str(config), "--as-of", D1, "--json", "--jobs", "1"]
     go = tmp_path / "go"
     ctx = multiprocessing.get_context("fork")  # real processes, without re-importing torch
     first = ctx.Process(target=_forked_main, args=(args, str(tmp_path / "first.out"), str(go)))

@@ -16,10 +16,13 @@ import sys
 from pathlib import Path
 
 from forecast.cli import log_to_stderr
+from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
 from forecast.jobconfig import load_config
 from forecast.joblock import JobLocked
 from forecast.prices import is_offline
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="wait this long for another run's lock instead of exiting 75 (default 0)",
     )
+    add_worker_arguments(p, "ticker", note="; the store is written by this process only")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=run)
@@ -83,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    executor = executor_from_args(args, n_tasks=len(config.tickers))
+    log.info("%d tickers on %s", len(config.tickers), executor.describe())
     previous = signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, exit
     try:
         summary = run_job(
@@ -92,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
             offline=args.offline,
             wait=args.wait,
             on_ticker=_print_ticker,
+            executor=executor,
         )
     except JobLocked as exc:
         print(f"forecast run: {exc}", file=sys.stderr)
