@@ -195,10 +195,9 @@ def _run_tasks(
         done_bar = TaskProgress(len(tasks)) if progress else None
     parts: dict[tuple[str, str], SeriesPart] = {}
     with executor.start() as batch:
-        shared = {name: batch.share(s) for name, s in named.items()}
-        for name, model in order:
+        for name, model in order:  # the prices go with each task: workers read no files
             one = {model: templates[model]}
-            batch.submit((name, model), run_series, name, shared[name], one, config, bar)
+            batch.submit((name, model), run_series, name, named[name], one, config, bar)
         for done in batch.completed():
             name, model = done.key
             parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)

@@ -139,12 +139,9 @@ class _DaskBatch(Batch):
     def __init__(self, distributed, client, cluster, timeout: float, ordered: bool):
         super().__init__(ordered)
         self._client, self._cluster, self._timeout = client, cluster, timeout
-        self._futures = distributed.as_completed()
+        self._futures = distributed.as_completed(loop=client.loop)
         self._keys: dict[str, Hashable] = {}
         self._prefix, self._count = f"forecast-{uuid.uuid4().hex[:8]}", itertools.count()
-
-    def share(self, value):
-        return self._client.scatter(value, hash=False)
 
     def _submit(self, key, function, args):
         name = f"{self._prefix}-{next(self._count)}"

@@ -131,10 +131,6 @@ class Batch(ABC):
             self._order.append(key)
         self._ready.append(Outcome(key, value))
 
-    def share(self, value: Any) -> Any:
-        """A handle to pass ``value`` to many tasks (Dask sends it to the cluster once)."""
-        return value
-
     def completed(self, wait: bool = True) -> Iterator[Outcome]:
         """The outcomes not yet returned; ``wait=False``: only those available now."""
         while True:
@@ -222,7 +218,11 @@ class ProcessExecutor(Executor):
     jobs
         Worker processes (at least 1; :func:`available_cores` uses every core).
     retries
-        Times a task whose worker process died is run again (alone) before it is reported.
+        Times a task whose worker process died is run again before it is reported. When a
+        worker dies the pool stops every worker, so each task then running is a suspect
+        and is rerun alone: a task that only shared the pool with the culprit succeeds,
+        the culprit dies again and is reported. With ``retries=0`` every task running at
+        the moment of a death is reported.
     """
 
     def __init__(self, jobs: int, retries: int = 1):
@@ -313,10 +313,11 @@ class _PoolBatch(Batch):
         for task in reversed(lost):
             task.deaths += 1
             if task.deaths > self._retries:
+                times = "once" if task.deaths == 1 else f"{task.deaths} times"
                 out.append(Outcome(
                     task.key,
-                    error=f"WorkerDied: the worker process running this task died {task.deaths} "
-                    f"times (exit codes {codes}; killed, out of memory or a crash in C code)",
+                    error=f"WorkerDied: the worker process running this task died {times} "
+                    f"(exit codes {codes}; killed, out of memory or a crash in C code)",
                 ))  # fmt: skip
             else:
                 log.warning("a worker process died (exit codes %s); rerunning %s", codes, task.key)

@@ -123,7 +123,7 @@ def model_files(model: BaseForecaster, name: str = "model.json") -> dict[str, by
         "params": _encode(model.get_params(), "params"),
         "fitted": fitted,
         "weights": None,
-        "versions": _versions(),
+        "versions": _versions(with_torch=bool(model._weights_attributes)),
     }
     files = {}
     weights = model._weights_bytes()
@@ -344,12 +344,16 @@ def _where(location: str | os.PathLike[str], name: str) -> str:
     return os.path.join(location, name) if str(location) else name
 
 
-def _versions() -> dict[str, str]:
+def _versions(with_torch: bool) -> dict[str, str]:
+    """The versions a model file records: torch only for the models whose weights it holds.
+
+    Never whether torch happens to be imported: the same fit gives the same bytes in any
+    process (a serial run and a worker process write identical files).
+    """
     from forecast import __version__
 
     versions = {"forecast": __version__, "python": sys.version.split()[0]}
     versions["numpy"] = np.__version__
-    torch = sys.modules.get("torch")  # a neural model has imported it; no other model needs it
-    if torch is not None:
-        versions["torch"] = torch.__version__
+    if with_torch:  # a neural model: it has imported torch
+        versions["torch"] = sys.modules["torch"].__version__
     return versions
