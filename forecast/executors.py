@@ -271,7 +271,10 @@ class _PoolBatch(Batch):
             task = self._queue.popleft()
             if self._pool is None:
                 self._pool = futures.ProcessPoolExecutor(
-                    self._jobs, mp_context=get_context("spawn"), initializer=_init_worker
+                    self._jobs,
+                    mp_context=get_context("spawn"),
+                    initializer=_init_worker,
+                    initargs=(os.getpid(),),
                 )
             self._running[self._pool.submit(run_task, task.function, *task.args)] = task
 
@@ -334,11 +337,21 @@ class _PoolBatch(Batch):
         pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def _init_worker() -> None:
-    """Worker set-up: one thread for libraries loaded from now on; Ctrl-C is the driver's."""
+def _init_worker(driver: int) -> None:
+    """Worker set-up: one thread for libraries loaded from now on; Ctrl-C is the driver's;
+    exit with the driver (process ``driver``)."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when its driver is gone (even SIGKILLed): the pool's queue never
+    closes for it (each worker holds both ends), so it would wait on it forever."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 # ---- choosing one ---------------------------------------------------------------------------

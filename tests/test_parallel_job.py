@@ -9,13 +9,14 @@ import signal
 import sqlite3
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from job_helpers import dump, job_config, query, sessions
 
 from forecast import store as store_module
 from forecast.cli import main
-from forecast.executors import Outcome, SerialExecutor
+from forecast.executors import Outcome, ProcessExecutor, SerialExecutor
 from forecast.executors import _SerialBatch as SerialBatch
 from forecast.job import run_job
 
@@ -148,4 +149,32 @@ def test_sigterm_stops_the_workers_and_marks_the_run_aborted(tmp_path):
     assert query(config.store, "SELECT status FROM runs") == [("aborted",)]
     assert query(config.store, "SELECT DISTINCT ticker FROM forecasts") == [("AAPL",)]
     _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+
+
+def _pool_then_wait(started: str) -> None:
+    """A driver whose two workers are busy; it says so, then waits to be killed."""
+    with ProcessExecutor(2).start() as batch:
+        for i in range(2):
+            batch.submit(i, time.sleep, 60)
+        Path(started).touch()
+        time.sleep(120)
+
+
+def test_workers_exit_when_their_driver_is_killed(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    started = tmp_path / "started"
+    fork = multiprocessing.get_context("fork")
+    driver = fork.Process(target=_pool_then_wait, args=(str(started),))
+    driver.start()
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline and driver.is_alive(), "timed out"
+        time.sleep(0.05)
+    # a worker may still be starting: it must exit too, however late it starts
+    children = psutil.Process(driver.pid).children(recursive=True)
+    assert len(children) >= 2
+    os.kill(driver.pid, signal.SIGKILL)  # no clean-up runs in the driver
+    driver.join(10)
+    _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive
