@@ -51,7 +51,7 @@ from forecast.data import (
     validate_ticker,
 )
 from forecast.errors import ConfigError
-from forecast.executors import Executor, make_executor
+from forecast.executors import Executor, available_cores, resolve_executor
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
@@ -360,7 +360,8 @@ def run_compare(
     series = load_series(config)
     models = build_models(config)
     if executor is None:
-        executor = make_executor(config.jobs or None, n_tasks=len(series) * len(models))
+        jobs = min(config.jobs or available_cores(), len(series) * len(models))
+        executor = resolve_executor(jobs)
     if progress:
         print(
             f"compare: {len(models)} models x {len(series)} series, test size "

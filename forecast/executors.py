@@ -10,7 +10,8 @@ and ``forecast run``::
 
 - :class:`SerialExecutor`: each task runs at once, in this process (``jobs=1``).
 - :class:`ProcessExecutor`: ``jobs`` spawned worker processes on this machine.
-- :class:`DaskExecutor`: the workers of a Dask distributed cluster (or a local one).
+- :class:`~forecast.dask_executor.DaskExecutor`: the workers of a Dask distributed cluster
+  (or a local one); Dask is an optional extra, imported only when a batch starts.
 
 **A task that raises is a result, not a crash**: its outcome carries the error text and the
 other tasks go on. A local worker process that dies (killed, out of memory, a crash in C
@@ -25,7 +26,10 @@ a reduction split over two threads adds in another order and can change the last
 the thread count is fixed by construction rather than left to the machine. A worker process
 runs one task at a time (those settings are process-wide), so ``jobs`` processes use ``jobs``
 cores. Workers are spawned, never forked: forking a process that has imported torch can
-deadlock in the child.
+deadlock in the child. A worker exits when its driver does, even a SIGKILLed one.
+
+The prices travel with each task: workers read no files and use no network, and only the
+driver (the process that submits) writes results.
 """
 
 from __future__ import annotations
@@ -372,42 +376,6 @@ def resolve_executor(jobs: int | None = None, executor: Executor | None = None) 
         return SerialExecutor()
     check_count(jobs, "jobs", 1)
     return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
-
-
-def make_executor(
-    jobs: int | None = None,
-    kind: str = "local",
-    scheduler: str | None = None,
-    n_tasks: int | None = None,
-) -> Executor:
-    """The executor the command-line options ask for (``--jobs``, ``--executor``, ``--scheduler``).
-
-    ``jobs=None``: one worker per core; ``1`` (local): in this process, no pool. No more
-    workers are started than the ``n_tasks`` there are to run, when that is known.
-    """
-    if kind not in ("local", "dask"):
-        raise ValueError(f"--executor must be local or dask; got {kind!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"--jobs must be an integer >= 1; got {jobs!r}")
-    if scheduler is not None and kind != "dask":
-        raise ValueError(f"--scheduler needs --executor dask; got --executor {kind}")
-    if kind == "dask":
-        if scheduler is not None and jobs is not None:
-            raise ValueError(
-                f"--jobs sizes a local cluster; the cluster at --scheduler {scheduler} has its "
-                f"own workers; got --jobs {jobs}"
-            )
-        from forecast.dask_executor import DaskExecutor
-
-        if scheduler is None:
-            jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
-        return DaskExecutor(scheduler, workers=jobs)
-    jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
-
-
-def _capped(jobs: int, n_tasks: int | None) -> int:
-    return jobs if n_tasks is None else max(1, min(jobs, n_tasks))
 
 
 def check_count(value: object, name: str, minimum: int) -> None:

@@ -13,12 +13,12 @@ from helpers import price_series, tiny
 
 from forecast.backtest import backtest
 from forecast.cli import main
+from forecast.cli.workers import make_executor
 from forecast.data import embedded_dir, read_price_csv
 from forecast.executors import (
     ExecutorError,
     ProcessExecutor,
     SerialExecutor,
-    make_executor,
     resolve_executor,
 )
 from forecast.models import available_models, get_model

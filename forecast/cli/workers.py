@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from forecast.executors import Executor, make_executor
+from forecast.executors import (
+    Executor,
+    ProcessExecutor,
+    SerialExecutor,
+    available_cores,
+)
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
@@ -46,3 +51,39 @@ def executor_from_args(
     elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
         jobs = None
     return make_executor(jobs, args.executor, args.scheduler, n_tasks)
+
+
+def make_executor(
+    jobs: int | None = None,
+    kind: str = "local",
+    scheduler: str | None = None,
+    n_tasks: int | None = None,
+) -> Executor:
+    """The executor the command-line options ask for (``--jobs``, ``--executor``, ``--scheduler``).
+
+    ``jobs=None``: one worker per core; ``1`` (local): in this process, no pool. No more
+    workers are started than the ``n_tasks`` there are to run, when that is known.
+    """
+    if kind not in ("local", "dask"):
+        raise ValueError(f"--executor must be local or dask; got {kind!r}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"--jobs must be an integer >= 1; got {jobs!r}")
+    if scheduler is not None and kind != "dask":
+        raise ValueError(f"--scheduler needs --executor dask; got --executor {kind}")
+    if kind == "dask":
+        if scheduler is not None and jobs is not None:
+            raise ValueError(
+                f"--jobs sizes a local cluster; the cluster at --scheduler {scheduler} has its "
+                f"own workers; got --jobs {jobs}"
+            )
+        from forecast.dask_executor import DaskExecutor
+
+        if scheduler is None:
+            jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
+        return DaskExecutor(scheduler, workers=jobs)
+    jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
+    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+
+
+def _capped(jobs: int, n_tasks: int | None) -> int:
+    return jobs if n_tasks is None else max(1, min(jobs, n_tasks))
