@@ -17,31 +17,27 @@ The engine knows nothing about model internals: it calls the same protocol on ev
 from __future__ import annotations
 
 import numbers
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
-from forecast.data import series_hash
 from forecast.executors import Executor, resolve_executor
 from forecast.inputs import named_models, named_series
-from forecast.metrics import compute_metrics, mase_scale
+from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, IntervalSettings
+from forecast.metrics import compute_metrics
 from forecast.models.base import BaseForecaster, check_horizon
 from forecast.progress import TaskProgress, fold_progress
+from forecast.walk import (
+    FORECAST_COLUMNS,
+    SeriesPart,
+    _empty,
+    run_series,
+    series_info,
+    walk_forward_origins,
+)
 
-FORECAST_COLUMNS = [
-    "series",
-    "model",
-    "origin",
-    "horizon",
-    "target_date",
-    "forecast",
-    "actual",
-    "origin_price",
-]
+__all__ = ["BacktestConfig", "BacktestResult", "backtest", "walk_forward_origins"]
 FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
 TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 
@@ -55,6 +51,7 @@ class BacktestConfig:
     refit_every: int = 20
     train_size: int | None = None
     seed: int | None = None
+    intervals: IntervalSettings | None = field(default_factory=IntervalSettings)
 
     def __post_init__(self) -> None:
         if isinstance(self.horizons, numbers.Integral):
@@ -69,21 +66,15 @@ class BacktestConfig:
             _check_int(self.train_size, "train_size", 2)
         if self.seed is not None:
             _check_int(self.seed, "seed", 0)
+        if self.intervals is not None and not isinstance(self.intervals, IntervalSettings):
+            raise TypeError(
+                f"intervals must be IntervalSettings or None; got {type(self.intervals).__name__}"
+            )
 
 
 def _check_int(value: object, name: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-
-
-def walk_forward_origins(n: int, test_size: int) -> np.ndarray:
-    """Row positions of the forecast origins: ``n-test_size-1 .. n-2``."""
-    if test_size > n - 2:
-        raise ValueError(
-            f"test_size must leave at least 2 rows before the first origin: "
-            f"the series has {n} rows; got test_size={test_size}"
-        )
-    return np.arange(n - test_size - 1, n - 1)
 
 
 @dataclass
@@ -127,6 +118,8 @@ def backtest(
     progress: bool = False,
     jobs: int | None = None,
     executor: Executor | None = None,
+    intervals: str | IntervalSettings | None = DEFAULT_METHOD,
+    level: float = DEFAULT_LEVEL,
 ) -> BacktestResult:
     """Walk-forward backtest of ``models`` on each price series.
 
@@ -151,6 +144,13 @@ def backtest(
         The forecasts are bit-identical whichever is used. A task that fails outside the
         folds (e.g. its worker process died twice) is reported in ``failures`` with stage
         ``task``; the other tasks go on.
+    intervals, level
+        Prediction intervals at nominal coverage ``level``: ``"aci"`` (adaptive conformal on
+        each model's past walk-forward errors, the default), ``"conformal"``, ``"model"``
+        (each model's own predictive distribution; conformal for the nets), an
+        :class:`~forecast.intervals.IntervalSettings` for the finer settings, or ``None``.
+        The forecasts gain ``lower, upper`` and every variant's bounds; the metrics gain
+        ``coverage``, ``width`` and ``winkler``.
 
     Returns
     -------
@@ -158,7 +158,9 @@ def backtest(
     """
     if not isinstance(horizons, numbers.Integral):
         horizons = tuple(horizons)
-    config = BacktestConfig(horizons, test_size, refit_every, train_size, seed)
+    if isinstance(intervals, str):
+        intervals = IntervalSettings(method=intervals, level=level)
+    config = BacktestConfig(horizons, test_size, refit_every, train_size, seed, intervals)
     named = named_series(series)
     templates = named_models(models, seed)
     for name, s in named.items():
@@ -222,96 +224,6 @@ def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
     )
 
 
-@dataclass
-class SeriesPart:
-    """Everything one series contributes to a :class:`BacktestResult`."""
-
-    forecasts: pd.DataFrame
-    failures: list[dict]
-    timings: list[dict]
-    info: dict
-
-
-def run_series(
-    name: str,
-    series: pd.Series,
-    templates: Mapping[str, BaseForecaster],
-    config: BacktestConfig,
-    bar: object | None = None,
-) -> SeriesPart:
-    """Backtest every model on one series (the unit of work a parallel run distributes)."""
-    prices = series.to_numpy(dtype=float)
-    y = np.log(prices)
-    origins = walk_forward_origins(len(y), config.test_size)
-    info = series_info(name, series, config)
-    frames, failures, timings = [], [], []
-    for model_name, template in templates.items():
-        model = clone(template)
-        fit_s = pred_s = 0.0
-        n_fits = n_failed = 0
-        for start in range(0, len(origins), config.refit_every):
-            fold = origins[start : start + config.refit_every]
-            if bar is not None:
-                bar.set_description(f"{name} {model_name} fold {start // config.refit_every + 1}")
-            first = fold[0]
-            train_lo = 0 if config.train_size is None else max(0, first + 1 - config.train_size)
-            stage = "fit"
-            try:
-                t0 = time.perf_counter()
-                model.fit(series.iloc[train_lo : first + 1])
-                fit_s += time.perf_counter() - t0
-                n_fits += 1
-                stage = "predict"
-                t0 = time.perf_counter()
-                paths = model.forecast_log_paths(y[: fold[-1] + 1], fold + 1, max(config.horizons))
-                pred_s += time.perf_counter() - t0
-                _check_paths(paths, len(fold), max(config.horizons))
-            except Exception as exc:  # a failing model never stops the others
-                n_failed += 1
-                failures.append(
-                    {
-                        "series": name,
-                        "model": model_name,
-                        "origin": _date(series.index[first]),
-                        "stage": stage,
-                        "error": f"{type(exc).__name__}: {exc}",
-                    }
-                )
-            else:
-                frames.append(_rows(name, model_name, series, prices, fold, paths, config))
-            if bar is not None:
-                bar.update(1)
-        timings.append(
-            {
-                "series": name,
-                "model": model_name,
-                "fit_seconds": fit_s,
-                "predict_seconds": pred_s,
-                "n_fits": n_fits,
-                "n_failed": n_failed,
-            }
-        )
-    fc = pd.concat(frames, ignore_index=True) if frames else _empty(FORECAST_COLUMNS)
-    return SeriesPart(fc, failures, timings, info)
-
-
-def series_info(name: str, series: pd.Series, config: BacktestConfig) -> dict:
-    """One row of ``series_info``: dates, rows, content hash, source and MASE scale."""
-    prices = series.to_numpy(dtype=float)
-    origins = walk_forward_origins(len(prices), config.test_size)
-    lo = 0 if config.train_size is None else max(0, origins[0] + 1 - config.train_size)
-    return {
-        "series": name,
-        "first_date": _date(series.index[0]),
-        "last_date": _date(series.index[-1]),
-        "n": len(prices),
-        "content_hash": series.attrs.get("content_hash") or series_hash(series),
-        "source": series.attrs.get("source", "memory"),
-        "test_start": _date(series.index[origins[0] + 1]),
-        "mase_scale": mase_scale(prices[lo : origins[0] + 1]),
-    }
-
-
 def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> BacktestResult:
     """Assemble per-series (or per series and model) parts into one result and the metrics."""
     frames = [p.forecasts for p in parts if len(p.forecasts)]
@@ -324,7 +236,8 @@ def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> Backte
         columns=["series", "model", "horizon"],
     )
     scales = dict(zip(info["series"], info["mase_scale"], strict=True)) if len(info) else {}
-    metrics = compute_metrics(forecasts, scales, expected)
+    level = config.intervals.level if config.intervals is not None else None
+    metrics = compute_metrics(forecasts, scales, expected, level=level)
     order = {m: i for i, m in enumerate(dict.fromkeys(timings["model"]))}
     metrics = metrics.sort_values(
         ["series", "horizon", "model"],
@@ -332,57 +245,3 @@ def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> Backte
         kind="stable",
     ).reset_index(drop=True)
     return BacktestResult(forecasts, metrics, failures, timings, info, asdict(config))
-
-
-def _rows(
-    name: str,
-    model_name: str,
-    series: pd.Series,
-    prices: np.ndarray,
-    fold: np.ndarray,
-    paths: np.ndarray,
-    config: BacktestConfig,
-) -> pd.DataFrame:
-    n = len(prices)
-    dates = series.index
-    log_origin = np.log(prices[fold])
-    parts = []
-    for h in config.horizons:
-        keep = fold + h <= n - 1
-        origins = fold[keep]
-        if not len(origins):
-            continue
-        parts.append(
-            pd.DataFrame(
-                {
-                    "series": name,
-                    "model": model_name,
-                    "origin": dates[origins],
-                    "horizon": h,
-                    "target_date": dates[origins + h],
-                    # anchored on the observed price, so a zero change is exactly zero
-                    "forecast": prices[origins] * np.exp(paths[keep, h - 1] - log_origin[keep]),
-                    "actual": prices[origins + h],
-                    "origin_price": prices[origins],
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True) if parts else _empty(FORECAST_COLUMNS)
-
-
-def _check_paths(paths: np.ndarray, n_origins: int, horizon: int) -> None:
-    paths = np.asarray(paths)
-    if paths.shape != (n_origins, horizon):
-        raise ValueError(
-            f"forecast_log_paths returned shape {paths.shape}; expected {(n_origins, horizon)}"
-        )
-    if not np.all(np.isfinite(paths)):
-        raise FloatingPointError(f"{int((~np.isfinite(paths)).sum())} forecasts are not finite")
-
-
-def _date(value: object) -> str:
-    return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)
-
-
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})

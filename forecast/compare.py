@@ -17,6 +17,8 @@ The config file (every key optional except the model tables; the defaults are sh
     seed = 0             # seeds the models that have a seed parameter (unless their table does)
     jobs = 0             # worker processes; 0 = one per available core
     alpha = 0.05         # significance level of the report
+    intervals = "aci"    # prediction intervals: aci, conformal, model or none
+    level = 0.8          # their nominal coverage
 
     [models.naive]       # one table per model, in report order; keys are its parameters
     [models.lstm]
@@ -52,6 +54,7 @@ from forecast.data import (
 )
 from forecast.errors import ConfigError
 from forecast.executors import Executor, available_cores, resolve_executor
+from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS, IntervalSettings
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
@@ -72,6 +75,8 @@ _KEYS = {
     "seed",
     "jobs",
     "alpha",
+    "intervals",
+    "level",
     "models",
 }
 
@@ -185,6 +190,7 @@ class CompareConfig:
             settings["horizons"] = tuple(settings["horizons"])
         settings.setdefault("seed", 0)
         try:
+            settings["intervals"] = _intervals(raw)
             backtest_config = BacktestConfig(**settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: {exc}") from None
@@ -197,6 +203,23 @@ class CompareConfig:
             alpha=raw.get("alpha", 0.05),
             source=source,
         )
+
+
+def _intervals(raw: dict[str, Any]) -> IntervalSettings | None:
+    """``intervals = "aci" | "conformal" | "model" | "none"`` and ``level = 0.8``."""
+    method = raw.get("intervals", DEFAULT_METHOD)
+    if method == "none":
+        if "level" in raw:
+            raise ValueError("level has no effect with intervals = 'none'; remove one of them")
+        return None
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(
+            f"intervals must be one of {', '.join((*METHODS, 'none'))}; got {method!r}"
+        )
+    level = raw.get("level", DEFAULT_LEVEL)
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ValueError(f"level must be a number between 0 and 1 (exclusive); got {level!r}")
+    return IntervalSettings(method=method, level=float(level))
 
 
 def default_config_path() -> Path:
@@ -379,6 +402,7 @@ def run_compare(
         seed=None,  # build_models set it, except on models whose table sets their own
         progress=progress,
         executor=executor,
+        intervals=bt.intervals,
     )
     result.config["seed"] = bt.seed
     arguments = {

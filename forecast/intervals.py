@@ -22,16 +22,63 @@ target lies after its origin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
 METHODS = ("model", "conformal", "aci")
+#: measured on the embedded series (see the README): the models' own distributions cover
+#: 85-97% at a nominal 80% (their variance spans calmer and wilder years than the test
+#: year), plain conformal 60-87%, adaptive conformal 75-83%
+DEFAULT_METHOD = "aci"
 DEFAULT_LEVEL = 0.8
 DEFAULT_WINDOW = 250
-DEFAULT_GAMMA = 0.01
+DEFAULT_GAMMA = 0.02
+DEFAULT_CALIBRATION = 100
 #: fewest past errors a conformal interval is computed from; before that it is left empty
 MIN_ERRORS = 20
+
+
+@dataclass(frozen=True)
+class IntervalSettings:
+    """How a backtest gives intervals.
+
+    Parameters
+    ----------
+    method
+        ``"model"`` (the model's distribution, conformal for models without one),
+        ``"conformal"`` or ``"aci"``; see the module docstring. Every run computes all three
+        variants (columns ``lower_model``, ``lower_conformal``, ``lower_aci``...) so a report
+        can compare them; ``lower``/``upper`` are the chosen one.
+    level
+        Nominal coverage of the central interval, in (0, 1).
+    calibration_size
+        Origins walked before the test period (same refit cadence, a separate model copy)
+        to give the conformal intervals past errors at the first test origin.
+    window
+        The conformal quantiles use at most the last ``window`` known errors.
+    gamma
+        The adaptive conformal step.
+    """
+
+    method: str = DEFAULT_METHOD
+    level: float = DEFAULT_LEVEL
+    calibration_size: int = DEFAULT_CALIBRATION
+    window: int = DEFAULT_WINDOW
+    gamma: float = DEFAULT_GAMMA
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        check_level(self.level)
+        for name, minimum in (("calibration_size", 0), ("window", MIN_ERRORS)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+        g = self.gamma
+        if isinstance(g, bool) or not isinstance(g, int | float) or not 0 < g < 1:
+            raise ValueError(f"gamma must be a number between 0 and 1 (exclusive); got {g!r}")
 
 
 def check_level(level: object) -> float:
@@ -180,33 +227,57 @@ def interval_scores(
     }
 
 
-def add_conformal_columns(
-    forecasts: pd.DataFrame,
-    positions: pd.Series,
-    level: float,
-    *,
-    window: int = DEFAULT_WINDOW,
-    gamma: float = DEFAULT_GAMMA,
-) -> pd.DataFrame:
+def add_conformal_columns(forecasts: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
     """Add ``lower_conformal, upper_conformal, lower_aci, upper_aci`` to a forecasts table.
 
-    ``positions`` maps each row to its origin's row number in its series (same index as
-    ``forecasts``). Rows are grouped by series, model and horizon; within a group each
-    interval uses only errors whose target position is at or before the row's origin.
+    ``forecasts`` carries ``_pos``, the row number of each origin in its series. Rows are
+    grouped by series, model and horizon; within a group each interval uses only errors
+    whose target position (``_pos + horizon``) is at or before the row's origin.
     """
     out = forecasts.copy()
     for col in ("lower_conformal", "upper_conformal", "lower_aci", "upper_aci"):
         out[col] = np.nan
     for _, g in out.groupby(["series", "model", "horizon"], sort=False):
-        g = g.assign(_pos=positions.loc[g.index]).sort_values("_pos", kind="stable")
+        g = g.sort_values("_pos", kind="stable")
         origin_pos = g["_pos"].to_numpy(int)
         h = g["horizon"].to_numpy(int)
         fc = g["forecast"].to_numpy(float)
         err = np.log(g["actual"].to_numpy(float) / fc)
         for method in ("conformal", "aci"):
             lo, hi = conformal_bounds(
-                err, origin_pos + h, origin_pos, level, window=window, method=method, gamma=gamma
+                err,
+                origin_pos + h,
+                origin_pos,
+                settings.level,
+                window=settings.window,
+                method=method,
+                gamma=settings.gamma,
             )
             out.loc[g.index, f"lower_{method}"] = fc * np.exp(lo)
             out.loc[g.index, f"upper_{method}"] = fc * np.exp(hi)
+    return out
+
+
+def finish_intervals(
+    rows: pd.DataFrame, calibration_rows: pd.DataFrame, settings: IntervalSettings
+) -> pd.DataFrame:
+    """Every interval variant for one model's test rows, and ``lower, upper`` by the method.
+
+    The calibration rows lend their errors to the conformal intervals and are dropped. With
+    ``method="model"``, a model without a predictive distribution (the nets) gets the
+    conformal interval.
+    """
+    both = pd.concat(
+        [calibration_rows.assign(_cal=True), rows.assign(_cal=False)], ignore_index=True
+    )
+    both = add_conformal_columns(both, settings)
+    out = both[~both["_cal"].astype(bool)].drop(columns="_cal").reset_index(drop=True)
+    if settings.method == "model":
+        out["lower"] = out["lower_model"].fillna(out["lower_conformal"])
+        out["upper"] = out["upper_model"].fillna(out["upper_conformal"])
+    else:
+        out["lower"], out["upper"] = (
+            out[f"lower_{settings.method}"],
+            out[f"upper_{settings.method}"],
+        )
     return out

@@ -16,6 +16,8 @@ import pandas as pd
 from statsmodels.stats.diagnostic import pesaran_timmermann
 from statsmodels.tsa.stattools import diebold_mariano_test
 
+from forecast.intervals import interval_scores
+
 BENCHMARK = "naive"
 
 METRIC_COLUMNS = [
@@ -33,6 +35,9 @@ METRIC_COLUMNS = [
     "dm_stat",
     "dm_pvalue",
     "pt_pvalue",
+    "coverage",
+    "width",
+    "winkler",
 ]
 
 
@@ -98,6 +103,7 @@ def compute_metrics(
     forecasts: pd.DataFrame,
     mase_scales: Mapping[str, float] | None = None,
     expected: pd.DataFrame | None = None,
+    level: float | None = None,
 ) -> pd.DataFrame:
     """One row per (series, model, horizon) from the long forecasts table.
 
@@ -111,6 +117,10 @@ def compute_metrics(
     expected
         Optional ``series, model, horizon`` rows that must appear even with no forecasts
         (a model that failed on every fold gets a row with ``n = 0``).
+    level
+        The nominal coverage of the ``lower, upper`` columns; with it, ``coverage`` (share
+        of actuals inside), ``width`` (mean of ``(upper - lower) / forecast``) and
+        ``winkler`` (mean interval score) are filled, over the points that have an interval.
 
     Returns
     -------
@@ -130,7 +140,18 @@ def compute_metrics(
             rows.append({"series": series, "model": model, "horizon": horizon, "n": 0})
             continue
         bench = groups.get((series, BENCHMARK, horizon))
-        rows.append(_metrics_row(g, bench, mase_scales.get(series, np.nan), int(horizon)))
+        row = _metrics_row(g, bench, mase_scales.get(series, np.nan), int(horizon))
+        if level is not None and "lower" in g:
+            row.update(
+                interval_scores(
+                    g["actual"].to_numpy(float),
+                    g["lower"].to_numpy(float),
+                    g["upper"].to_numpy(float),
+                    g["forecast"].to_numpy(float),
+                    level,
+                )
+            )
+        rows.append(row)
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     out["n"] = out["n"].astype(int)
     return out

@@ -9,6 +9,7 @@ from helpers import price_series
 
 from forecast.backtest import backtest, walk_forward_origins
 from forecast.errors import ModelFitError
+from forecast.intervals import IntervalSettings
 from forecast.models.base import BaseForecaster
 
 
@@ -62,20 +63,31 @@ def test_refit_schedule_and_training_window():
 
     Spy.fit = recording_fit
     try:
-        backtest(s, {"spy": spy}, horizons=1, test_size=10, refit_every=4)
+        backtest(s, {"spy": spy}, horizons=1, test_size=10, refit_every=4, intervals=None)
         assert [end for _, end in fitted] == [s.index[49], s.index[53], s.index[57]]
         assert all(start == s.index[0] for start, _ in fitted)
         fitted.clear()
-        backtest(s, {"spy": spy}, horizons=1, test_size=10, refit_every=4, train_size=20)
+        backtest(
+            s, {"spy": spy}, horizons=1, test_size=10, refit_every=4, train_size=20, intervals=None
+        )
         assert fitted[0] == (s.index[30], s.index[49])
         assert fitted[-1] == (s.index[38], s.index[57])
+        # with intervals, a separate copy first walks the calibration origins before the test
+        fitted.clear()
+        settings = IntervalSettings(calibration_size=6)
+        backtest(s, {"spy": spy}, horizons=1, test_size=10, refit_every=4, intervals=settings)
+        ends = [end for _, end in fitted]
+        assert ends[:3] == [s.index[49], s.index[53], s.index[57]]  # the test folds, unchanged
+        assert ends[3:5] == [s.index[43], s.index[47]]  # calibration origins 43..48
     finally:
         Spy.fit = orig_fit
 
 
 def test_a_failing_fold_is_recorded_and_the_others_go_on():
     s = price_series(80)
-    res = backtest(s, {"spy": Spy(fail_on_fit=2)}, horizons=1, test_size=20, refit_every=5)
+    res = backtest(
+        s, {"spy": Spy(fail_on_fit=2)}, horizons=1, test_size=20, refit_every=5, intervals=None
+    )
     fc = res.forecasts
     assert len(res.failures) == 1
     fail = res.failures.iloc[0]
@@ -88,6 +100,14 @@ def test_a_failing_fold_is_recorded_and_the_others_go_on():
     assert timing.n_failed == 1 and timing.n_fits == 3
 
 
+def test_a_failing_calibration_fold_is_reported_apart_from_the_test_folds():
+    s = price_series(80)
+    res = backtest(s, {"spy": Spy(fail_on_fit=2)}, horizons=1, test_size=20, refit_every=5)
+    stages = sorted(res.failures.stage)
+    assert stages == ["calibration fit", "fit"]
+    assert res.timings.set_index("model").loc["spy", "n_failed"] == 1  # test folds only
+
+
 def test_a_model_failing_everywhere_still_has_a_metrics_row():
     s = price_series(60)
 
@@ -97,7 +117,9 @@ def test_a_model_failing_everywhere_still_has_a_metrics_row():
         def _fit(self, y):
             raise np.linalg.LinAlgError("singular matrix")
 
-    res = backtest(s, {"broken": Broken()}, horizons=(1, 5), test_size=10, refit_every=5)
+    res = backtest(
+        s, {"broken": Broken()}, horizons=(1, 5), test_size=10, refit_every=5, intervals=None
+    )
     rows = res.metrics[res.metrics.model == "broken"]
     assert len(rows) == 2 and (rows.n == 0).all()
     assert len(res.failures) == 2

@@ -127,6 +127,13 @@ def test_compare_end_to_end(config_file, tmp_path, capsys):
         "refit_every": 10,
         "train_size": None,
         "seed": 0,
+        "intervals": {
+            "method": "aci",
+            "level": 0.8,
+            "calibration_size": 100,
+            "window": 250,
+            "gamma": 0.02,
+        },
     }
     assert run["arguments"]["models"] == {"drift": {}, "ar": {"max_lags": 2}}
     assert run["arguments"]["config"] == str(config_file)

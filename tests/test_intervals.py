@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import price_series
 from scipy import stats
 
+from forecast.backtest import backtest
 from forecast.intervals import (
     MIN_ERRORS,
     conformal_bounds,
@@ -179,3 +181,48 @@ def test_interval_scores_by_hand():
     assert s["coverage"] == pytest.approx(1 / 3)
     assert s["width"] == pytest.approx(np.mean([0.2, 0.2, 2 / 9]))
     assert s["winkler"] == pytest.approx(np.mean([2, 2 + 10 * 1, 2 + 10 * 1]))
+
+
+def random_walk(n, sigma, seed, jump_at=None, jump_sigma=None):
+    rng = np.random.default_rng(seed)
+    sig = np.full(n, sigma)
+    if jump_at is not None:
+        sig[jump_at:] = jump_sigma
+    idx = pd.bdate_range("2000-01-03", periods=n, name="date")
+    return pd.Series(100 * np.exp(np.cumsum(rng.normal(0, sig))), index=idx, name="RW")
+
+
+def test_backtest_coverage_on_gaussian_returns_is_nominal_for_every_variant():
+    s = random_walk(1600, 0.01, seed=4)
+    res = backtest(s, ["naive", "drift", "ar"], horizons=(1, 5), test_size=1200, refit_every=50)
+    fc = res.forecasts
+    for variant in ("", "_model", "_conformal", "_aci"):
+        lo, hi = fc[f"lower{variant}"], fc[f"upper{variant}"]
+        assert (lo <= fc.forecast).all() and (fc.forecast <= hi).all()
+        inside = (fc.actual >= lo) & (fc.actual <= hi)
+        for (model, h), cover in inside.groupby([fc.model, fc.horizon]).mean().items():
+            # binomial sd at 1200 points is 0.012; h=5 errors overlap, so about twice that
+            assert cover == pytest.approx(0.8, abs=0.05 if h == 5 else 0.036), (variant, model, h)
+    m = res.metrics.set_index(["model", "horizon"])
+    assert m.loc[("naive", 1), "coverage"] == pytest.approx(0.8, abs=0.036)
+    assert (m["width"] > 0).all() and (m["winkler"] > 0).all()
+
+
+def test_backtest_adaptive_variant_recovers_after_a_volatility_jump():
+    s = random_walk(1400, 0.005, seed=5, jump_at=1000, jump_sigma=0.02)
+    res = backtest(s, ["naive"], horizons=1, test_size=600, refit_every=50)
+    # the 100 sessions from 30 after the jump: the plain window is still mostly calm errors
+    fc = res.forecasts[res.forecasts.origin >= s.index[1030]].iloc[:100]
+    cover = {
+        v: ((fc.actual >= fc[f"lower_{v}"]) & (fc.actual <= fc[f"upper_{v}"])).mean()
+        for v in ("conformal", "aci")
+    }
+    assert cover["conformal"] < 0.6
+    assert cover["aci"] > 0.7
+
+
+def test_intervals_none_gives_no_interval_columns():
+    res = backtest(random_walk(200, 0.01, 1), ["naive"], horizons=1, test_size=50,
+                   intervals=None)  # fmt: skip
+    assert "lower" not in res.forecasts
+    assert res.metrics["coverage"].isna().all()

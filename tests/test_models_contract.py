@@ -8,6 +8,7 @@ from helpers import perturb_after, price_series, tiny
 from sklearn.base import clone
 
 from forecast.backtest import backtest
+from forecast.intervals import IntervalSettings
 from forecast.models import available_models, get_model
 
 MODELS = available_models()
@@ -83,14 +84,18 @@ def test_leakage_canary(name, series):
     """Change every price from a cutoff on: no forecast made before it may move."""
     cutoff = len(series) - 25
     changed = perturb_after(series, cutoff)
-    kwargs = {"horizons": (1, 5), "test_size": 60, "refit_every": 15, "seed": 0}
+    kwargs = {"horizons": (1, 5), "test_size": 60, "refit_every": 15, "seed": 0,
+              "intervals": IntervalSettings(calibration_size=30)}  # fmt: skip
     full_a = backtest(series, {name: make(name)}, **kwargs).forecasts
     full_b = backtest(changed, {name: make(name)}, **kwargs).forecasts
     before = series.index[cutoff]
     a = full_a[(full_a.model == name) & (full_a.origin < before)]
     b = full_b[(full_b.model == name) & (full_b.origin < before)]
     assert len(a) > 0
-    np.testing.assert_array_equal(a.forecast.to_numpy(), b.forecast.to_numpy())
+    # every interval variant too (NaN where a variant has no interval yet counts as equal)
+    columns = ["forecast", "lower", "upper", "lower_model", "upper_model", "lower_aci"]
+    np.testing.assert_array_equal(a[columns].to_numpy(float), b[columns].to_numpy(float))
+    assert a[["lower", "upper"]].notna().all().all()
     # the forecasts made after the cutoff do see the change: the canary is alive
     after_a = full_a[(full_a.model == name) & (full_a.origin >= before)]
     after_b = full_b[(full_b.model == name) & (full_b.origin >= before)]

@@ -13,6 +13,7 @@ from forecast.backtest import BacktestResult, backtest
 from forecast.cli import int_list, name_list, positive_int
 from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.data import embedded_dir, embedded_tickers, load_prices, read_price_csv
+from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS, check_level
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
@@ -72,6 +73,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="output folder (default: a new timestamped folder under runs/)",
     )
+    bands = p.add_argument_group("prediction intervals")
+    bands.add_argument(
+        "--intervals",
+        choices=[*METHODS, "none"],
+        default=DEFAULT_METHOD,
+        help="aci: adaptive conformal on each model's past walk-forward errors (default); "
+        "conformal: the same at a fixed level; model: each model's own distribution "
+        "(conformal for the nets); none",
+    )
+    bands.add_argument(
+        "--level",
+        type=_level,
+        default=DEFAULT_LEVEL,
+        help=f"nominal coverage of the intervals (default {DEFAULT_LEVEL})",
+    )
     neural = p.add_argument_group("neural models (rnn, lstm, gru, elman)")
     neural.add_argument("--epochs", type=positive_int)
     neural.add_argument("--window", type=positive_int)
@@ -83,6 +99,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
     )
     p.set_defaults(func=run)
+
+
+def _level(text: str) -> float:
+    try:
+        return check_level(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1 (exclusive); got {text!r}"
+        ) from None
 
 
 def build_models(names: list[str], overrides: dict[str, object]) -> dict[str, BaseForecaster]:
@@ -136,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         executor=executor,
+        intervals=None if args.intervals == "none" else args.intervals,
+        level=args.level,
     )
     out = args.out or default_run_dir()
     arguments = {
