@@ -102,6 +102,7 @@ def test_leaderboard_numbers_equal_metrics_csv(run_dir):
     parser.feed(_html(run_dir))
     metrics = read_run(run_dir).metrics
     columns = ["n", "rel_mae", "rel_rmse", "mase", "direction_acc", "pt_pvalue", "dm_stat"]
+    columns += ["coverage", "width", "winkler"]  # of the chosen intervals (ACI by default)
     checked = 0
     for row in metrics.to_dict("records"):
         for col in [*columns, "dm_pvalue"]:
@@ -112,7 +113,11 @@ def test_leaderboard_numbers_equal_metrics_csv(run_dir):
                 continue
             raw, text = parser.found[key]
             assert float(raw) == float(value), key  # exact: repr round-trips a float
-            assert text == fmt(col, value), key
+            if col == "coverage":  # marked when outside the 75-85% band
+                mark = " ▼" if value < 0.75 else " ▲" if value > 0.85 else ""
+                assert text == fmt(col, value) + mark, key
+            else:
+                assert text == fmt(col, value), key
             checked += 1
     assert checked > 100
     # the raw CSV and the report agree too, not only the parsed frames

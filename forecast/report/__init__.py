@@ -1,8 +1,9 @@
 """Comparison reports: ``report.html`` and ``report.md`` from a run folder alone.
 
 The report answers "does any model beat the random walk, by how much, and is it
-significant?" at a glance, then shows the evidence: leaderboards, ranks across series,
-failures, figures and the run's facts. It reads only the run folder's three files
+significant?" at a glance, then shows the evidence: leaderboards, ranks across series, how
+well the prediction intervals cover (per variant, horizon and volatility regime), failures,
+figures and the run's facts. It reads only the run folder's three files
 (:func:`forecast.runfiles.read_run`), so it can be rebuilt at any time::
 
     from forecast.report import write_report
@@ -10,8 +11,11 @@ failures, figures and the run's facts. It reads only the run folder's three file
     paths.html, paths.markdown, paths.figures
 
 Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
-files), :mod:`~forecast.report.display` (formatted cells shared by both pages),
-:mod:`~forecast.report.figures`, :mod:`~forecast.report.html`,
+files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
+volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
+:mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
+:mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
+:mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
 :mod:`~forecast.report.markdown`.
 """
 
@@ -25,7 +29,15 @@ from pathlib import Path
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
 from forecast.report.figures import make_figures
+from forecast.report.glossary import GLOSSARY, interval_glossary
 from forecast.report.html import render_html
+from forecast.report.interval_display import interval_section
+from forecast.report.interval_figures import interval_figures
+from forecast.report.intervals import (
+    coverage_numbers,
+    has_interval_scores,
+    intervals_off_sentence,
+)
 from forecast.report.markdown import render_markdown
 from forecast.report.tables import ALPHA
 from forecast.runfiles import RunFiles, read_run
@@ -59,15 +71,23 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         (h, display.across_table(tables.across_series(metrics, h, alpha), len(series)))
         for h in horizons
     )
+    numbers = coverage_numbers(run)
+    level = numbers.settings.level if numbers is not None else _level(run)
     boards = []
     for h in horizons:
         per_series = []
         for s in series:
             board = tables.leaderboard(run, s, h)
             per_series.append(
-                display.leaderboard_table(board, tables.best_rows(board), s, h, alpha)
+                display.leaderboard_table(board, tables.best_rows(board), s, h, alpha, level)
             )
         boards.append((h, tuple(per_series)))
+    intervals, glossary, off = None, GLOSSARY, intervals_off_sentence(run)
+    if numbers is not None:
+        models = tables.models_of(metrics)
+        intervals = interval_section(numbers, len(series), models)
+        glossary = GLOSSARY + interval_glossary(run.run["config"], numbers.settings.level)
+        off = ""
     found = tables.verdicts(metrics, alpha)
     r = run.run
     arguments = r.get("arguments") if isinstance(r.get("arguments"), dict) else {}
@@ -100,7 +120,35 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         ),
         n_series=len(series),
         version=str(versions.get("forecast", "?")),
+        glossary=glossary,
+        intervals=intervals,
+        intervals_off=off,
+        interval_legend=_interval_legend(run, level),
     )
+
+
+def _interval_legend(run: RunFiles, level: float | None) -> str:
+    """What the leaderboards' interval columns show; empty when they have none."""
+    if not has_interval_scores(run.metrics):
+        return ""
+    settings = run.run["config"].get("intervals")
+    method = settings.get("method", "?") if isinstance(settings, dict) else "?"
+    text = f"Coverage, width and Winkler score: the run's chosen intervals ({method}"
+    if level is not None:
+        text += (
+            f", nominal {tables.percent(level)}); {display.BELOW} a coverage below the band of "
+            f"{display.band_text(level)}, {display.ABOVE} above it"
+        )
+    else:
+        text += ")"
+    return text + "; bold Winkler: the lowest."
+
+
+def _level(run: RunFiles) -> float | None:
+    """The nominal level in run.json, if any (for a leaderboard's coverage column)."""
+    settings = run.run["config"].get("intervals")
+    level = settings.get("level") if isinstance(settings, dict) else None
+    return float(level) if isinstance(level, int | float) and 0 < level < 1 else None
 
 
 def write_report(
@@ -129,7 +177,12 @@ def write_report(
     alpha = check_alpha(alpha)
     run = read_run(run_dir)
     content = build_content(run, alpha)
-    drawn = make_figures(run, tables.timings(run)) if figures else []
+    drawn = []
+    if figures:
+        drawn = make_figures(run, tables.timings(run))
+        series = list(dict.fromkeys(run.metrics["series"]))
+        models = tables.models_of(run.metrics)
+        drawn += interval_figures(run.forecasts, coverage_numbers(run), series, models)
     folder = run.path / FIGURE_DIR
     written = []
     if drawn:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.report.tables import ALPHA, Verdict, format_p
+from forecast.report.intervals import TOLERANCE, band_side
+from forecast.report.tables import ALPHA, Verdict, format_p, percent
 
 #: column label and the explanation shown on hover (HTML) or in the glossary
 LABELS = {
@@ -24,8 +25,13 @@ LABELS = {
     "pt_pvalue": ("PT p", "Pesaran-Timmermann test of direction: p-value"),
     "dm_stat": ("DM stat", "Diebold-Mariano statistic on squared errors; < 0: smaller than RW"),
     "dm_pvalue": ("DM p", "Diebold-Mariano two-sided p-value"),
+    "coverage": ("coverage", "share of actuals inside the run's chosen interval"),
+    "width": ("width", "mean of (upper - lower) / forecast of the chosen interval"),
+    "winkler": ("Winkler", "mean interval score, in price units: width plus the miss penalty"),
     "note": ("note", ""),
 }
+#: marks after a coverage outside the tolerance band (the same text on both pages)
+BELOW, ABOVE = "▼", "▲"
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,8 @@ class Cell:
     text: str
     value: float | None = None
     best: bool = False
-    #: ``"good"`` or ``"bad"``: a significant result for or against the model
+    #: ``"good"`` or ``"bad"``: a significant result for or against the model; ``"warn"``:
+    #: a coverage above its tolerance band
     tone: str = ""
 
 
@@ -50,6 +57,19 @@ class Table:
     #: per column, the metrics.csv column it shows, or ``""``
     metrics: tuple[str, ...] = ()
     caption: str = ""
+    #: optional header row above the labels (HTML only): ``(label, columns spanned)``; the
+    #: HTML then shows ``sublabels`` under it, the Markdown the full ``columns`` labels
+    groups: tuple[tuple[str, int], ...] = ()
+    sublabels: tuple[str, ...] = ()
+
+    def group_starts(self) -> tuple[bool, ...]:
+        """Per column, whether it opens a header group of several columns (HTML rule)."""
+        starts, i = [False] * len(self.columns), 0
+        for _, span in self.groups:
+            if span > 1 and i < len(starts):
+                starts[i] = True
+            i += span
+        return tuple(starts)
 
     def numeric(self) -> tuple[bool, ...]:
         """Per column, whether it holds numbers (right-aligned in both pages)."""
@@ -67,8 +87,14 @@ def fmt(column: str, value: object) -> str:
         return f"{int(v)}"
     if column in ("pt_pvalue", "dm_pvalue"):
         return format_p(v)
-    if column == "direction_acc":
+    if column in ("direction_acc", "coverage"):
         return f"{100 * v:.1f}%"
+    if column == "width":
+        return f"{100 * v:.2f}%"
+    if column == "winkler":  # price units: 4 significant digits, whatever the price level
+        v = float(f"{v:.4g}")  # round first, so 999.96 shows as 1000, not 1000.0
+        digits = 3 - int(np.floor(np.log10(abs(v)))) if v else 3
+        return f"{v:.{max(0, digits)}f}"
     if column == "dm_stat":
         return f"{v:+.2f}"
     if column == "mase":
@@ -83,6 +109,24 @@ def fmt(column: str, value: object) -> str:
 def _number(column: str, value: object, best: bool = False, tone: str = "") -> Cell:
     v = None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
     return Cell(fmt(column, v), v, best, tone)
+
+
+def coverage_cell(value: object, level: float | None) -> Cell:
+    """A coverage, marked and coloured when it falls outside the tolerance band."""
+    cell = _number("coverage", value)
+    if level is None or cell.value is None:
+        return cell
+    side = band_side(cell.value, level)
+    if not side:
+        return cell
+    # too narrow (overconfident) is the costlier error: red; too wide: amber
+    tone = "bad" if side < 0 else "warn"
+    return Cell(f"{cell.text} {BELOW if side < 0 else ABOVE}", cell.value, tone=tone)
+
+
+def band_text(level: float) -> str:
+    """``0.8`` -> ``"75% to 85%"``."""
+    return f"{percent(level - TOLERANCE)} to {percent(level + TOLERANCE)}"
 
 
 def _labels(columns: list[str]) -> tuple[tuple[str, str], ...]:
@@ -125,8 +169,13 @@ def leaderboard_table(
     series: str,
     horizon: int,
     alpha: float = ALPHA,
+    level: float | None = None,
 ) -> Table:
-    """One leaderboard (see :func:`forecast.report.tables.leaderboard`) as cells."""
+    """One leaderboard (see :func:`forecast.report.tables.leaderboard`) as cells.
+
+    ``level`` is the nominal coverage of the intervals: coverages outside the tolerance band
+    around it are marked.
+    """
     rows, keys = [], []
     numeric = [c for c in board.columns if c not in ("model", "note")]
     for i, r in board.iterrows():
@@ -138,18 +187,46 @@ def leaderboard_table(
         for col in numeric:
             tone = dm_tone if col in ("dm_stat", "dm_pvalue") else ""
             tone = pt_tone if col == "pt_pvalue" else tone
-            cells.append(_number(col, r[col], i in best.get(col, set()), tone))
+            if col == "coverage":
+                cells.append(coverage_cell(r[col], level))
+            else:
+                cells.append(_number(col, r[col], i in best.get(col, set()), tone))
         failed = "failed" in r["note"] or r["n"] == 0
         cells.append(Cell(str(r["note"]), tone="bad" if failed else ""))
         rows.append(tuple(cells))
         keys.append({"series": series, "model": str(r["model"]), "horizon": str(horizon)})
     columns = ["model", *numeric, "note"]
+    labels = _labels(columns)
+    groups: tuple[tuple[str, int], ...] = ()
+    sublabels: tuple[str, ...] = ()
+    if "coverage" in columns:
+        i = columns.index("coverage")
+        nominal = f" ({percent(level)})" if level is not None else ""
+        if level is not None:
+            help_ = f"{LABELS['coverage'][1]}; nominal {percent(level)}, band {band_text(level)}"
+            labels = (*labels[:i], (f"coverage{nominal}", help_), *labels[i + 1 :])
+        # the HTML page groups the interval columns under one header, so that their own
+        # labels stay short enough for the equal-width leaderboard columns
+        groups = (
+            (("", 1),) * i + ((f"intervals{nominal}", 3),) + (("", 1),) * (len(columns) - i - 3)
+        )
+        sublabels = tuple(label for label, _ in labels)
+        # soft hyphens: a label may break inside a word rather than overlap its neighbour
+        sublabels = (
+            *sublabels[:i],
+            "cover\u00adage",
+            "width",
+            "Wink\u00adler",
+            *sublabels[i + 3 :],
+        )
     return Table(
-        _labels(columns),
+        labels,
         tuple(rows),
         tuple(keys),
         tuple(c if c != "note" else "" for c in columns),
         caption=f"{series}, horizon {horizon}",
+        groups=groups,
+        sublabels=sublabels,
     )
 
 
@@ -255,45 +332,22 @@ def pairs_table(pairs: dict[str, str], key: str = "setting", value: str = "value
     return Table(((key, ""), (value, "")), rows)
 
 
-GLOSSARY = (
-    (
-        "random walk (naive)",
-        "Forecasts the last observed price for every horizon: the benchmark every other "
-        "model is measured against. Beating it on stock prices is hard.",
-    ),
-    (
-        "horizon h",
-        "A forecast made at an origin (a trading day) for the price h trading days later.",
-    ),
-    (
-        "walk-forward",
-        "Each forecast uses only prices up to its origin; models are refit on the past every "
-        "'refit_every' origins (a fold) and forecast from each origin in between.",
-    ),
-    ("rel MAE", LABELS["rel_mae"][1] + ". Below 1: the model's errors are smaller."),
-    ("rel RMSE", LABELS["rel_rmse"][1] + ". Below 1: the model's errors are smaller."),
-    (
-        "MASE",
-        "Mean absolute error divided by the mean absolute one-step price change over the "
-        "training data of the first origin (scale-free; the random walk at horizon 1 is near 1).",
-    ),
-    (
-        "hit rate",
-        "Share of forecasts that moved the same way as the price from the origin (moves of "
-        "exactly zero left out); undefined for a model that never forecasts a change.",
-    ),
-    (
-        "PT p",
-        "Pesaran-Timmermann test that the forecast direction is independent of the actual "
-        "one; a small p-value with a hit rate above 50% means direction skill.",
-    ),
-    (
-        "DM stat, DM p",
-        "Diebold-Mariano test of equal squared errors against the random walk on the same "
-        "points (Harvey-Leybourne-Newbold small-sample correction, two-sided). A negative "
-        "statistic means smaller squared errors than the random walk.",
-    ),
-)
+@dataclass(frozen=True)
+class IntervalSection:
+    """The "Prediction intervals" section, formatted (see :mod:`forecast.report.interval_display`).
+
+    ``pooled``, ``widths`` and ``per_series`` hold one entry per horizon; ``notes`` explain
+    the band, its sampling error and the regime split; ``regimes`` shows how different the
+    calm and turbulent halves of each series are.
+    """
+
+    headline: tuple[str, ...]
+    notes: tuple[str, ...]
+    legend: str
+    pooled: tuple[tuple[int, Table], ...]
+    widths: tuple[tuple[int, Table], ...]
+    per_series: tuple[tuple[int, tuple[Table, ...]], ...]
+    regimes: Table
 
 
 @dataclass(frozen=True)
@@ -317,4 +371,11 @@ class ReportContent:
     versions_table: Table
     n_series: int
     version: str
-    glossary: tuple[tuple[str, str], ...] = GLOSSARY
+    #: term and meaning (see :mod:`forecast.report.glossary`)
+    glossary: tuple[tuple[str, str], ...] = ()
+    #: the prediction-interval section, ``None`` when the run has no intervals
+    intervals: IntervalSection | None = None
+    #: why there is no interval section (empty when there is one)
+    intervals_off: str = ""
+    #: what the leaderboards' interval columns are (empty when they have none)
+    interval_legend: str = ""

@@ -16,6 +16,7 @@ import jinja2
 
 from forecast.report.display import ReportContent
 from forecast.report.figures import ReportFigure, by_section
+from forecast.report.interval_figures import INTERVAL_SECTION
 from forecast.report.tables import percent
 
 TEMPLATE = "report.html.j2"
@@ -50,17 +51,12 @@ def render_html(content: ReportContent, figures: list[ReportFigure]) -> str:
     context = {f.name: getattr(content, f.name) for f in fields(content)}
     context["level"] = percent(content.alpha)
     context["figures"] = [
-        (
-            heading,
-            [
-                {
-                    "title": f.title,
-                    "caption": f.caption,
-                    "data": base64.b64encode(f.png).decode("ascii"),
-                }
-                for f in group
-            ],
-        )
-        for heading, group in by_section(figures)
+        (heading, [_inline(f) for f in group]) for heading, group in by_section(figures)
     ]
+    # shown beside the interval tables, not among the other figures
+    context["interval_figures"] = [_inline(f) for f in figures if f.section == INTERVAL_SECTION]
     return _environment().get_template(TEMPLATE).render(**context)
+
+
+def _inline(f: ReportFigure) -> dict[str, str]:
+    return {"title": f.title, "caption": f.caption, "data": base64.b64encode(f.png).decode("ascii")}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from forecast.report.display import ReportContent, Table
+from forecast.report.display import IntervalSection, ReportContent, Table
 from forecast.report.figures import ReportFigure, by_section
+from forecast.report.interval_figures import INTERVAL_SECTION
 from forecast.report.tables import percent
 
 #: Markdown punctuation that could change the meaning of text; each is backslash-escaped
@@ -49,6 +50,52 @@ def md_table(table: Table) -> str:
     return out
 
 
+def _figure(f: ReportFigure, figure_dir: str) -> list[str]:
+    # the file name is ours (positions and horizons), the alt text is escaped
+    return [
+        f"**{md_escape(f.title)}**",
+        f"![{md_escape(f.title)}]({figure_dir}/{f.name}.png)",
+        md_escape(f.caption),
+    ]
+
+
+def _interval_section(
+    section: IntervalSection, figures: list[ReportFigure], figure_dir: str
+) -> list[str]:
+    """The "Prediction intervals" section: headline, notes, figures and tables."""
+    out = [
+        "## Prediction intervals",
+        f"**{md_escape(section.headline[0])}**",
+        *(md_escape(line) for line in section.headline[1:]),
+        md_escape(section.notes[0]),
+    ]
+    for f in figures:
+        if f.section == INTERVAL_SECTION:
+            out += _figure(f, figure_dir)
+    out += ["### Coverage, every series pooled", md_escape(section.legend)]
+    for h, table in section.pooled:
+        out += [f"#### Horizon {h}", md_table(table)]
+    out += [
+        md_escape(section.notes[2]),
+        "### Width, every series pooled",
+        "Mean of (upper - lower) / forecast: how wide each variant is overall and in each "
+        "half. An adaptive interval should be wider in the turbulent half.",
+    ]
+    for h, table in section.widths:
+        out += [f"#### Horizon {h}", md_table(table)]
+    out += [
+        "### The calm and turbulent halves",
+        md_escape(section.notes[1]),
+        md_table(section.regimes),
+        "### Coverage per series",
+        md_escape(section.legend),
+    ]
+    for h, tables in section.per_series:
+        out.append(f"#### Horizon {h}")
+        out += [md_table(t) for t in tables]
+    return out
+
+
 def render_markdown(
     content: ReportContent, figures: list[ReportFigure], figure_dir: str = "figures"
 ) -> str:
@@ -61,6 +108,11 @@ def render_markdown(
         f"**{md_escape(content.summary[0])}**",
         *(md_escape(line) for line in content.summary[1:2]),
         *(f"> {md_escape(line)}" for line in content.summary[2:]),
+        *(
+            [f"> {md_escape(content.intervals.headline[0])} (see Prediction intervals)"]
+            if content.intervals is not None
+            else []
+        ),
         md_table(content.verdict_table),
         "Best model: the lowest RMSE relative to the random walk (rel RMSE), the random walk "
         "itself excluded. Significance: two-sided Diebold-Mariano test on squared errors "
@@ -78,9 +130,15 @@ def render_markdown(
         f"direction skill significant at {level}. Sorted by rel RMSE; models without "
         "forecasts come last.",
     ]
+    if content.interval_legend:
+        out.append(md_escape(content.interval_legend))
+    if content.intervals_off:
+        out.append(md_escape(content.intervals_off))
     for h, boards in content.leaderboards:
         out.append(f"### Horizon {h}")
         out += [md_table(t) for t in boards]
+    if content.intervals is not None:
+        out += _interval_section(content.intervals, figures, figure_dir)
     out.append("## Failures")
     if content.failures.rows:
         out += [
@@ -95,12 +153,7 @@ def render_markdown(
     for heading, group in by_section(figures):
         out.append(f"### {heading}")
         for f in group:
-            # the file name is ours (positions and horizons), the alt text is escaped
-            out += [
-                f"**{md_escape(f.title)}**",
-                f"![{md_escape(f.title)}]({figure_dir}/{f.name}.png)",
-                md_escape(f.caption),
-            ]
+            out += _figure(f, figure_dir)
     out += [
         "## The run",
         "### Series",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.metrics import BENCHMARK
+from forecast.report.intervals import INTERVAL_METRICS, has_interval_scores
 from forecast.runfiles import RunFiles
 
 #: the default significance level of every verdict and count
@@ -218,8 +219,9 @@ def summary(metrics: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
 def leaderboard(run: RunFiles, series: str, horizon: int) -> pd.DataFrame:
     """Every model of one series and horizon, best ``rel_rmse`` first, failed models last.
 
-    Columns :data:`LEADERBOARD_COLUMNS`; ``note`` says which row is the benchmark and which
-    models failed on some or all of their folds.
+    Columns :data:`LEADERBOARD_COLUMNS`, with ``coverage, width, winkler`` of the chosen
+    intervals before ``note`` when the run has them; ``note`` says which row is the benchmark
+    and which models failed on some or all of their folds.
     """
     m = run.metrics
     rows = m[(m["series"] == series) & (m["horizon"] == horizon)].copy()
@@ -237,11 +239,18 @@ def leaderboard(run: RunFiles, series: str, horizon: int) -> pd.DataFrame:
     rows["note"] = notes
     rows = rows.sort_values(RANK_METRIC, kind="stable", na_position="last")
     rows = pd.concat([rows[rows["n"] > 0], rows[rows["n"] == 0]])
-    return rows[LEADERBOARD_COLUMNS].reset_index(drop=True)
+    columns = LEADERBOARD_COLUMNS[:-1]
+    if has_interval_scores(m):
+        columns = [*columns, *INTERVAL_METRICS]
+    return rows[[*columns, "note"]].reset_index(drop=True)
 
 
 def best_rows(board: pd.DataFrame) -> dict[str, set[int]]:
-    """Per column, the row positions holding its best value (lowest error, highest hit rate)."""
+    """Per column, the row positions holding its best value (lowest error, highest hit rate).
+
+    Of the interval scores only the Winkler score has a best value (the lowest): coverage is
+    best near the nominal level, and a narrow interval is only good if it covers.
+    """
     best: dict[str, set[int]] = {}
     scored = board[board["n"] > 0]
     for col, pick in (
@@ -249,7 +258,10 @@ def best_rows(board: pd.DataFrame) -> dict[str, set[int]]:
         ("rel_rmse", "min"),
         ("mase", "min"),
         ("direction_acc", "max"),
+        ("winkler", "min"),
     ):
+        if col not in scored:
+            continue
         values = scored[col][np.isfinite(scored[col])]
         if len(values):
             target = values.min() if pick == "min" else values.max()

@@ -1,0 +1,112 @@
+"""The report's glossary: every term its tables and sentences use, in plain words."""
+
+from __future__ import annotations
+
+from forecast.report.display import LABELS, band_text
+from forecast.report.intervals import TOLERANCE, VOL_WINDOW
+from forecast.report.tables import percent
+
+GLOSSARY = (
+    (
+        "random walk (naive)",
+        "Forecasts the last observed price for every horizon: the benchmark every other "
+        "model is measured against. Beating it on stock prices is hard.",
+    ),
+    (
+        "horizon h",
+        "A forecast made at an origin (a trading day) for the price h trading days later.",
+    ),
+    (
+        "walk-forward",
+        "Each forecast uses only prices up to its origin; models are refit on the past every "
+        "'refit_every' origins (a fold) and forecast from each origin in between.",
+    ),
+    ("rel MAE", LABELS["rel_mae"][1] + ". Below 1: the model's errors are smaller."),
+    ("rel RMSE", LABELS["rel_rmse"][1] + ". Below 1: the model's errors are smaller."),
+    (
+        "MASE",
+        "Mean absolute error divided by the mean absolute one-step price change over the "
+        "training data of the first origin (scale-free; the random walk at horizon 1 is near 1).",
+    ),
+    (
+        "hit rate",
+        "Share of forecasts that moved the same way as the price from the origin (moves of "
+        "exactly zero left out); undefined for a model that never forecasts a change.",
+    ),
+    (
+        "PT p",
+        "Pesaran-Timmermann test that the forecast direction is independent of the actual "
+        "one; a small p-value with a hit rate above 50% means direction skill.",
+    ),
+    (
+        "DM stat, DM p",
+        "Diebold-Mariano test of equal squared errors against the random walk on the same "
+        "points (Harvey-Leybourne-Newbold small-sample correction, two-sided). A negative "
+        "statistic means smaller squared errors than the random walk.",
+    ),
+)
+
+
+def interval_glossary(config: dict, level: float) -> tuple[tuple[str, str], ...]:
+    """Glossary entries for the interval terms, with this run's settings where it has them."""
+    settings = config.get("intervals") if isinstance(config.get("intervals"), dict) else {}
+    window = settings.get("window", "?")
+    calibration = settings.get("calibration_size", "?")
+    gamma = settings.get("gamma", "?")
+    return (
+        (
+            "prediction interval, nominal level",
+            "A range [lower, upper] for the price at the target that should hold the actual "
+            f"price with a stated probability, the nominal level ({percent(level)} here).",
+        ),
+        (
+            "coverage",
+            "Share of the actual prices inside their interval (ends included). Near the "
+            "nominal level is right; below it the intervals are too narrow (overconfident), "
+            "above it too wide.",
+        ),
+        (
+            "tolerance band",
+            f"The nominal level ± {100 * TOLERANCE:g} points ({band_text(level)} here). For "
+            "scale: a coverage on n independent points has the binomial standard error "
+            "sqrt(p(1 - p) / n), 2.5 points at p = 80% and n = 250.",
+        ),
+        (
+            "width",
+            "Mean of (upper - lower) / forecast: the interval's width as a share of the "
+            "forecast price. Narrower is better only at the same coverage.",
+        ),
+        (
+            "Winkler score",
+            "Mean interval score in price units: the width upper - lower plus 2 / (1 - level) "
+            "times the distance by which the actual falls outside (0 inside). Lower is better; "
+            "it rewards narrow intervals and punishes misses, and compares models on the same "
+            "series and horizon only.",
+        ),
+        (
+            "model dist. (the model's own distribution)",
+            "The central interval of the model's predictive distribution of the log price "
+            "(Gaussian for naive, drift, AR and the Markov chain; a mixture over regime paths "
+            "for msar). The neural nets have none.",
+        ),
+        (
+            "conformal (plain split conformal)",
+            "The empirical quantiles of the model's own past walk-forward log errors "
+            "log(actual / forecast) at the same horizon, using only errors whose targets were "
+            f"known at the origin (the last {window} at most, none before 20; "
+            f"{calibration} calibration origins are walked before the test period).",
+        ),
+        (
+            "ACI (adaptive conformal inference)",
+            "The same quantiles at a working level that moves with the record: wider after "
+            f"each observed miss, narrower after each hit (step gamma = {gamma}; Gibbs and "
+            "Candès, 2021). Its coverage recovers after a change of volatility, with a lag.",
+        ),
+        (
+            "calm and turbulent halves",
+            "Per series, the target dates ranked by realised volatility (root mean square of "
+            f"the {VOL_WINDOW} one-step log returns of the actual price centred on the date, "
+            "from forecasts.csv): the lower half is calm, the upper half turbulent. A forecast "
+            "belongs to the half of its target date. Decided after the fact, for evaluation.",
+        ),
+    )

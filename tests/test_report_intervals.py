@@ -1,0 +1,311 @@
+"""The report's prediction-interval section: numbers from forecasts.csv, regimes as documented."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.backtest import backtest
+from forecast.data import embedded_dir, read_price_csv
+from forecast.metrics import METRIC_COLUMNS
+from forecast.models import get_model
+from forecast.models.base import BaseForecaster
+from forecast.report import build_content, write_report
+from forecast.report.display import fmt
+from forecast.report.html import render_html
+from forecast.report.intervals import (
+    VOL_WINDOW,
+    coverage_numbers,
+    realised_volatility,
+    regimes,
+)
+from forecast.report.markdown import render_markdown
+from forecast.runfiles import RunFiles, read_run, write_run
+from tests.helpers import price_series
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_MODEL = "flat|`x`<b>"
+VARIANTS = ("model", "conformal", "aci")
+_SUFFIXES = tuple(f"_{v}" for v in VARIANTS)
+
+
+class FlatForecaster(BaseForecaster):
+    """The last price, with no predictive distribution (as the neural nets): no model bounds."""
+
+    name = "flat"
+
+    def _fit(self, y: np.ndarray) -> None:
+        pass
+
+    def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        return np.full(horizon, y[-1])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """Baselines on a slice of IBM and a series with a hostile name; intervals by ACI."""
+    ibm = read_price_csv(embedded_dir() / "IBM.csv").iloc[-300:]
+    series = [ibm, price_series(300, name=HOSTILE, seed=5, sigma=0.02)]
+    models = {
+        "naive": get_model("naive"),
+        "drift": get_model("drift"),
+        HOSTILE_MODEL: FlatForecaster(),
+    }
+    result = backtest(series, models, horizons=(1, 3), test_size=60, refit_every=20)
+    out = tmp_path_factory.mktemp("run")
+    write_run(result, out)
+    write_report(out)
+    return out
+
+
+def _raw_forecasts(run_dir) -> pd.DataFrame:
+    """forecasts.csv read with plain pandas, independently of the report's reader."""
+    fc = pd.read_csv(
+        run_dir / "forecasts.csv",
+        dtype={"series": str, "model": str},
+        keep_default_na=False,
+        na_values={f"{b}{v}": [""] for b in ("lower", "upper") for v in ("", *_SUFFIXES)},
+    )
+    for col in ("origin", "target_date"):
+        fc[col] = pd.to_datetime(fc[col])
+    return fc
+
+
+def _direct_regimes(fc: pd.DataFrame) -> dict[tuple[str, pd.Timestamp], str]:
+    """The documented regime split, written out plainly: (series, target date) -> regime."""
+    out = {}
+    half = VOL_WINDOW // 2
+    for series, g in fc.groupby("series"):
+        prices = dict(zip(g["origin"], g["origin_price"], strict=True))
+        prices.update(zip(g["target_date"], g["actual"], strict=True))
+        dates = sorted(prices)
+        r = [math.log(prices[b] / prices[a]) for a, b in itertools.pairwise(dates)]
+        vol = {}
+        for k, date in enumerate(dates[1:]):  # return k ends at dates[k + 1]
+            window = r[max(0, k - half) : k + half + 1]
+            vol[date] = math.sqrt(sum(x * x for x in window) / len(window))
+        targets = sorted(set(g["target_date"]))
+        ranked = sorted(targets, key=lambda d: (vol[d], d))
+        calm = set(ranked[: (len(targets) + 1) // 2])
+        out.update({(series, d): "calm" if d in calm else "turbulent" for d in targets})
+    return out
+
+
+def _direct_coverage(fc: pd.DataFrame) -> dict[tuple, float]:
+    """(scope, series, model, horizon, variant, part) -> coverage, straight from the table."""
+    regime = _direct_regimes(fc)
+    fc = fc.assign(regime=[regime[k] for k in zip(fc["series"], fc["target_date"], strict=True)])
+    out = {}
+    for v in VARIANTS:
+        lo, hi = fc[f"lower_{v}"].astype(float), fc[f"upper_{v}"].astype(float)
+        ok = lo.notna() & hi.notna()
+        rows = fc[ok].assign(inside=(fc["actual"] >= lo) & (fc["actual"] <= hi))
+        for part in ("all", "calm", "turbulent"):
+            sub = rows if part == "all" else rows[rows["regime"] == part]
+            for (s, m, h), g in sub.groupby(["series", "model", "horizon"]):
+                out[("series", s, m, h, v, part)] = g["inside"].sum() / len(g)
+            for (m, h), g in sub.groupby(["model", "horizon"]):
+                out[("pooled", "", m, h, v, part)] = g["inside"].sum() / len(g)
+    return out
+
+
+class _IntervalCells(HTMLParser):
+    """Cells with a data-metric in rows with a data-scope: key -> (data-value, text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.row: dict[str, str] = {}
+        self.cell: dict[str, str] | None = None
+        self.text = ""
+        self.found: dict[tuple, tuple[float, str]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self.row = a
+        elif tag == "td" and "data-metric" in a and "data-scope" in self.row:
+            self.cell, self.text = a, ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.text += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.cell is not None:
+            r = self.row
+            metric = self.cell["data-metric"]
+            key = (r["data-scope"], r["data-series"], r["data-model"], int(r["data-horizon"]))
+            self.found[(*key, metric)] = (float(self.cell["data-value"]), self.text)
+            self.cell = None
+
+
+def test_coverage_in_the_report_equals_a_direct_computation(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    parser = _IntervalCells()
+    parser.feed(html)
+    expected = _direct_coverage(_raw_forecasts(run_dir))
+    assert len(expected) > 100
+    for (scope, s, m, h, v, part), value in expected.items():
+        shown, text = parser.found[(scope, s, m, h, f"coverage:{v}:{part}")]
+        assert shown == pytest.approx(value, rel=1e-12, abs=1e-12), (scope, s, m, h, v, part)
+        assert text.split(" ")[0] == fmt("coverage", value)
+    # the flat model has no distribution of its own: its cells are empty, not zero
+    flat = [k for k in parser.found if k[2] == HOSTILE_MODEL and k[4].startswith("coverage:model")]
+    assert not flat
+    # the chosen variant is the leaderboards' coverage, which is metrics.csv's
+    metrics = read_run(run_dir).metrics
+    for r in metrics.itertuples():
+        shown, _ = parser.found[("series", r.series, r.model, r.horizon, "coverage:aci:all")]
+        assert shown == pytest.approx(r.coverage, rel=1e-12)
+
+
+def test_markdown_shows_the_same_coverage(run_dir):
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    expected = _direct_coverage(_raw_forecasts(run_dir))
+    pooled = md.split("### Coverage, every series pooled")[1].split("#### Horizon 1")[1]
+    line = next(ln for ln in pooled.splitlines() if ln.startswith("| drift |"))
+    cells = [c.strip().split(" ")[0] for c in line.strip("|").split("|")]
+    parts = [(v, p) for v in VARIANTS for p in ("all", "calm", "turbulent")]
+    for cell, (v, p) in zip(cells[2:], parts, strict=True):
+        assert cell == fmt("coverage", expected[("pooled", "", "drift", 1, v, p)])
+
+
+def test_headline_states_the_chosen_coverage_in_plain_words(run_dir):
+    content = build_content(read_run(run_dir))
+    fc = _raw_forecasts(run_dir)
+    regime = _direct_regimes(fc)
+    one = fc[fc["horizon"] == 1]
+    inside = (one["actual"] >= one["lower_aci"]) & (one["actual"] <= one["upper_aci"])
+    turbulent = [
+        regime[k] == "turbulent" for k in zip(one["series"], one["target_date"], strict=True)
+    ]
+    lead = content.intervals.headline[0]
+    assert lead.startswith(
+        f"80% intervals by adaptive conformal (ACI), this run's method, covered "
+        f"{fmt('coverage', inside.mean())} of the outcomes at h=1 (calm half "
+        f"{fmt('coverage', inside[~np.array(turbulent)].mean())}, turbulent half "
+        f"{fmt('coverage', inside[np.array(turbulent)].mean())})"
+    )
+    assert "ACI against" in content.intervals.headline[-1]  # plain against adaptive
+    assert any("75% to 85%" in line for line in content.intervals.headline)
+    html = (run_dir / "report.html").read_text(encoding="utf-8").replace("&#39;", "'")
+    assert lead in html and 'id="intervals"' in html
+    assert (run_dir / "figures" / "coverage.png").is_file()
+    assert (run_dir / "figures" / "rolling-coverage-h1.png").is_file()
+
+
+def _hand_made(n_dates: int = 60) -> pd.DataFrame:
+    """One series, one model, horizon 1: calm returns (0.1%) then turbulent ones (3%).
+
+    The returns alternate in sign so that every squared return of a half is equal: the
+    realised volatility then rises with each turbulent return the window takes in.
+    """
+    calm = n_dates // 2
+    size = np.where(np.arange(n_dates) < calm, 0.001, 0.03)
+    r = size * np.where(np.arange(n_dates) % 2, 1, -1)
+    prices = 100 * np.exp(np.concatenate([[0.0], np.cumsum(r)]))
+    dates = pd.bdate_range("2020-01-01", periods=n_dates + 1)
+    fc = pd.DataFrame(
+        {
+            "series": "S",
+            "model": "m",
+            "origin": dates[:-1],
+            "horizon": 1,
+            "target_date": dates[1:],
+            "forecast": prices[:-1],
+            "actual": prices[1:],
+            "origin_price": prices[:-1],
+        }
+    )
+    # the interval holds every calm outcome and every other turbulent one
+    wide = np.where(np.arange(n_dates) < calm, 0.02, np.where(np.arange(n_dates) % 2, 0.05, 0.0))
+    for v in VARIANTS:
+        fc[f"lower_{v}"] = fc["forecast"] * (1 - wide)
+        fc[f"upper_{v}"] = fc["forecast"] * (1 + wide)
+    fc["lower"], fc["upper"] = fc["lower_aci"], fc["upper_aci"]
+    return fc
+
+
+def _hand_run(fc: pd.DataFrame, tmp_path) -> RunFiles:
+    metrics = pd.DataFrame([{c: np.nan for c in METRIC_COLUMNS}])
+    metrics[["series", "model", "horizon", "n"]] = ["S", "m", 1, len(fc)]
+    config = {"test_size": len(fc), "refit_every": 20, "intervals": {"method": "aci", "level": 0.8}}
+    run = {"config": config, "series": [], "timings": [], "failures": []}
+    return RunFiles(tmp_path, fc, metrics, run)
+
+
+@pytest.mark.parametrize("n_dates", [60, 61])
+def test_regime_split_is_the_documented_one(n_dates):
+    fc = _hand_made(n_dates)
+    reg = regimes(fc).set_index("target_date")
+    calm_dates = fc["target_date"][: n_dates // 2]
+    # the calm returns come first: the lower half of the volatility ranking is exactly them
+    # (for an odd count the middle date counts as calm: one turbulent date joins)
+    assert (reg["regime"] == "calm").sum() == (n_dates + 1) // 2
+    assert (reg.loc[calm_dates, "regime"] == "calm").all()
+    assert reg["regime"].iloc[-1] == "turbulent"
+    # realised volatility: the RMS of the 21 returns centred on the date, fewer at the ends
+    path = pd.Series(
+        np.r_[fc["origin_price"].iat[0], fc["actual"]],
+        index=np.r_[fc["origin"].iat[0], fc["target_date"]],
+    )
+    r = np.diff(np.log(path.to_numpy()))
+    vol = realised_volatility(path)
+    assert vol.iloc[30] == pytest.approx(np.sqrt(np.mean(r[20:41] ** 2)))
+    assert vol.iloc[0] == pytest.approx(np.sqrt(np.mean(r[:11] ** 2)))
+
+
+def test_coverage_per_half_on_the_hand_made_table(tmp_path):
+    numbers = coverage_numbers(_hand_run(_hand_made(60), tmp_path))
+    o = numbers.overall.set_index(["variant", "regime"])
+    assert o.loc[("aci", "calm"), "coverage"] == 1.0
+    assert o.loc[("aci", "turbulent"), "coverage"] == 0.5
+    assert o.loc[("aci", "all"), "coverage"] == 0.75
+    assert o.loc[("aci", "calm"), "n"] == 30
+    content = build_content(_hand_run(_hand_made(60), tmp_path))
+    assert content.intervals.headline[0].startswith(
+        "80% intervals by adaptive conformal (ACI), this run's method, covered 75.0% of the "
+        "outcomes at h=1 (calm half 100.0%, turbulent half 50.0%)"
+    )
+
+
+def test_run_without_intervals_still_reports(tmp_path):
+    result = backtest(price_series(200, name="S"), ["naive", "drift"], test_size=40, intervals=None)
+    write_run(result, tmp_path)
+    paths = write_report(tmp_path)
+    html = paths.html.read_text(encoding="utf-8")
+    md = paths.markdown.read_text(encoding="utf-8")
+    sentence = "Prediction intervals were off in this run (intervals: none)"
+    assert sentence in html and sentence in md
+    assert 'id="intervals"' not in html and "## Prediction intervals" not in md
+    assert 'data-metric="coverage"' not in html and "| Winkler |" not in md
+    assert not (tmp_path / "figures" / "coverage.png").exists()
+
+
+def test_old_run_files_without_interval_columns_still_report(run_dir):
+    """A run from before intervals: no bound columns, no coverage metrics, no setting."""
+    run = read_run(run_dir)
+    fc = run.forecasts[[c for c in run.forecasts if "lower" not in c and "upper" not in c]]
+    metrics = run.metrics.drop(columns=["coverage", "width", "winkler"])
+    info = dict(run.run, config={k: v for k, v in run.run["config"].items() if k != "intervals"})
+    content = build_content(RunFiles(run_dir, fc, metrics, info))
+    assert content.intervals is None and "hold no prediction intervals" in content.intervals_off
+    html, md = render_html(content, []), render_markdown(content, [])
+    assert "hold no prediction intervals" in html and "hold no prediction intervals" in md
+    assert 'id="intervals"' not in html
+
+
+def test_hostile_names_stay_escaped_in_the_interval_section(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    section = html.split('<section id="intervals">')[1].split("</section>")[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;, horizon 1" in section
+    assert "flat|`x`&lt;b&gt;" in section and "<b>" not in section and "<script" not in section
+    part = md.split("## Prediction intervals")[1].split("## Failures")[0]
+    assert "\\<script\\>alert(1)\\</script\\>, horizon 1" in part
+    assert "| flat\\|\\`x\\`\\<b\\> |" in part
