@@ -39,6 +39,8 @@ METRIC_COLUMNS = [
     "width",
     "winkler",
 ]
+#: filled only when the forecasts carry intervals (and absent from runs made before them)
+INTERVAL_METRIC_COLUMNS = ["coverage", "width", "winkler"]
 
 
 def mase_scale(prices: np.ndarray) -> float:

@@ -21,9 +21,15 @@ import pandas as pd
 
 from forecast.backtest import FORECAST_COLUMNS, BacktestResult
 from forecast.errors import DataError
-from forecast.metrics import METRIC_COLUMNS
+from forecast.metrics import INTERVAL_METRIC_COLUMNS, METRIC_COLUMNS
 
 RUN_FORMAT = 1
+#: every interval variant's bounds, present when the run made intervals
+INTERVAL_COLUMNS = [
+    f"{side}{variant}"
+    for variant in ("", "_model", "_conformal", "_aci")
+    for side in ("lower", "upper")
+]
 #: columns of forecasts.csv and metrics.csv read as text whatever they look like
 TEXT_COLUMNS = ("series", "model")
 #: the lists ``run.json`` holds and the keys every item of each has (checked by read_run)
@@ -114,9 +120,13 @@ def read_run(path: str | os.PathLike) -> RunFiles:
         path / "forecasts.csv",
         FORECAST_COLUMNS,
         ["origin", "target_date"],
-        ["horizon", "forecast", "actual", "origin_price"],
+        ["horizon", "forecast", "actual", "origin_price", *INTERVAL_COLUMNS],
     )
-    metrics = _read_csv(path / "metrics.csv", METRIC_COLUMNS, [], METRIC_COLUMNS[2:])
+    required = [c for c in METRIC_COLUMNS if c not in INTERVAL_METRIC_COLUMNS]
+    metrics = _read_csv(path / "metrics.csv", required, [], METRIC_COLUMNS[2:])
+    for col in INTERVAL_METRIC_COLUMNS:  # a run from before intervals existed has none
+        if col not in metrics:
+            metrics[col] = float("nan")
     run_file = path / "run.json"
     if not run_file.is_file():
         raise DataError(f"{run_file}: missing (every run folder has one)")
@@ -153,7 +163,7 @@ def _read_csv(file: Path, columns: list[str], dates: list[str], numbers: list[st
             line = int(parsed.isna().to_numpy().argmax()) + 2
             raise DataError(f"{file}: malformed: column {col!r} has a bad date on line {line}")
         frame[col] = parsed
-    for col in numbers:
+    for col in (c for c in numbers if c in frame.columns):  # optional ones may be absent
         parsed = pd.to_numeric(frame[col], errors="coerce")
         bad = parsed.isna() & frame[col].notna()
         if bad.any():

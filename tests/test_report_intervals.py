@@ -309,3 +309,21 @@ def test_hostile_names_stay_escaped_in_the_interval_section(run_dir):
     part = md.split("## Prediction intervals")[1].split("## Failures")[0]
     assert "\\<script\\>alert(1)\\</script\\>, horizon 1" in part
     assert "| flat\\|\\`x\\`\\<b\\> |" in part
+
+
+def test_a_run_folder_from_before_intervals_still_reports(tmp_path):
+    """metrics.csv without coverage/width/winkler and forecasts without bounds: still read."""
+    from helpers import price_series
+
+    from forecast.backtest import backtest as run_backtest
+    from forecast.report import write_report
+    from forecast.runfiles import read_run, write_run
+
+    res = run_backtest(price_series(200), ["drift"], horizons=1, test_size=30, intervals=None)
+    res.metrics = res.metrics.drop(columns=["coverage", "width", "winkler"])
+    out = write_run(res, tmp_path / "old")
+    run = read_run(out)
+    assert run.metrics["coverage"].isna().all()
+    paths = write_report(out, figures=False)
+    assert paths.html.exists() and paths.markdown.exists()
+    assert "intervals" in paths.markdown.read_text().lower()
