@@ -14,10 +14,13 @@ For each configured ticker, at one as-of session:
    it when there is none, when that file is ``refit_every`` sessions old, or when the file
    fails its sha256 check;
 3. **compute** (:func:`forecast.tickerwork.compute_ticker`, pure: it writes nothing): fit
-   or deserialise, forecast the next ``horizon`` sessions of the exchange calendar, and
-   score the stored forecasts whose target dates have now passed;
-4. **write**: new model files atomically, then the ticker's versions, forecasts, scores and
-   status in one transaction, then retention of old model files.
+   or deserialise, forecast the next ``horizon`` sessions of the exchange calendar, score
+   the stored forecasts whose target dates have now passed, and give each new forecast its
+   prediction interval from the model's errors known at the as-of (its stored forecasts
+   whose targets are at or before it, and while those are few a one-off bootstrap walk on
+   the prices up to the as-of; see :mod:`forecast.jobintervals`);
+4. **write**: new model files atomically, then the ticker's versions, forecasts, scores,
+   calibration errors and status in one transaction, then retention of old model files.
 
 A failing model or ticker never stops the others. Nothing here reads the clock except to
 choose the last closed session when no as-of is given online, and for bookkeeping timestamps.
@@ -32,6 +35,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -43,6 +47,7 @@ from forecast.calendar import TradingCalendar, get_calendar
 from forecast.data import load_prices
 from forecast.executors import Executor, Outcome, resolve_executor
 from forecast.jobconfig import JobConfig
+from forecast.jobintervals import needs_bootstrap
 from forecast.joblock import JobLock
 from forecast.jobsummary import (  # noqa: F401 (the exit codes are part of this module's API)
     EXIT_FAILURE,
@@ -209,11 +214,13 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
             for ticker in config.tickers:
                 t0 = time.perf_counter()
                 work, stale = _prepare(config, db, cal, rule, source, ticker)
+                # timed before submitting: a serial batch computes inside submit, and the
+                # outcome's own seconds already count that
+                notes[ticker] = (work.as_of, stale, time.perf_counter() - t0)
                 if isinstance(work, TickerResult):
                     batch.add_result(ticker, work)
                 else:
                     batch.submit(ticker, compute_ticker, work)
-                notes[ticker] = (work.as_of, stale, time.perf_counter() - t0)
                 for done in batch.completed(wait=False):
                     write(done)
             for done in batch.completed():
@@ -325,10 +332,36 @@ def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) ->
         )  # fmt: skip
     unscored = tuple(tuple(r) for r in db.unscored(ticker, as_of))
     targets = tuple(d.isoformat() for d in cal.next_sessions(as_of, config.horizon))
+    tasks = _with_past_errors(config, db, ticker, as_of, tasks)
     return TickerWork(
         ticker, as_of, prices, prices.attrs.get("source", "unknown"), targets,
         config.train_size, tuple(tasks), len(stored), unscored, tuple(events), tuple(rejected),
+        config.intervals,
     )  # fmt: skip
+
+
+def _with_past_errors(config, db: Store, ticker: str, as_of: str, tasks: list) -> list:
+    """Each task with its model's errors known at ``as_of`` and whether to bootstrap it.
+
+    Known at ``as_of``: stored forecasts of the same model and spec whose targets are at or
+    before it, and the newest bootstrap computed at or before it; never anything later, so a
+    replayed as-of gets the intervals it got (or would have got) on the day.
+    """
+    if config.intervals is None or not tasks:
+        return tasks
+    live: dict[tuple[str, str], list[tuple]] = {}
+    for r in db.past_forecasts(ticker, as_of):
+        live.setdefault((r["model"], r["spec_hash"]), []).append(
+            (r["forecast_id"], r["horizon"], r["as_of"], r["target_date"], r["forecast"],
+             r["actual"])
+        )  # fmt: skip
+    out = []
+    for task in tasks:
+        mine = tuple(live.get((task.name, task.spec_hash), ()))
+        calibration = tuple(db.calibration(ticker, task.name, task.spec_hash, as_of))
+        calibrate = needs_bootstrap(calibration, mine, config.horizon, config.intervals)
+        out.append(replace(task, calibrate=calibrate, calibration=calibration, live=mine))
+    return out
 
 
 def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:

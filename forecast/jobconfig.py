@@ -10,6 +10,10 @@ A config file (see ``pipelines/daily.toml``)::
     keep_versions = 3           # model files kept per ticker and model
     train_size = 2500           # fit on the last N prices (omit: all of them)
     seed = 0                    # seeds the stochastic models
+    intervals = "aci"           # prediction intervals: aci, conformal, model or none
+    level = 0.8                 # their nominal coverage
+    calibration_size = 100      # sessions of the bootstrap walk (0: wait for live errors)
+    interval_window = 250       # the conformal quantiles use the last N errors
 
     [models.ar]                 # one table per model; keys are the model's parameters
     max_lags = 10
@@ -27,7 +31,7 @@ import hashlib
 import json
 import numbers
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +39,15 @@ from typing import Any
 from forecast.calendar import get_calendar
 from forecast.data import validate_ticker
 from forecast.errors import ConfigError
+from forecast.intervals import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_LEVEL,
+    DEFAULT_METHOD,
+    DEFAULT_WINDOW,
+    METHODS,
+    MIN_ERRORS,
+    IntervalSettings,
+)
 from forecast.models import available_models, get_model
 
 #: the default config, relative to the working directory
@@ -84,6 +97,11 @@ class JobConfig:
         Fit on the last ``train_size`` prices; ``None``: all of them.
     seed
         Seeds the models that have a ``seed`` parameter (unless their table sets one).
+    intervals
+        How the job makes each forecast's prediction interval (``None``: it does not); see
+        :mod:`forecast.jobintervals`. ``calibration_size`` must be 0 (no bootstrap: a
+        model's conformal intervals wait for its live errors) or at least
+        ``MIN_ERRORS + horizon - 1``, so that the bootstrap gives every horizon enough errors.
     source
         The file the config came from (for messages).
     """
@@ -98,6 +116,7 @@ class JobConfig:
     keep_versions: int = 3
     train_size: int | None = None
     seed: int = 0
+    intervals: IntervalSettings | None = field(default_factory=IntervalSettings)
     source: str = "<memory>"
 
     def __post_init__(self) -> None:
@@ -124,6 +143,18 @@ class JobConfig:
                     f"configured: {', '.join(names)}"
                 )
             _check_int(value, f"refit_every_by_model.{name}", 1, where)
+        if self.intervals is not None:
+            if not isinstance(self.intervals, IntervalSettings):
+                raise ConfigError(
+                    f"{where}: intervals must be IntervalSettings or None; got "
+                    f"{type(self.intervals).__name__}"
+                )
+            size, least = self.intervals.calibration_size, MIN_ERRORS + self.horizon - 1
+            if 0 < size < least:
+                raise ConfigError(
+                    f"{where}: calibration_size must be 0 (no bootstrap) or at least "
+                    f"{least} ({MIN_ERRORS} errors at horizon {self.horizon}); got {size}"
+                )
 
     def refit_every_for(self, model: str) -> int:
         """The refit cadence of ``model`` in sessions."""
@@ -141,6 +172,7 @@ class JobConfig:
             "keep_versions": self.keep_versions,
             "train_size": self.train_size,
             "seed": self.seed,
+            "intervals": None if self.intervals is None else asdict(self.intervals),
         }
         text = json.dumps(data, sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -157,6 +189,10 @@ _TOP_KEYS = {
     "keep_versions",
     "train_size",
     "seed",
+    "intervals",
+    "level",
+    "calibration_size",
+    "interval_window",
 }
 
 
@@ -224,9 +260,36 @@ def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig
         tickers=_tickers(raw["tickers"], source),
         models=_models(raw["models"], source),
         refit_every_by_model=MappingProxyType(dict(by_model)),
+        intervals=_intervals(raw, source),
         source=source,
         **kwargs,
     )
+
+
+def _intervals(raw: dict[str, Any], source: str) -> IntervalSettings | None:
+    """``intervals``, ``level``, ``calibration_size`` and ``interval_window``, checked."""
+    method = raw.get("intervals", DEFAULT_METHOD)
+    if method == "none":
+        extra = sorted({"level", "calibration_size", "interval_window"} & set(raw))
+        if extra:
+            raise ConfigError(
+                f"{source}: {extra[0]} has no effect with intervals = 'none'; remove one of them"
+            )
+        return None
+    if not isinstance(method, str) or method not in METHODS:
+        raise ConfigError(
+            f"{source}: intervals must be one of {', '.join((*METHODS, 'none'))}; got {method!r}"
+        )
+    level = raw.get("level", DEFAULT_LEVEL)
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ConfigError(
+            f"{source}: level must be a number between 0 and 1 (exclusive); got {level!r}"
+        )
+    size = raw.get("calibration_size", DEFAULT_CALIBRATION)
+    _check_int(size, "calibration_size", 0, source)
+    window = raw.get("interval_window", DEFAULT_WINDOW)
+    _check_int(window, "interval_window", MIN_ERRORS, source)
+    return IntervalSettings(method, float(level), calibration_size=size, window=window)
 
 
 def _tickers(value: object, source: str) -> tuple[str, ...]:

@@ -58,6 +58,7 @@ def ticker_summary(r: TickerResult, seconds: float) -> dict:
     refit = list(dict.fromkeys(v.model for v in r.versions))
     forecast_models = list(dict.fromkeys(f.model for f in r.forecasts))
     loaded = [m for m in forecast_models if m not in refit]
+    calibrated = list(dict.fromkeys(c.model for c in r.calibration))
     failed = {f["model"] or "*": f["error"] for f in r.failures}
     if r.status == "failed" and not r.message:
         r.message = "; ".join(f"{m}: {e}" for m, e in failed.items())
@@ -70,6 +71,8 @@ def ticker_summary(r: TickerResult, seconds: float) -> dict:
         "scores": len(r.scores),
         "refit": refit,
         "loaded": loaded,
+        "calibrated": calibrated,
+        "intervals": sum(f.lower is not None for f in r.forecasts),
         "failed": failed,
         "events": [{"model": m, "kind": k, "message": msg} for m, k, msg in r.events],
         "source": r.source,

@@ -1,4 +1,4 @@
-"""The live scorecard: how the stored forecasts did once their target dates passed.
+"""The live scorecard: how the stored forecasts and intervals did once their targets passed.
 
 One row per (ticker, model, horizon) over the *matured* forecasts (those the job has scored):
 
@@ -13,6 +13,17 @@ One row per (ticker, model, horizon) over the *matured* forecasts (those the job
     Share of forecasts that called the direction of the move from the as-of price
     correctly, among targets where the price moved; NaN for a model that never predicts a
     move (the random walk), as in :func:`forecast.metrics.direction_scores`.
+``n_intervals``
+    Scored forecasts with a prediction interval at ``level``.
+``level``
+    The nominal coverage of the newest scored interval; the interval columns are computed
+    over the scored forecasts with an interval at this level only (a config may change the
+    level, and coverages at two levels do not average into either).
+``coverage``
+    Live coverage: the share of those forecasts whose actual fell inside ``[lower, upper]``
+    (the actual on the forecast's price basis, as the errors); compare with ``level``.
+``width``
+    Mean relative width ``(upper - lower) / forecast``.
 ``first_target``, ``last_target``
     The range of target dates scored.
 
@@ -28,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.intervals import interval_scores
 from forecast.store import open_reader
 
 SCORECARD_COLUMNS = [
@@ -40,6 +52,10 @@ SCORECARD_COLUMNS = [
     "rmse",
     "rel_mae",
     "hit_rate",
+    "n_intervals",
+    "level",
+    "coverage",
+    "width",
     "first_target",
     "last_target",
 ]
@@ -51,7 +67,8 @@ def load_forecasts(
     """Stored forecasts with their scores (NaN where not scored yet), optionally filtered."""
     sql = (
         "SELECT f.ticker, f.model, f.horizon, f.as_of, f.target_date, f.forecast, "
-        "f.last_price, s.actual, s.error, s.naive_error, s.direction_hit, "
+        "f.last_price, f.lower, f.upper, f.interval_level, s.actual, s.error, s.naive_error, "
+        "s.direction_hit, "
         "s.forecast_id IS NOT NULL AS scored "
         "FROM forecasts AS f LEFT JOIN scores AS s USING (forecast_id) WHERE 1 = 1"
     )
@@ -77,6 +94,7 @@ def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
             "horizon": int(horizon),
             "n": len(scored),
             "pending": len(g) - len(scored),
+            **_interval_columns(scored),
         }
         if len(scored):
             err = scored["error"].to_numpy(float)
@@ -92,7 +110,28 @@ def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
             )
         rows.append(row)
     out = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
-    return out.astype({"horizon": int, "n": int, "pending": int})
+    return out.astype({"horizon": int, "n": int, "pending": int, "n_intervals": int})
+
+
+def _interval_columns(scored: pd.DataFrame) -> dict:
+    """``n_intervals``, ``level``, ``coverage`` and ``width`` of scored forecasts."""
+    if "lower" not in scored:  # rows from an older caller, without interval columns
+        return {"n_intervals": 0}
+    with_interval = scored[scored["lower"].notna() & scored["upper"].notna()]
+    if not len(with_interval):
+        return {"n_intervals": 0}
+    newest = with_interval.sort_values("as_of", kind="stable")["interval_level"].iloc[-1]
+    same = with_interval[with_interval["interval_level"] == newest]
+    actual, lower, upper, forecast = (
+        same[c].to_numpy(float) for c in ("actual", "lower", "upper", "forecast")
+    )
+    scores = interval_scores(actual, lower, upper, forecast, float(newest))
+    return {
+        "n_intervals": len(same),
+        "level": float(newest),
+        "coverage": scores["coverage"],
+        "width": scores["width"],
+    }
 
 
 def _hit_rate(scored: pd.DataFrame) -> float:

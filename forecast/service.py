@@ -329,7 +329,9 @@ def scorecard(
 
     One row per (ticker, model, horizon), as ``forecast scorecard`` computes it:
     ``n`` scored and ``pending`` forecasts, ``mae``, ``rmse``, ``rel_mae`` (below 1 beats the
-    random walk on the same targets), ``hit_rate`` (direction), and the scored target range.
+    random walk on the same targets), ``hit_rate`` (direction), the live ``coverage`` and mean
+    relative ``width`` of the ``n_intervals`` scored intervals at ``level``, and the scored
+    target range.
     Cached until the job commits more: the first call after a commit reads every matching
     forecast (seconds for a year of 50 tickers; filter by ticker for less).
     """

@@ -228,6 +228,10 @@ class Forecast(_Model):
     forecast: float = Field(description="Median price forecast")
     lower: float | None = Field(description="Lower interval bound; null: no interval")
     upper: float | None = Field(description="Upper interval bound; null: no interval")
+    interval_method: Literal["aci", "conformal", "model"] | None = Field(
+        None, description="How the interval was made; null: intervals were off"
+    )
+    interval_level: float | None = Field(None, description="The interval's nominal coverage")
     last_price: float = Field(description="The price at as_of (the random-walk forecast)")
     actual: float | None = Field(description="The price on target_date once scored, else null")
     data_hash: str = Field(description="Hash of the prices the forecast was made from")
@@ -256,6 +260,12 @@ class ScorecardRow(_Model):
     rmse: float | None = None
     rel_mae: float | None = Field(None, description="mae / random walk's mae; < 1 beats it")
     hit_rate: float | None = Field(None, description="Share of moves called in the right way")
+    n_intervals: int = Field(0, description="Scored forecasts with an interval at `level`")
+    level: float | None = Field(None, description="Nominal coverage of the newest interval")
+    coverage: float | None = Field(
+        None, description="Share of those forecasts whose actual fell inside the interval"
+    )
+    width: float | None = Field(None, description="Mean (upper - lower) / forecast")
     first_target: date | None = None
     last_target: date | None = None
 

@@ -6,8 +6,8 @@ Every write is ``BEGIN IMMEDIATE`` on a connection in autocommit mode (``isolati
 Python 3.11 has no ``autocommit=``), so a writer takes the write lock before reading and never
 hits the deferred-upgrade deadlock. The journal is the rollback journal (``DELETE``), not WAL:
 the SQLite linked into Python 3.11 here (3.40) has the WAL-reset corruption bug, fixed in 3.51.3.
-A ticker's forecasts, versions and scores are committed together, so a reader sees all of a
-ticker's results for an as-of or none.
+A ticker's forecasts (with their intervals), versions, scores and calibration errors are
+committed together, so a reader sees all of a ticker's results for an as-of or none.
 """
 
 from __future__ import annotations
@@ -18,81 +18,24 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 from forecast.errors import ForecastError
 from forecast.store_schema import MIGRATIONS, SCHEMA_VERSION
+from forecast.storerows import (  # noqa: F401 (the rows are part of this module's API)
+    CalibrationRow,
+    ForecastRow,
+    NewVersion,
+    ScoreRow,
+    TickerResult,
+)
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
 
 class StoreError(ForecastError):
     """The store cannot be used: missing or read-only folder, corrupt file, newer schema."""
-
-
-# ---- the rows a ticker's work produces (see forecast.job) ---------------------------------
-@dataclass(frozen=True)
-class NewVersion:
-    """A model fitted in this run; its files are written before the transaction."""
-
-    model: str
-    spec_hash: str
-    params: str
-    trained_through: str
-    n_train: int
-    data_hash: str
-    file: str
-    sha256: str
-    fit_seconds: float
-    files: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class ForecastRow:
-    """One forecast; ``trained_through`` with model and spec hash names its version."""
-
-    model: str
-    spec_hash: str
-    trained_through: str
-    horizon: int
-    target_date: str
-    forecast: float
-    lower: float | None = None
-    upper: float | None = None
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    """The score of a stored forecast whose target date has passed."""
-
-    forecast_id: int
-    actual: float
-    error: float
-    naive_error: float
-    direction_hit: int | None
-    restated: int
-
-
-@dataclass
-class TickerResult:
-    """Everything one ticker contributes to a run, written in one transaction."""
-
-    ticker: str
-    as_of: str | None
-    status: str
-    message: str = ""
-    stale: bool = False
-    source: str | None = None
-    data_hash: str | None = None
-    last_price: float | None = None
-    forecasts: list[ForecastRow] = field(default_factory=list)
-    versions: list[NewVersion] = field(default_factory=list)
-    rejected: list[int] = field(default_factory=list)
-    scores: list[ScoreRow] = field(default_factory=list)
-    events: list[tuple[str | None, str, str]] = field(default_factory=list)
-    failures: list[dict] = field(default_factory=list)
 
 
 # ---- opening ----------------------------------------------------------------------------
@@ -294,9 +237,36 @@ class Store:
             (ticker, as_of),
         ).fetchall()
 
+    def past_forecasts(self, ticker: str, as_of: str) -> list[sqlite3.Row]:
+        """Forecasts of ``ticker`` whose target date is at or before ``as_of`` (so known then).
+
+        With the spec hash of their model version and the actual (NULL until scored), in
+        (model, horizon, as-of) order: the live errors of the conformal intervals.
+        """
+        return self.conn.execute(
+            "SELECT f.forecast_id, f.model, v.spec_hash, f.horizon, f.as_of, f.target_date, "
+            "f.forecast, s.actual FROM forecasts AS f JOIN model_versions AS v "
+            "USING (version_id) LEFT JOIN scores AS s USING (forecast_id) "
+            "WHERE f.ticker = ? AND f.target_date <= ? ORDER BY f.model, f.horizon, f.as_of",
+            (ticker, as_of),
+        ).fetchall()
+
+    def calibration(self, ticker: str, model: str, spec_hash: str, as_of: str) -> list[tuple]:
+        """``(horizon, origin, target_date, log_error)`` of the newest bootstrap at or before
+        ``as_of``: never a later one, whose errors a replay of ``as_of`` could not know."""
+        rows = self.conn.execute(
+            "SELECT horizon, origin, target_date, log_error FROM calibration_errors "
+            "WHERE ticker = ?1 AND model = ?2 AND spec_hash = ?3 AND as_of = ("
+            "SELECT MAX(as_of) FROM calibration_errors WHERE ticker = ?1 AND model = ?2 "
+            "AND spec_hash = ?3 AND as_of <= ?4) ORDER BY horizon, origin",
+            (ticker, model, spec_hash, as_of),
+        )
+        return [tuple(r) for r in rows]
+
     # ---- writing a ticker -----------------------------------------------------------------
     def write_ticker(self, run_id: int, result: TickerResult) -> None:
-        """Commit one ticker's versions, forecasts, scores, events and status atomically."""
+        """Commit one ticker's versions, forecasts, scores, calibration errors, events and
+        status atomically."""
         r = result
         with transaction(self.conn) as c:
             for version_id in r.rejected:
@@ -324,12 +294,21 @@ class Store:
                 # DO NOTHING: a stored forecast is never rewritten (append-only history)
                 c.execute(
                     "INSERT INTO forecasts (ticker, model, version_id, as_of, horizon, "
-                    "target_date, forecast, lower, upper, last_price, data_hash, run_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "target_date, forecast, lower, upper, interval_method, interval_level, "
+                    "last_price, data_hash, run_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (ticker, model, as_of, horizon) DO NOTHING",
                     (r.ticker, f.model, version_id, r.as_of, f.horizon, f.target_date,
-                     f.forecast, f.lower, f.upper, r.last_price, r.data_hash, run_id),
+                     f.forecast, f.lower, f.upper, f.interval_method, f.interval_level,
+                     r.last_price, r.data_hash, run_id),
                 )  # fmt: skip
+            c.executemany(
+                "INSERT INTO calibration_errors (ticker, model, spec_hash, as_of, horizon, "
+                "origin, target_date, log_error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(r.ticker, e.model, e.spec_hash, r.as_of, e.horizon, e.origin, e.target_date,
+                  e.log_error, run_id) for e in r.calibration],
+            )  # fmt: skip
             c.executemany(
                 "INSERT INTO scores (forecast_id, actual, error, naive_error, direction_hit, "
                 "restated, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) "

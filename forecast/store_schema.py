@@ -22,19 +22,35 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
 ``forecasts``
     One row per (ticker, model, as_of, horizon), the natural key that makes a rerun for the
     same as-of idempotent: ``version_id``, ``target_date`` (the horizon-th session after
-    ``as_of``), ``forecast`` (median price), ``lower``/``upper`` (NULL: no intervals yet),
-    ``last_price`` (the price at ``as_of``: the random-walk forecast), ``data_hash``,
-    ``run_id``.
+    ``as_of``), ``forecast`` (median price), ``lower``/``upper`` (the central prediction
+    interval, holding ``forecast``; NULL: none, because intervals were off or fewer than
+    :data:`forecast.intervals.MIN_ERRORS` past errors were known, or the row predates schema
+    2), ``interval_method`` (how that interval was made: ``aci``, ``conformal`` or ``model``;
+    NULL when intervals were off) and ``interval_level`` (its nominal coverage), ``last_price``
+    (the price at ``as_of``: the random-walk forecast), ``data_hash``, ``run_id``.
 ``scores``
     One row per matured forecast: ``actual``, ``error`` (forecast - actual),
     ``naive_error`` (last_price - actual), ``direction_hit`` (NULL when the price did not
     move), ``restated`` (1 when the price history changed since the forecast and ``actual``
     was rescaled to the forecast's price basis), ``run_id``.
+``calibration_errors``
+    The bootstrap of a (ticker, model, spec_hash) for the conformal intervals: the log errors
+    ``log(actual / forecast)`` of an honest walk-forward over the sessions just before
+    ``as_of`` (one fit, prices up to ``as_of`` only), one row per (horizon, origin) with its
+    ``target_date`` (at or before ``as_of``), ``run_id``. Written once, in the ticker's
+    transaction, when a model has neither calibration nor enough live errors; a run at an
+    as-of uses the newest bootstrap computed at or before it (see :mod:`forecast.jobintervals`).
 ``events``
     Things an operator should know about (``kind``): ``bad_model_file`` (refit instead),
-    ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``.
+    ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``,
+    ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
+    errors), ``interval_failed`` (a forecast stored without its interval).
 ``scored_forecasts`` (view)
-    Forecasts joined with their scores, for readers.
+    Forecasts joined with their scores, for readers (with the interval columns since 2).
+
+History: version 1 created the tables; version 2 added ``interval_method``,
+``interval_level``, ``calibration_errors`` and the interval columns of the view. A store of
+an older version is migrated when the job opens it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
 rely on these names; change them only through a new migration.
@@ -42,7 +58,7 @@ rely on these names; change them only through a new migration.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: ``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -127,6 +143,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             SELECT f.ticker, f.model, f.version_id, f.as_of, f.horizon, f.target_date,
                    f.forecast, f.last_price, s.actual, s.error, s.naive_error,
                    s.direction_hit, s.restated
+            FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+    (  # 1 -> 2: prediction intervals
+        "ALTER TABLE forecasts ADD COLUMN interval_method TEXT "
+        "CHECK (interval_method IN ('aci', 'conformal', 'model'))",
+        "ALTER TABLE forecasts ADD COLUMN interval_level REAL "
+        "CHECK (interval_level > 0 AND interval_level < 1)",
+        """CREATE TABLE calibration_errors (
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            origin TEXT NOT NULL,
+            target_date TEXT NOT NULL CHECK (target_date <= as_of),
+            log_error REAL NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            PRIMARY KEY (ticker, model, spec_hash, as_of, horizon, origin)
+        ) STRICT""",
+        "DROP VIEW scored_forecasts",
+        """CREATE VIEW scored_forecasts AS
+            SELECT f.ticker, f.model, f.version_id, f.as_of, f.horizon, f.target_date,
+                   f.forecast, f.last_price, s.actual, s.error, s.naive_error,
+                   s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
+                   f.interval_level
             FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
     ),
 )

@@ -2,8 +2,10 @@
 
 :func:`compute_ticker` takes a :class:`TickerWork` (the prices up to the as-of date, the
 target sessions, and per model either "refit" or the bytes of a model file whose sha256 the
-driver has checked) and returns a :class:`~forecast.store.TickerResult`: new model versions
-with their file contents, forecast rows, scores of matured forecasts, events and failures.
+driver has checked, with the model's past errors known at the as-of) and returns a
+:class:`~forecast.store.TickerResult`: new model versions with their file contents, forecast
+rows with their prediction intervals, scores of matured forecasts, new calibration errors,
+events and failures.
 It reads no store, writes no file and uses no clock for results, so that it can run in a
 worker process while only the driver writes (see :mod:`forecast.job`).
 """
@@ -22,9 +24,18 @@ import pandas as pd
 from forecast import modelfiles
 from forecast.data import series_hash
 from forecast.errors import ModelFileError
+from forecast.intervals import IntervalSettings
 from forecast.jobconfig import ModelSpec
+from forecast.jobintervals import (
+    CalibrationError,
+    LiveRow,
+    bootstrap,
+    conformal_intervals,
+    distribution_bounds,
+    past_errors,
+)
 from forecast.models.io import model_files, model_from_files
-from forecast.store import ForecastRow, NewVersion, ScoreRow, TickerResult
+from forecast.storerows import CalibrationRow, ForecastRow, NewVersion, ScoreRow, TickerResult
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +46,11 @@ MODEL_FILE = "model.json"
 
 @dataclass(frozen=True)
 class ModelTask:
-    """What to do for one model of one ticker: refit, or use a checked model file."""
+    """What to do for one model of one ticker: refit, or use a checked model file.
+
+    With intervals on, ``calibration`` and ``live`` are the model's past errors known at the
+    as-of (see :mod:`forecast.jobintervals`), and ``calibrate`` asks for a bootstrap.
+    """
 
     name: str
     params: dict
@@ -45,6 +60,9 @@ class ModelTask:
     trained_through: str | None = None
     file: str | None = None
     files: dict[str, bytes] | None = field(default=None, repr=False)
+    calibrate: bool = False
+    calibration: tuple[CalibrationError, ...] = field(default=(), repr=False)
+    live: tuple[LiveRow, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,7 @@ class TickerWork:
     unscored: tuple[tuple, ...]
     events: tuple[tuple, ...] = ()
     rejected: tuple[int, ...] = ()
+    intervals: IntervalSettings | None = None
 
 
 def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
@@ -81,13 +100,13 @@ def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
 
 
 def compute_ticker(work: TickerWork) -> TickerResult:
-    """Fit or load each model, forecast, and score matured forecasts. Writes nothing.
+    """Fit or load each model, forecast with intervals, score matured forecasts. Writes nothing.
 
     Returns
     -------
     TickerResult
-        New versions (with their file contents), forecast and score rows, events and
-        per-model failures; ``status`` is stored, partial, failed or up_to_date.
+        New versions (with their file contents), forecast, score and calibration rows,
+        events and per-model failures; ``status`` is stored, partial, failed or up_to_date.
     """
     prices = work.prices
     result = TickerResult(
@@ -102,6 +121,9 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     )
     train = prices if work.train_size is None else prices.iloc[-work.train_size :]
     horizon = len(work.target_dates)
+    # scored first: a forecast whose target is the as-of lends its error to today's intervals
+    result.scores = score_forecasts(prices, work.unscored)
+    actuals = {s.forecast_id: s.actual for s in result.scores}
     for task in work.tasks:
         stage = "load"
         try:
@@ -150,11 +172,13 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                  "error": f"{type(exc).__name__}: {exc}"}
             )  # fmt: skip
             continue
+        lower, upper, method = _intervals(work, task, model, values, actuals, result)
+        level = None if method is None else work.intervals.level
         result.forecasts += [
-            ForecastRow(task.name, task.spec_hash, trained_through, h, target, float(v))
+            ForecastRow(task.name, task.spec_hash, trained_through, h, target, float(v),
+                        lower[h - 1], upper[h - 1], method, level)
             for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
-        ]
-    result.scores = score_forecasts(prices, work.unscored)
+        ]  # fmt: skip
     if any(s.restated for s in result.scores):
         result.events.append(
             (None, "restated", "prices changed since some forecasts were made; actuals rescaled")
@@ -165,6 +189,65 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     elif not work.tasks:
         result.status = "up_to_date"
     return result
+
+
+def _intervals(
+    work: TickerWork,
+    task: ModelTask,
+    model,
+    values: np.ndarray,
+    actuals: dict[int, float],
+    result: TickerResult,
+) -> tuple[list, list, str | None]:
+    """One model's interval bounds and method; a bootstrap's rows go to ``result``.
+
+    A failure here costs the intervals (NULL bounds and an event), never the forecasts.
+    """
+    none = [None] * len(values)
+    settings = work.intervals
+    if settings is None:
+        return none, none, None
+    method = "conformal" if settings.method == "model" else settings.method
+    try:
+        if settings.method == "model":
+            bounds = distribution_bounds(model, work.prices, values, settings.level)
+            if bounds is not None:
+                return bounds[0], bounds[1], "model"
+        calibration = task.calibration
+        if task.calibrate:
+            rows = _bootstrap(work, task, result)
+            if rows:
+                calibration = tuple((r.horizon, r.origin, r.target_date, r.log_error) for r in rows)
+        errors = past_errors(calibration, task.live, actuals)
+        lower, upper = conformal_intervals(
+            values, work.target_dates, work.as_of, errors, settings, method
+        )
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}; stored without intervals"
+        log.warning("%s/%s: %s", work.ticker, task.name, msg)
+        result.events.append((task.name, "interval_failed", msg))
+        return none, none, method
+    return lower, upper, method
+
+
+def _bootstrap(work: TickerWork, task: ModelTask, result: TickerResult) -> list[CalibrationRow]:
+    """The model's calibration errors (see :func:`forecast.jobintervals.bootstrap`)."""
+    try:
+        rows = bootstrap(
+            ModelSpec(task.name, task.params).build(),
+            task.spec_hash,
+            work.prices,
+            len(work.target_dates),
+            work.intervals.calibration_size,
+            work.train_size,
+        )
+    except Exception as exc:  # the intervals wait for live errors; a later run tries again
+        msg = f"{type(exc).__name__}: {exc}; intervals wait for live errors"
+        log.warning("%s/%s: calibration failed: %s", work.ticker, task.name, msg)
+        result.events.append((task.name, "calibration_failed", msg))
+        return []
+    result.calibration += rows
+    return rows
 
 
 def _load(task: ModelTask):

@@ -54,6 +54,10 @@ def dump(store: Path, table: str = "forecasts") -> list[tuple]:
         "scores": "SELECT f.ticker, f.model, f.as_of, f.horizon, s.actual, s.error, "
         "s.naive_error, s.direction_hit, s.restated FROM scores AS s JOIN forecasts AS f "
         "USING (forecast_id) ORDER BY 1, 2, 3, 4",
+        "intervals": "SELECT ticker, model, as_of, horizon, lower, upper, interval_method, "
+        "interval_level FROM forecasts ORDER BY ticker, model, as_of, horizon",
+        "calibration": "SELECT ticker, model, spec_hash, as_of, horizon, origin, target_date, "
+        "log_error FROM calibration_errors ORDER BY 1, 2, 3, 4, 5, 6",
     }
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:

@@ -78,6 +78,23 @@ def test_run_prints_a_line_per_ticker_and_json(tmp_path, capsys):
     assert "nothing_to_do: no new session" in capsys.readouterr().err
 
 
+def test_intervals_and_level_options_override_the_config(tmp_path, capsys):
+    config = _config(tmp_path)
+    args = ["run", "--config", str(config), "--jobs", "1", "--as-of"]
+    assert main([*args, D0, "--intervals", "conformal", "--level", "0.9"]) == 0
+    assert main([*args, D1, "--intervals", "none"]) == 0
+    assert "9 forecasts  0 with intervals" in capsys.readouterr().err
+    methods = query(
+        _store(config), "SELECT DISTINCT as_of, interval_method, interval_level FROM forecasts"
+    )
+    assert sorted(methods) == [(D0, "conformal", 0.9), (D1, None, None)]
+    assert main([*args, D1, "--intervals", "none", "--level", "0.9"]) == 2
+    assert "--level has no effect with --intervals none" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, D1, "--level", "1.5"])
+    assert "expected a number between 0 and 1 (exclusive); got '1.5'" in capsys.readouterr().err
+
+
 def test_holiday_and_bad_arguments(tmp_path, capsys):
     config = _config(tmp_path)
     assert main(["run", "--config", str(config), "--as-of", "2013-02-18"]) == 0
@@ -136,13 +153,15 @@ def test_scorecard_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split() == [
         "ticker", "model", "horizon", "n", "pending", "mae", "rmse", "rel_mae", "hit_rate",
-        "first_target", "last_target",
+        "n_intervals", "level", "coverage", "width", "first_target", "last_target",
     ]  # fmt: skip
     assert "MSFT" not in text
     assert main(["scorecard", "--store", str(_store(config)), "--model", "naive", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
     assert {r["ticker"] for r in records} == {"AAPL", "MSFT"}
     assert all(r["rel_mae"] == 1.0 and r["hit_rate"] is None for r in records if r["n"])
+    assert all(r["n_intervals"] == r["n"] and r["level"] == 0.8 for r in records if r["n"])
+    assert all(0 <= r["coverage"] <= 1 and r["width"] > 0 for r in records if r["n"])
     assert main(["scorecard", "--store", str(tmp_path / "none.db")]) == 1
     assert "no store at" in capsys.readouterr().err
 

@@ -34,13 +34,18 @@ def test_first_run_stores_every_ticker_model_and_horizon(config):
     rows = dump(config.store)
     assert len(rows) == 2 * 4 * 3  # tickers x models x horizons
     assert {r[4] for r in rows} == {"2013-03-01", "2013-03-04", "2013-03-05"}
-    assert all(r[6] is None and r[7] is None for r in rows)  # no intervals yet: NULL
+    # an 80% adaptive conformal interval around every forecast (details: test_jobintervals)
+    assert all(r[6] < r[5] < r[7] for r in rows)
+    assert {r[6:] for r in dump(config.store, "intervals")} == {("aci", 0.8)}
+    assert summary.tickers[0]["calibrated"] == ["naive", "drift", "ar", "gru"]
     assert query(config.store, "SELECT status FROM runs") == [("succeeded",)]
 
 
 def test_rerun_for_the_same_as_of_is_idempotent(config):
     run_job(config, as_of="2013-02-28")
-    before = {t: dump(config.store, t) for t in ("forecasts", "model_versions", "scores")}
+    tables = ("forecasts", "intervals", "calibration", "model_versions", "scores")
+    before = {t: dump(config.store, t) for t in tables}
+    assert len(before["calibration"]) == 2 * 4 * (100 + 99 + 98)  # tickers x models x horizons
     files = sorted(p.relative_to(config.store.parent) for p in config.store.parent.rglob("*.*"))
     again = run_job(config, as_of="2013-02-28")
     assert (again.status, again.exit_code) == ("nothing_to_do", 0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from forecast.errors import ConfigError
+from forecast.intervals import IntervalSettings
 from forecast.jobconfig import JobConfig, config_from_dict, load_config
 
 GOOD = """
@@ -53,6 +54,26 @@ def test_default_pipeline_config_loads():
     from forecast.models import available_models
 
     assert [m.name for m in config.models] == available_models()  # all models
+    assert (config.intervals.method, config.intervals.level) == ("aci", 0.8)
+    assert config.intervals.calibration_size == 100
+
+
+def test_interval_keys(tmp_path):
+    base = 'tickers = ["A"]\n'
+    tail = "[models.naive]\n"
+    config = load_config(_write(tmp_path, base + tail))
+    assert config.intervals == IntervalSettings()  # on by default: adaptive conformal, 80%
+    config = load_config(
+        _write(tmp_path, base + 'intervals = "conformal"\nlevel = 0.9\ncalibration_size = 0\n'
+               "interval_window = 60\n" + tail)
+    )  # fmt: skip
+    assert config.intervals == IntervalSettings("conformal", 0.9, calibration_size=0, window=60)
+    none = load_config(_write(tmp_path, base + 'intervals = "none"\n' + tail))
+    assert none.intervals is None
+    assert (
+        len({config.digest(), none.digest(), load_config(_write(tmp_path, base + tail)).digest()})
+        == 3
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,6 +115,27 @@ def test_default_pipeline_config_loads():
         (
             'tickers = ["A"]\ncalendar = "NYSX"\n[models.naive]\n',
             r"calendar: calendar must be .*'NYSX'",
+        ),
+        (
+            'tickers = ["A"]\nintervals = "acl"\n[models.naive]\n',
+            r"job.toml: intervals must be one of model, conformal, aci, none; got 'acl'",
+        ),
+        (
+            'tickers = ["A"]\nlevel = 80\n[models.naive]\n',
+            r"job.toml: level must be a number between 0 and 1 \(exclusive\); got 80",
+        ),
+        (
+            'tickers = ["A"]\nintervals = "none"\nlevel = 0.9\n[models.naive]\n',
+            r"job.toml: level has no effect with intervals = 'none'",
+        ),
+        (
+            'tickers = ["A"]\ncalibration_size = 10\n[models.naive]\n',
+            r"job.toml: calibration_size must be 0 \(no bootstrap\) or at least 24 \(20 errors "
+            r"at horizon 5\); got 10",
+        ),
+        (
+            'tickers = ["A"]\ninterval_window = 5\n[models.naive]\n',
+            r"job.toml: interval_window must be an integer >= 20; got 5",
         ),
     ],
 )

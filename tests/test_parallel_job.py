@@ -20,7 +20,7 @@ from forecast.executors import Outcome, ProcessExecutor, SerialExecutor
 from forecast.executors import _SerialBatch as SerialBatch
 from forecast.job import run_job
 
-TABLES = ("forecasts", "model_versions", "scores")
+TABLES = ("forecasts", "intervals", "calibration", "model_versions", "scores")
 D0, D1 = sessions(2, end="2013-02-28")
 
 
@@ -52,8 +52,9 @@ def test_workers_store_what_a_serial_run_stores_writing_once_per_ticker(tmp_path
     assert writes == [(t, os.getpid()) for t in tickers] * 2
     assert [t["ticker"] for t in summaries[0].tickers] == tickers
     assert summaries[1].tickers[0]["loaded"] == ["naive", "drift", "ar", "gru"]
-    for table in TABLES:  # the neural forecasts too, bit for bit
+    for table in TABLES:  # the neural forecasts and intervals too, bit for bit
         assert dump(parallel.store, table) == dump(serial.store, table)
+    assert summaries[0].tickers[0]["calibrated"] == ["naive", "drift", "ar", "gru"]
     sql = "SELECT run_id, ticker FROM run_tickers ORDER BY rowid"
     assert query(parallel.store, sql) == query(serial.store, sql)
 

@@ -1,4 +1,5 @@
-"""The live scorecard: known answers, and a 30-session backfill checked by direct computation."""
+"""The live scorecard: known answers, and a 30-session backfill checked by direct computation
+(accuracy and the live coverage of the stored intervals)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,25 @@ def test_known_answers():
     assert naive["rel_mae"] == 1.0 and math.isnan(naive["hit_rate"])
 
 
+def test_interval_columns_known_answers():
+    rows = _rows("m", [100.0] * 5, [95.0, 99.0, 100.0, 104.0, 108.0])
+    rows["lower"] = [96.0, 96.0, None, 90.0, 90.0]  # the third has no interval (NaN)
+    rows["upper"] = [104.0, 104.0, None, 110.0, 110.0]
+    rows["interval_level"] = [0.8, 0.8, None, 0.9, 0.9]
+    (row,) = compute_scorecard(rows).to_dict("records")
+    # the newest level is 0.9: only its two intervals count; 104 in, 108 in
+    assert (row["n_intervals"], row["level"], row["coverage"]) == (2, 0.9, 1.0)
+    assert row["width"] == pytest.approx(0.2)
+    rows["interval_level"] = [0.8, 0.8, None, 0.8, 0.8]
+    (row,) = compute_scorecard(rows).to_dict("records")
+    # 95 out, 99 in, 104 in, 108 in; widths 0.08, 0.08, 0.2, 0.2
+    assert (row["n_intervals"], row["level"], row["coverage"]) == (4, 0.8, 0.75)
+    assert row["width"] == pytest.approx(0.14)
+    rows[["lower", "upper", "interval_level"]] = np.nan
+    (row,) = compute_scorecard(rows).to_dict("records")
+    assert row["n_intervals"] == 0 and math.isnan(row["coverage"]) and math.isnan(row["level"])
+
+
 def test_pending_forecasts_are_counted_not_scored():
     rows = _rows("m", [101.0, 99.0], [102.0, 98.0])
     rows.loc[1, ["actual", "error", "naive_error", "direction_hit", "scored"]] = [
@@ -87,12 +107,21 @@ def test_backfill_over_30_sessions_matches_a_direct_computation(tmp_path):
         assert run_job(config, as_of=day).exit_code == 0
     table = scorecard(config.store)
     assert set(table["ticker"]) == {"AAPL", "MSFT"} and set(table["model"]) == set(BASELINES)
+    coverages: list[float] = []
 
     for ticker in ("AAPL", "MSFT"):
         prices = load_prices(ticker).loc[: days[-1]]
         idx = {d.strftime("%Y-%m-%d"): i for i, d in enumerate(prices.index)}
         p = prices.to_numpy()
         for model in BASELINES:
+            bounds = {
+                (a, h): (lo, hi)
+                for a, h, lo, hi in query(
+                    config.store,
+                    "SELECT as_of, horizon, lower, upper FROM forecasts WHERE ticker=? AND model=?",
+                    (ticker, model),
+                )
+            }
             stored = dict(
                 ((a, h), f)
                 for a, h, f in query(
@@ -124,6 +153,17 @@ def test_backfill_over_30_sessions_matches_a_direct_computation(tmp_path):
                     hits = np.sign(f - last)[moved] == np.sign(actual - last)[moved]
                     assert row["hit_rate"] == pytest.approx(hits.mean(), rel=1e-12)
                 assert row["first_target"] == prices.index[idx[origins[0]] + h].strftime("%Y-%m-%d")
+                # live coverage and width of the stored intervals against the actual prices
+                lower, upper = (
+                    np.array([bounds[(d, h)][i] for d in origins], dtype=float) for i in (0, 1)
+                )
+                assert np.all((lower < f) & (f < upper))
+                inside = (lower <= actual) & (actual <= upper)
+                assert (row["n_intervals"], row["level"]) == (30 - h, 0.8)
+                assert row["coverage"] == pytest.approx(inside.mean(), rel=1e-12)
+                assert row["width"] == pytest.approx(np.mean((upper - lower) / f), rel=1e-12)
+                coverages.append(row["coverage"])
+    assert 0.5 < np.mean(coverages) <= 1.0  # 80% intervals: not wildly off on 18 x ~28 targets
     # scores were written once each, by the run whose as-of reached the target
     assert len(dump(config.store, "scores")) == 2 * 3 * sum(30 - h for h in (1, 2, 3))
     late = query(

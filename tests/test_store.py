@@ -12,6 +12,7 @@ import pytest
 
 from forecast import store as st
 from forecast.store import (
+    CalibrationRow,
     ForecastRow,
     NewVersion,
     ScoreRow,
@@ -20,6 +21,7 @@ from forecast.store import (
     open_reader,
     open_store,
 )
+from forecast.store_schema import MIGRATIONS
 
 
 def _version(model: str = "naive", through: str = "2013-02-28") -> NewVersion:
@@ -68,7 +70,10 @@ def test_fresh_store_has_schema_and_settings(db):
     conn = db.conn
     assert st.schema_version(conn) == st.SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"runs", "run_tickers", "model_versions", "forecasts", "scores", "events"} <= tables
+    assert {
+        "runs", "run_tickers", "model_versions", "forecasts", "scores", "events",
+        "calibration_errors",
+    } <= tables  # fmt: skip
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not WAL on 3.40
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -85,8 +90,79 @@ def test_reopening_migrates_nothing_and_newer_schema_is_refused(tmp_path):
     conn.execute(f"PRAGMA user_version = {st.SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match=r"schema version 2 is newer .* upgrade forecast"):
+    newer = st.SCHEMA_VERSION + 1
+    with pytest.raises(StoreError, match=rf"schema version {newer} is newer .* upgrade forecast"):
         open_store(path)
+
+
+def _v1_store(path: Path) -> None:
+    """A store as schema version 1 made it: its tables, a run, a version, a scored forecast."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs (run_id, started_at, config_hash, status) VALUES (1, 't', 'h', "
+        "'succeeded')"
+    )
+    conn.execute(
+        "INSERT INTO model_versions (version_id, ticker, model, spec_hash, params, "
+        "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id) VALUES "
+        "(1, 'AAPL', 'naive', 'sha256:abc', '{}', '2013-02-27', 100, 'd', 'f', 's', 0.1, 1)"
+    )
+    conn.execute(
+        "INSERT INTO forecasts (forecast_id, ticker, model, version_id, as_of, horizon, "
+        "target_date, forecast, last_price, data_hash, run_id) VALUES "
+        "(1, 'AAPL', 'naive', 1, '2013-02-27', 1, '2013-02-28', 10.0, 10.0, 'd', 1)"
+    )
+    conn.execute("INSERT INTO scores VALUES (1, 11.0, -1.0, -1.0, NULL, 0, 1)")
+    conn.close()
+
+
+def test_a_version_1_store_is_migrated_with_its_data_kept(tmp_path):
+    path = tmp_path / "forecast.db"
+    _v1_store(path)
+    before = sqlite3.connect(path).execute("SELECT * FROM scored_forecasts").fetchall()
+    with pytest.raises(StoreError, match=r"schema version 1; this forecast reads version 2"):
+        open_reader(path)  # readers wait for the job to migrate it
+    store = open_store(path)
+    assert st.schema_version(store.conn) == st.SCHEMA_VERSION == 2
+    view = store.conn.execute("SELECT * FROM scored_forecasts").fetchall()
+    # the old columns and values as they were; the interval columns NULL
+    assert [tuple(r)[: len(before[0])] for r in view] == before
+    assert tuple(view[0])[len(before[0]) :] == (None, None, None, None)
+    assert [tuple(r) for r in store.past_forecasts("AAPL", "2013-02-28")] == [
+        (1, "naive", "sha256:abc", 1, "2013-02-27", "2013-02-28", 10.0, 11.0)
+    ]
+    # the new rows go in next to the old ones
+    store.write_ticker(_run(store), _result(as_of="2013-02-28"))
+    assert store.conn.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0] == 3
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    store.close()
+    open_store(path).close()  # migrated once
+
+
+def test_calibration_rows_are_written_with_the_ticker_and_read_as_of(db):
+    run = _run(db)
+    for as_of in ("2013-02-20", "2013-02-27"):
+        r = _result(as_of=as_of)
+        r.calibration = [
+            CalibrationRow("naive", "sha256:abc", 1, f"2013-02-{d:02d}", as_of, 0.01 * d)
+            for d in (11, 12)
+        ]
+        db.write_ticker(run, r)
+        db.write_ticker(run, r)  # a rerun adds nothing
+    assert db.conn.execute("SELECT COUNT(*) FROM calibration_errors").fetchone()[0] == 4
+    # the newest bootstrap at or before the as-of, never a later one
+    assert db.calibration("AAPL", "naive", "sha256:abc", "2013-02-26") == [
+        (1, "2013-02-11", "2013-02-20", 0.11), (1, "2013-02-12", "2013-02-20", 0.12)
+    ]  # fmt: skip
+    assert {r[2] for r in db.calibration("AAPL", "naive", "sha256:abc", "2013-03-01")} == {
+        "2013-02-27"
+    }
+    assert db.calibration("AAPL", "naive", "sha256:abc", "2013-02-19") == []
+    assert db.calibration("AAPL", "naive", "sha256:other", "2013-03-01") == []
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
@@ -145,7 +221,12 @@ def test_a_failing_write_leaves_nothing_of_the_ticker(db):
     bad.forecasts.append(ForecastRow("naive", "sha256:zzz", "2013-02-28", 3, "2013-03-05", 1.0))
     with pytest.raises(TypeError):
         db.write_ticker(run, bad)
-    for table in ("forecasts", "model_versions", "events", "run_tickers"):
+    late = _result()  # fails after its forecasts and calibration errors are inserted
+    late.calibration = [CalibrationRow("naive", "sha256:abc", 1, "2013-02-01", "2013-02-04", 0.1)]
+    late.events = [("naive", None, "an event without a kind breaks NOT NULL")]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.write_ticker(run, late)
+    for table in ("forecasts", "model_versions", "events", "run_tickers", "calibration_errors"):
         assert db.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
     assert not db.conn.in_transaction
 

@@ -13,12 +13,14 @@ import json
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from forecast.cli import log_to_stderr
 from forecast.cli.workers import add_worker_arguments, executor_from_args
+from forecast.intervals import METHODS, IntervalSettings, check_level
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
-from forecast.jobconfig import load_config
+from forecast.jobconfig import JobConfig, load_config
 from forecast.joblock import JobLocked
 from forecast.prices import is_offline
 
@@ -63,10 +65,48 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="wait this long for another run's lock instead of exiting 75 (default 0)",
     )
+    bands = p.add_argument_group("prediction intervals (default: the config's)")
+    bands.add_argument(
+        "--intervals",
+        choices=[*METHODS, "none"],
+        default=None,
+        help="aci: adaptive conformal on each model's past errors; conformal: the same at a "
+        "fixed level; model: each model's own distribution (conformal for the nets); none",
+    )
+    bands.add_argument(
+        "--level", type=_level, default=None, help="nominal coverage of the intervals"
+    )
     add_worker_arguments(p, "ticker", note="; the store is written by this process only")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=run)
+
+
+def _level(text: str) -> float:
+    try:
+        return check_level(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1 (exclusive); got {text!r}"
+        ) from None
+
+
+def _with_intervals(config: JobConfig, method: str | None, level: float | None) -> JobConfig:
+    """The config with ``--intervals`` / ``--level`` applied (checked again as a whole)."""
+    if method is None and level is None:
+        return config
+    if method == "none":
+        if level is not None:
+            raise ValueError("--level has no effect with --intervals none; remove one of them")
+        return replace(config, intervals=None)
+    if config.intervals is None and method is None:
+        raise ValueError(
+            f"--level has no effect: {config.source} sets intervals = 'none'; add --intervals"
+        )
+    base = config.intervals or IntervalSettings()
+    method = base.method if method is None else method
+    level = base.level if level is None else level
+    return replace(config, intervals=replace(base, method=method, level=level))
 
 
 def _day(text: str):
@@ -86,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = _with_intervals(load_config(args.config), args.intervals, args.level)
     executor = executor_from_args(args, n_tasks=len(config.tickers))
     log.info("%d tickers on %s", len(config.tickers), executor.describe())
     previous = signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, exit
@@ -124,10 +164,14 @@ def _print_ticker(t: dict) -> None:
         parts.append(t["message"])
     else:
         parts.append(f"{t['forecasts']} forecasts")
+        if t["intervals"] != t["forecasts"]:
+            parts.append(f"{t['intervals']} with intervals")
         if t["refit"]:
             parts.append(f"refit {','.join(t['refit'])}")
         if t["loaded"]:
             parts.append(f"loaded {','.join(t['loaded'])}")
+        if t["calibrated"]:
+            parts.append(f"calibrated {','.join(t['calibrated'])}")
         parts.append(f"{t['scores']} scored")
         if t["failed"]:
             parts.append("failed " + "; ".join(f"{m}: {e}" for m, e in t["failed"].items()))

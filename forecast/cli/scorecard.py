@@ -16,10 +16,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``scorecard`` subcommand."""
     p = sub.add_parser(
         "scorecard",
-        help="live MAE, rel_mae vs the random walk and hit rate of the stored forecasts",
+        help="live MAE, rel_mae vs the random walk, hit rate and interval coverage of the "
+        "stored forecasts",
         description="For the forecasts `forecast run` stored and later scored: MAE, MAE "
-        "relative to the random walk on the same targets (below 1 beats it), and the "
-        "direction hit rate, per ticker, model and horizon.",
+        "relative to the random walk on the same targets (below 1 beats it), the direction "
+        "hit rate, and the live coverage (share of actuals inside the interval; compare with "
+        "level) and mean relative width of the prediction intervals, per ticker, model and "
+        "horizon.",
     )
     p.add_argument(
         "--store",

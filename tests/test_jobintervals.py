@@ -1,0 +1,211 @@
+"""Prediction intervals of the scheduled job: bootstrap, live errors, no look-ahead, methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from job_helpers import dump, job_config, query, sessions
+
+import forecast.job
+import forecast.tickerwork
+from forecast.backtest import backtest
+from forecast.data import load_prices
+from forecast.intervals import MIN_ERRORS, IntervalSettings
+from forecast.job import run_job
+from forecast.jobintervals import needs_bootstrap, replayed_bounds
+from forecast.models import get_model
+
+DAYS = sessions(8, end="2013-02-28")
+SQL_ERRORS = (
+    "SELECT f.as_of, f.target_date, f.forecast, s.actual, f.lower, f.upper FROM forecasts f "
+    "JOIN scores s USING (forecast_id) WHERE f.ticker = ? AND f.model = ? AND f.horizon = ? "
+    "ORDER BY f.as_of"
+)
+
+
+def _split(errors: np.ndarray, level: float) -> tuple[float, float]:
+    """Split-conformal quantiles, written out: ranks floor((m+1)a/2), ceil((m+1)(1-a/2))."""
+    m, alpha = len(errors), 1 - level
+    srt = np.sort(errors)
+    lo = srt[max(int(np.floor((m + 1) * alpha / 2)), 1) - 1]
+    hi = srt[min(int(np.ceil((m + 1) * (1 - alpha / 2))), m) - 1]
+    return min(lo, 0.0), max(hi, 0.0)
+
+
+def test_bootstrap_is_the_engines_walk_and_gives_the_first_interval(tmp_path):
+    config = job_config(
+        tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal", calibration_size=40
+    )
+    summary = run_job(config, as_of=DAYS[0])
+    assert summary.tickers[0]["calibrated"] == ["drift"]
+    # the engine's walk on the prices up to the as-of, one fit, gives the stored errors
+    prices = load_prices("AAPL").loc[: DAYS[0]]
+    walk = backtest(
+        prices, {"drift": get_model("drift")}, horizons=(1, 2, 3), test_size=40, refit_every=40,
+        train_size=config.train_size, intervals=None,
+    ).forecasts  # fmt: skip
+    walk = walk[walk["model"] == "drift"]
+    stored = query(
+        config.store,
+        "SELECT horizon, origin, target_date, log_error, as_of FROM calibration_errors "
+        "ORDER BY horizon, origin",
+    )
+    assert len(stored) == len(walk) == 40 + 39 + 38
+    assert {r[4] for r in stored} == {DAYS[0]} and max(r[2] for r in stored) == DAYS[0]
+    walk = walk.sort_values(["horizon", "origin"])
+    np.testing.assert_allclose(
+        [r[3] for r in stored], np.log(walk["actual"] / walk["forecast"]), rtol=1e-12
+    )
+    # with no live errors yet, the interval is split conformal on those errors
+    for h in (1, 2, 3):
+        errors = np.array([r[3] for r in stored if r[0] == h])
+        ((fc, lower, upper),) = query(
+            config.store, "SELECT forecast, lower, upper FROM forecasts WHERE horizon = ?", (h,)
+        )
+        lo, hi = _split(errors, 0.8)
+        assert (lower, upper) == pytest.approx((fc * np.exp(lo), fc * np.exp(hi)), rel=1e-12)
+
+
+def test_bootstrap_runs_once_per_ticker_model_and_spec(tmp_path):
+    config = job_config(tmp_path, models={"drift": {}, "ar": {"max_lags": 2}}, tickers=["AAPL"])
+    first = run_job(config, as_of=DAYS[0]).tickers[0]
+    assert first["calibrated"] == ["drift", "ar"] and first["intervals"] == 6
+    calibration = dump(config.store, "calibration")
+    later = [run_job(config, as_of=d).tickers[0] for d in DAYS[1:3]]
+    assert [t["calibrated"] for t in later] == [[], []]  # reused
+    assert dump(config.store, "calibration") == calibration
+    assert all(r[4] is not None for r in dump(config.store, "intervals"))
+    # new parameters are a new model: its own bootstrap; the old one is kept
+    changed = job_config(tmp_path, models={"drift": {}, "ar": {"max_lags": 3}}, tickers=["AAPL"])
+    assert run_job(changed, as_of=DAYS[3]).tickers[0]["calibrated"] == ["ar"]
+    rows = query(
+        config.store, "SELECT model, as_of, COUNT(*) FROM calibration_errors GROUP BY 1, 2"
+    )
+    assert rows == [("ar", DAYS[0], 297), ("ar", DAYS[3], 297), ("drift", DAYS[0], 297)]
+
+
+def test_live_errors_take_over_from_the_bootstrap(tmp_path):
+    """Once ``interval_window`` live errors are known, the interval is theirs alone."""
+    config = job_config(
+        tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal",
+        calibration_size=22, interval_window=20,
+    )  # fmt: skip
+    days = sessions(24, end="2013-02-28")
+    for day in days:
+        assert run_job(config, as_of=day).exit_code == 0
+    assert query(config.store, "SELECT DISTINCT as_of FROM calibration_errors") == [(days[0],)]
+    for h in (1, 2, 3):
+        rows = query(config.store, SQL_ERRORS, ("AAPL", "drift", h))
+        known = [r for r in rows if r[1] <= days[-1]]
+        assert len(known) == 24 - h >= 20
+        errors = np.log([r[3] / r[2] for r in known[-20:]])
+        ((fc, lower, upper),) = query(
+            config.store,
+            "SELECT forecast, lower, upper FROM forecasts WHERE as_of = ? AND horizon = ?",
+            (days[-1], h),
+        )
+        lo, hi = _split(errors, 0.8)
+        assert (lower, upper) == pytest.approx((fc * np.exp(lo), fc * np.exp(hi)), rel=1e-12)
+
+
+def _perturbed_after(day: str):
+    """``load_prices`` with every price after ``day`` changed by up to a few percent."""
+    real = forecast.job.load_prices
+
+    def load(ticker, **kwargs):
+        prices = real(ticker, **kwargs)
+        later = prices.index > pd.Timestamp(day)
+        factor = np.exp(np.random.default_rng(7).normal(0.0, 0.03, int(later.sum())))
+        out = prices.copy()
+        out[later] = out[later].to_numpy() * factor
+        out.attrs.update(prices.attrs)
+        return out
+
+    return load
+
+
+def test_a_replayed_as_of_uses_no_later_error(tmp_path, monkeypatch):
+    """Backfilled into a store that already holds a later as-of made from other prices,
+    the earlier as-ofs get exactly the intervals of an in-order backfill."""
+    models = {"drift": {}, "ar": {"max_lags": 2}}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    in_order = job_config(tmp_path / "a", models=models, tickers=["AAPL"])
+    replayed = job_config(tmp_path / "b", models=models, tickers=["AAPL"])
+    cut = DAYS[5]
+    for day in DAYS[:6]:
+        run_job(in_order, as_of=day)
+    with monkeypatch.context() as m:
+        m.setattr(forecast.job, "load_prices", _perturbed_after(cut))
+        later = run_job(replayed, as_of=DAYS[7])  # sees the changed prices: its errors differ
+        assert later.tickers[0]["calibrated"] == ["drift", "ar"]
+        for day in DAYS[:6]:
+            assert run_job(replayed, as_of=day).exit_code == 0
+    assert dump(replayed.store, "calibration") != dump(in_order.store, "calibration")
+    for table in ("forecasts", "intervals", "calibration", "scores"):
+        kept = [
+            r for r in dump(replayed.store, table) if r[2 if table != "calibration" else 3] <= cut
+        ]
+        assert kept == dump(in_order.store, table), table
+    assert all(r[4] is not None for r in dump(in_order.store, "intervals"))
+
+
+def test_intervals_none_stores_nulls_and_no_calibration(tmp_path):
+    config = job_config(tmp_path, tickers=["AAPL"], intervals="none")
+    summary = run_job(config, as_of=DAYS[0])
+    assert summary.tickers[0]["calibrated"] == [] and summary.tickers[0]["intervals"] == 0
+    assert {r[4:] for r in dump(config.store, "intervals")} == {(None, None, None, None)}
+    assert dump(config.store, "calibration") == []
+
+
+def test_model_method_uses_the_models_distribution_and_conformal_for_the_nets(tmp_path):
+    config = job_config(tmp_path, tickers=["AAPL"], intervals="model", level=0.9)
+    summary = run_job(config, as_of=DAYS[0])
+    assert summary.tickers[0]["calibrated"] == ["gru"]  # the only model without a distribution
+    methods = {r[1]: r[6:] for r in dump(config.store, "intervals")}
+    assert methods == {
+        "naive": ("model", 0.9), "drift": ("model", 0.9), "ar": ("model", 0.9),
+        "gru": ("conformal", 0.9),
+    }  # fmt: skip
+    prices = load_prices("AAPL").loc[: DAYS[0]]
+    ar = get_model("ar", max_lags=2).fit(prices.iloc[-config.train_size :])
+    expected = ar.predict_interval(3, history=prices, level=0.9)
+    got = query(
+        config.store, "SELECT forecast, lower, upper FROM forecasts WHERE model = 'ar' ORDER BY "
+        "horizon",
+    )  # fmt: skip
+    np.testing.assert_allclose(got, expected[["forecast", "lower", "upper"]], rtol=1e-12)
+
+
+def test_a_failed_bootstrap_costs_the_intervals_not_the_forecasts(tmp_path, monkeypatch):
+    config = job_config(tmp_path, models={"drift": {}}, tickers=["AAPL"])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no walk today")
+
+    with monkeypatch.context() as m:
+        m.setattr(forecast.tickerwork, "bootstrap", fail)
+        summary = run_job(config, as_of=DAYS[0])
+    (ticker,) = summary.tickers
+    assert (summary.exit_code, ticker["status"], ticker["forecasts"]) == (0, "stored", 3)
+    assert ticker["events"] == [{
+        "model": "drift", "kind": "calibration_failed",
+        "message": "RuntimeError: no walk today; intervals wait for live errors",
+    }]  # fmt: skip
+    assert {r[4:] for r in dump(config.store, "intervals")} == {(None, None, "aci", 0.8)}
+    assert run_job(config, as_of=DAYS[1]).tickers[0]["calibrated"] == ["drift"]  # tried again
+
+
+def test_needs_bootstrap_and_replay_rules():
+    settings = IntervalSettings()
+    live = [(i, h, "2020-01-01", "2020-01-02", 1.0, 1.0) for h in (1, 2) for i in range(MIN_ERRORS)]
+    assert not needs_bootstrap((), live, 2, settings)  # enough live errors at every horizon
+    assert needs_bootstrap((), live, 3, settings)  # horizon 3 has none
+    assert not needs_bootstrap(((3, "2019-12-30", "2020-01-02", 0.0),), live, 3, settings)
+    assert not needs_bootstrap((), [], 3, IntervalSettings(calibration_size=0))
+    errors = [("2020-01-01", "2020-01-02", 0.01 * i) for i in range(MIN_ERRORS)]
+    assert replayed_bounds(errors, "2020-01-02", "2020-01-03", settings, "aci") is not None
+    # an error whose target is after the as-of is never used, even if passed
+    assert replayed_bounds(errors, "2020-01-01", "2020-01-03", settings, "aci") is None
+    assert replayed_bounds(errors[1:], "2020-01-02", "2020-01-03", settings, "aci") is None
