@@ -19,6 +19,8 @@ The config file (every key optional except the model tables; the defaults are sh
     alpha = 0.05         # significance level of the report
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
     level = 0.8          # their nominal coverage
+    calibration_size = 100  # origins walked before the test period for conformal errors
+    interval_window = 250   # the conformal quantiles use the last N errors
 
     [models.naive]       # one table per model, in report order; keys are its parameters
     [models.lstm]
@@ -36,15 +38,21 @@ import numbers
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
 
 from forecast.backtest import BacktestConfig, backtest
+from forecast.configfile import (
+    INTERVAL_KEYS,
+    ModelSpec,
+    check_keys,
+    parse_intervals,
+    parse_models,
+    read_toml,
+)
 from forecast.data import (
     embedded_dir,
     embedded_tickers,
@@ -54,9 +62,8 @@ from forecast.data import (
 )
 from forecast.errors import ConfigError
 from forecast.executors import Executor, available_cores, resolve_executor
-from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS, IntervalSettings
 from forecast.metrics import BENCHMARK
-from forecast.models import available_models, get_model
+from forecast.models import get_model
 from forecast.models.base import BaseForecaster
 from forecast.runfiles import write_run
 
@@ -75,26 +82,9 @@ _KEYS = {
     "seed",
     "jobs",
     "alpha",
-    "intervals",
-    "level",
     "models",
+    *INTERVAL_KEYS,
 }
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One configured model: registry name and the parameters the config sets."""
-
-    name: str
-    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-
-    def build(self, seed: int | None = None) -> BaseForecaster:
-        """A new, unfitted model; ``seed`` is set when the model has one and no table did."""
-        params = dict(self.params)
-        model = get_model(self.name)
-        if seed is not None and "seed" in model.get_params() and "seed" not in params:
-            params["seed"] = seed
-        return model.set_params(**params) if params else model
 
 
 @dataclass(frozen=True)
@@ -157,14 +147,7 @@ class CompareConfig:
             the file and the key.
         """
         path = Path(path) if path is not None else default_config_path()
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raw = read_toml(path)
         return cls.from_dict(raw, source=str(path), base_dir=path.resolve().parent)
 
     @classmethod
@@ -172,11 +155,7 @@ class CompareConfig:
         cls, raw: dict[str, Any], source: str = "<memory>", base_dir: Path | None = None
     ) -> CompareConfig:
         """Build a config from parsed TOML, checking every key; see :meth:`from_toml`."""
-        unknown = sorted(set(raw) - _KEYS)
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(_KEYS))}"
-            )
+        check_keys(raw, _KEYS, source)
         if "models" not in raw:
             raise ConfigError(f"{source}: missing the model tables, e.g. [models.naive]")
         column = raw.get("column")
@@ -189,13 +168,13 @@ class CompareConfig:
         if isinstance(settings.get("horizons"), list):
             settings["horizons"] = tuple(settings["horizons"])
         settings.setdefault("seed", 0)
+        settings["intervals"] = parse_intervals(raw, source)
         try:
-            settings["intervals"] = _intervals(raw)
             backtest_config = BacktestConfig(**settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: {exc}") from None
         return cls(
-            models=_models(raw["models"], source),
+            models=parse_models(raw["models"], source),
             series=_series(raw.get("series", []), source, base_dir or Path.cwd()),
             column=column,
             backtest=backtest_config,
@@ -203,23 +182,6 @@ class CompareConfig:
             alpha=raw.get("alpha", 0.05),
             source=source,
         )
-
-
-def _intervals(raw: dict[str, Any]) -> IntervalSettings | None:
-    """``intervals = "aci" | "conformal" | "model" | "none"`` and ``level = 0.8``."""
-    method = raw.get("intervals", DEFAULT_METHOD)
-    if method == "none":
-        if "level" in raw:
-            raise ValueError("level has no effect with intervals = 'none'; remove one of them")
-        return None
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(
-            f"intervals must be one of {', '.join((*METHODS, 'none'))}; got {method!r}"
-        )
-    level = raw.get("level", DEFAULT_LEVEL)
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ValueError(f"level must be a number between 0 and 1 (exclusive); got {level!r}")
-    return IntervalSettings(method=method, level=float(level))
 
 
 def default_config_path() -> Path:
@@ -263,55 +225,6 @@ def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:
 
 def _is_path(item: str) -> bool:
     return item.lower().endswith((".csv", ".csv.gz")) or "/" in item or "\\" in item
-
-
-def _models(value: object, source: str) -> tuple[ModelSpec, ...]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: models must be tables such as [models.ar]; got {value!r}")
-    specs = []
-    for name, params in value.items():
-        key = f"models.{name}"
-        if name not in available_models():
-            raise ConfigError(
-                f"{source}: {key}: unknown model {name!r}; valid models: "
-                f"{', '.join(available_models())}"
-            )
-        if not isinstance(params, dict):
-            raise ConfigError(f"{source}: {key} must be a table of parameters; got {params!r}")
-        defaults = get_model(name).get_params()
-        for param, val in params.items():
-            if param not in defaults:
-                raise ConfigError(
-                    f"{source}: {key}.{param}: unknown parameter of {name}; valid: "
-                    f"{', '.join(sorted(defaults)) or 'none'}"
-                )
-            _check_param(val, defaults[param], f"{key}.{param}", source)
-        spec = ModelSpec(name, MappingProxyType(dict(params)))
-        try:  # the model's own rules (ranges), before any work starts
-            spec.build().min_train_size()
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {key}: {exc}") from None
-        specs.append(spec)
-    return tuple(specs)
-
-
-def _check_param(value: object, default: object, key: str, source: str) -> None:
-    """A parameter must have its default's type (an int is accepted for a float)."""
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, numbers.Integral):
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    elif isinstance(default, numbers.Real):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    else:  # None or a container: no type to compare with; the model checks it
-        return
-    if not ok:
-        raise ConfigError(
-            f"{source}: {key} must be of type {type(default).__name__} (default "
-            f"{default!r}); got {value!r}"
-        )
 
 
 def load_series(config: CompareConfig) -> list[pd.Series]:

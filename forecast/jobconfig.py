@@ -29,26 +29,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import numbers
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from forecast.calendar import get_calendar
+from forecast.configfile import (
+    INTERVAL_KEYS,
+    ModelSpec,
+    check_int,
+    check_keys,
+    parse_intervals,
+    parse_models,
+    read_toml,
+)
 from forecast.data import validate_ticker
 from forecast.errors import ConfigError
 from forecast.intervals import (
-    DEFAULT_CALIBRATION,
-    DEFAULT_LEVEL,
-    DEFAULT_METHOD,
-    DEFAULT_WINDOW,
-    METHODS,
     MIN_ERRORS,
     IntervalSettings,
 )
-from forecast.models import available_models, get_model
 
 #: the default config, relative to the working directory
 DEFAULT_CONFIG = Path("pipelines") / "daily.toml"
@@ -56,18 +57,6 @@ DEFAULT_CONFIG = Path("pipelines") / "daily.toml"
 _PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "daily.toml"
 MAX_TICKERS = 500
 MAX_HORIZON = 250
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One configured model: its registry name and the parameters the config sets."""
-
-    name: str
-    params: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
-
-    def build(self):
-        """A new, unfitted model with these parameters."""
-        return get_model(self.name, **dict(self.params))
 
 
 @dataclass(frozen=True)
@@ -129,12 +118,12 @@ class JobConfig:
             )
         if not self.models:
             raise ConfigError(f"{where}: models must configure at least one model; got none")
-        _check_int(self.horizon, "horizon", 1, where, MAX_HORIZON)
-        _check_int(self.refit_every, "refit_every", 1, where)
-        _check_int(self.keep_versions, "keep_versions", 1, where)
-        _check_int(self.seed, "seed", 0, where)
+        check_int(self.horizon, "horizon", 1, where, MAX_HORIZON)
+        check_int(self.refit_every, "refit_every", 1, where)
+        check_int(self.keep_versions, "keep_versions", 1, where)
+        check_int(self.seed, "seed", 0, where)
         if self.train_size is not None:
-            _check_int(self.train_size, "train_size", 2, where)
+            check_int(self.train_size, "train_size", 2, where)
         names = [m.name for m in self.models]
         for name, value in self.refit_every_by_model.items():
             if name not in names:
@@ -142,7 +131,7 @@ class JobConfig:
                     f"{where}: refit_every_by_model.{name}: not a configured model; "
                     f"configured: {', '.join(names)}"
                 )
-            _check_int(value, f"refit_every_by_model.{name}", 1, where)
+            check_int(value, f"refit_every_by_model.{name}", 1, where)
         if self.intervals is not None:
             if not isinstance(self.intervals, IntervalSettings):
                 raise ConfigError(
@@ -189,10 +178,7 @@ _TOP_KEYS = {
     "keep_versions",
     "train_size",
     "seed",
-    "intervals",
-    "level",
-    "calibration_size",
-    "interval_window",
+    *INTERVAL_KEYS,
 }
 
 
@@ -218,24 +204,12 @@ def load_config(path: str | Path | None = None) -> JobConfig:
         the message names the file and the key.
     """
     path = Path(path) if path is not None else default_config_path()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return config_from_dict(raw, source=str(path))
+    return config_from_dict(read_toml(path), source=str(path))
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig:
     """Build a :class:`JobConfig` from parsed TOML, checking every key."""
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(_TOP_KEYS))}"
-        )
+    check_keys(raw, _TOP_KEYS, source)
     for key in ("tickers", "models"):
         if key not in raw:
             raise ConfigError(f"{source}: missing required key {key!r}")
@@ -258,38 +232,12 @@ def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig
         raise ConfigError(f"{source}: refit_every_by_model must be a table of model = sessions")
     return JobConfig(
         tickers=_tickers(raw["tickers"], source),
-        models=_models(raw["models"], source),
+        models=parse_models(raw["models"], source),
         refit_every_by_model=MappingProxyType(dict(by_model)),
-        intervals=_intervals(raw, source),
+        intervals=parse_intervals(raw, source),
         source=source,
         **kwargs,
     )
-
-
-def _intervals(raw: dict[str, Any], source: str) -> IntervalSettings | None:
-    """``intervals``, ``level``, ``calibration_size`` and ``interval_window``, checked."""
-    method = raw.get("intervals", DEFAULT_METHOD)
-    if method == "none":
-        extra = sorted({"level", "calibration_size", "interval_window"} & set(raw))
-        if extra:
-            raise ConfigError(
-                f"{source}: {extra[0]} has no effect with intervals = 'none'; remove one of them"
-            )
-        return None
-    if not isinstance(method, str) or method not in METHODS:
-        raise ConfigError(
-            f"{source}: intervals must be one of {', '.join((*METHODS, 'none'))}; got {method!r}"
-        )
-    level = raw.get("level", DEFAULT_LEVEL)
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not 0 < level < 1:
-        raise ConfigError(
-            f"{source}: level must be a number between 0 and 1 (exclusive); got {level!r}"
-        )
-    size = raw.get("calibration_size", DEFAULT_CALIBRATION)
-    _check_int(size, "calibration_size", 0, source)
-    window = raw.get("interval_window", DEFAULT_WINDOW)
-    _check_int(window, "interval_window", MIN_ERRORS, source)
-    return IntervalSettings(method, float(level), calibration_size=size, window=window)
 
 
 def _tickers(value: object, source: str) -> tuple[str, ...]:
@@ -305,54 +253,3 @@ def _tickers(value: object, source: str) -> tuple[str, ...]:
             raise ConfigError(f"{source}: tickers[{i}]: {ticker!r} is listed twice")
         out.append(ticker)
     return tuple(out)
-
-
-def _models(value: object, source: str) -> tuple[ModelSpec, ...]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{source}: models must be tables such as [models.ar]; got {value!r}")
-    specs = []
-    for name, params in value.items():
-        key = f"models.{name}"
-        if name not in available_models():
-            raise ConfigError(
-                f"{source}: {key}: unknown model {name!r}; valid models: "
-                f"{', '.join(available_models())}"
-            )
-        if not isinstance(params, dict):
-            raise ConfigError(f"{source}: {key} must be a table of parameters; got {params!r}")
-        defaults = get_model(name).get_params()
-        for param, val in params.items():
-            if param not in defaults:
-                raise ConfigError(
-                    f"{source}: {key}.{param}: unknown parameter of {name}; valid: "
-                    f"{', '.join(sorted(defaults)) or 'none'}"
-                )
-            _check_param(val, defaults[param], f"{key}.{param}", source)
-        specs.append(ModelSpec(name, MappingProxyType(dict(params))))
-    return tuple(specs)
-
-
-def _check_param(value: object, default: object, key: str, source: str) -> None:
-    """The value must have the default's type (an int is accepted for a float)."""
-    if value is None or default is None or isinstance(default, str | tuple | list | dict):
-        return  # no type to compare with (TOML has no null), or the model checks it when it fits
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, numbers.Integral):
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    elif isinstance(default, numbers.Real):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    else:
-        return
-    if not ok:
-        raise ConfigError(
-            f"{source}: {key} must be of type {type(default).__name__} (default "
-            f"{default!r}); got {value!r}"
-        )
-
-
-def _check_int(value: object, key: str, minimum: int, source: str, maximum: int | None = None):
-    bad = isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum
-    if bad or (maximum is not None and value > maximum):
-        rule = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
-        raise ConfigError(f"{source}: {key} must be an integer {rule}; got {value!r}")

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from forecast import modelfiles
+from forecast.configfile import ModelSpec
 from forecast.data import series_hash
 from forecast.errors import ModelFileError
 from forecast.intervals import IntervalSettings
-from forecast.jobconfig import ModelSpec
 from forecast.jobintervals import (
     CalibrationError,
     LiveRow,

@@ -66,7 +66,7 @@ def test_relative_paths_resolve_against_the_config_folder(config_file):
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
-        ("bogus = 1\n", "unknown key 'bogus'; valid keys: alpha, column"),
+        ("bogus = 1\n", "unknown key 'bogus'; valid keys: alpha, calibration_size, column"),
         ("test_size = 'x'\n", "test_size must be an integer >= 1; got 'x'"),
         ("horizons = [0]\n", "horizons must be an integer >= 1; got 0"),
         ("jobs = -1\n", "jobs must be an integer >= 0; got -1"),

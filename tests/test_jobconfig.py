@@ -111,7 +111,7 @@ def test_interval_keys(tmp_path):
             r"refit_every_by_model.ar: not a configured model",
         ),
         ('tickers = ["A"]\nstore = 3\n[models.naive]\n', r"store must be a file path"),
-        ("tickers = [\n", r"is not valid TOML"),
+        ("tickers = [\n", r"not valid TOML"),
         (
             'tickers = ["A"]\ncalendar = "NYSX"\n[models.naive]\n',
             r"calendar: calendar must be .*'NYSX'",

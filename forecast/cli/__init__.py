@@ -127,6 +127,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def level_arg(text: str) -> float:
+    """A coverage level strictly between 0 and 1 (argparse type)."""
+    from forecast.intervals import check_level
+
+    try:
+        return check_level(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1 (exclusive); got {text!r}"
+        ) from None
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``"1,5"`` into ``[1, 5]`` (argparse type)."""
     try:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.backtest import BacktestResult, backtest
-from forecast.cli import int_list, name_list, positive_int
+from forecast.cli import int_list, level_arg, name_list, positive_int
 from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.data import embedded_dir, embedded_tickers, load_prices, read_price_csv
-from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS, check_level
+from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
@@ -84,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     bands.add_argument(
         "--level",
-        type=_level,
+        type=level_arg,
         default=DEFAULT_LEVEL,
         help=f"nominal coverage of the intervals (default {DEFAULT_LEVEL})",
     )
@@ -99,15 +99,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
     )
     p.set_defaults(func=run)
-
-
-def _level(text: str) -> float:
-    try:
-        return check_level(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number between 0 and 1 (exclusive); got {text!r}"
-        ) from None
 
 
 def build_models(names: list[str], overrides: dict[str, object]) -> dict[str, BaseForecaster]:

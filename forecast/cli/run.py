@@ -16,9 +16,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from forecast.cli import log_to_stderr
+from forecast.cli import level_arg, log_to_stderr
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.intervals import METHODS, IntervalSettings, check_level
+from forecast.intervals import METHODS, IntervalSettings
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
 from forecast.jobconfig import JobConfig, load_config
 from forecast.joblock import JobLocked
@@ -74,21 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "fixed level; model: each model's own distribution (conformal for the nets); none",
     )
     bands.add_argument(
-        "--level", type=_level, default=None, help="nominal coverage of the intervals"
+        "--level", type=level_arg, default=None, help="nominal coverage of the intervals"
     )
     add_worker_arguments(p, "ticker", note="; the store is written by this process only")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=run)
-
-
-def _level(text: str) -> float:
-    try:
-        return check_level(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number between 0 and 1 (exclusive); got {text!r}"
-        ) from None
 
 
 def _with_intervals(config: JobConfig, method: str | None, level: float | None) -> JobConfig:
