@@ -211,6 +211,15 @@ class BaseForecaster(BaseEstimator):
             )
         return y, float(np.asarray(history, dtype=float)[-1])
 
+    def _check_ends(self, ends: np.ndarray) -> None:
+        """Refuse origins with too little history: in a vectorised forecast a negative index
+        would silently wrap around to the end of the series."""
+        need = self.min_history_size()
+        if len(ends) and ends.min() < need:
+            raise DataError(
+                f"ends must all be >= {need} (the history {self.name} needs); got {ends.min()}"
+            )
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "train_log_prices_"):
             raise RuntimeError(f"{self.name}: call fit(series) before predict")

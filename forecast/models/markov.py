@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from forecast.errors import DataError, ModelFitError
+from forecast.errors import ModelFitError
 from forecast.models.base import BaseForecaster, check_horizon, returns_of
 
 
@@ -118,7 +118,7 @@ class MarkovChainForecaster(BaseForecaster):
         self._check_fitted()
         h = check_horizon(horizon)
         ends = np.asarray(ends, dtype=int)
-        _check_ends(ends, self.min_history_size(), self.name)
+        self._check_ends(ends)
         last = y[ends - 1]
         states = self.states_of(last - y[ends - 2])
         return last[:, None] + self._cumulative_means(h)[states]
@@ -132,7 +132,7 @@ class MarkovChainForecaster(BaseForecaster):
         the sum of means, ``w``: expected sum of variances, all per starting state).
         """
         ends = np.asarray(ends, dtype=int)
-        _check_ends(ends, self.min_history_size(), self.name)
+        self._check_ends(ends)
         states = self.states_of(y[ends - 1] - y[ends - 2])
         return self._cumulative_variances(check_horizon(horizon))[states]
 
@@ -205,11 +205,3 @@ def quantile_edges(r: np.ndarray, n_states: int) -> np.ndarray:
         # gap k-1 must exceed the previous one and leave n_states-1-k gaps to its right
         gaps[k - 1] = prev = min(max(nearest, prev + 1), n_gaps - n_states + k)
     return (values[gaps] + values[gaps + 1]) / 2.0
-
-
-def _check_ends(ends: np.ndarray, min_history: int, model: str) -> None:
-    """Refuse origins with too little history: a negative index would silently wrap around."""
-    if len(ends) and ends.min() < min_history:
-        raise DataError(
-            f"ends must all be >= {min_history} (the history {model} needs); got {ends.min()}"
-        )

@@ -27,7 +27,7 @@ import numpy as np
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, EstimationWarning
 from statsmodels.tsa.regime_switching.markov_autoregression import MarkovAutoregression
 
-from forecast.errors import DataError, ModelFitError
+from forecast.errors import ModelFitError
 from forecast.intervals import gaussian_bounds, mixture_bounds
 from forecast.models.base import BaseForecaster, check_horizon, returns_of
 
@@ -229,7 +229,7 @@ class MSARForecaster(BaseForecaster):
         ends = np.asarray(ends, dtype=int)
         if len(ends) == 0:
             return np.empty((0, h))
-        _check_ends(ends, self.min_history_size(), self.name)
+        self._check_ends(ends)
         probs = self._filtered_probs(y[: ends.max()])
         # filtered column c belongs to return c + order = c + 1, which ends at price c + 2;
         # the origin's last price is ends - 1, so its column is ends - 3
@@ -260,7 +260,7 @@ class MSARForecaster(BaseForecaster):
         lower, upper = np.empty((len(ends), h_max)), np.empty((len(ends), h_max))
         if len(ends) == 0:
             return lower, upper
-        _check_ends(ends, self.min_history_size(), self.name)
+        self._check_ends(ends)
         probs = self._filtered_probs(y[: ends.max()])[:, ends - 3].T  # as forecast_log_paths
         last = y[ends - 1]
         last_return = last - y[ends - 2]
@@ -403,11 +403,3 @@ class MSARForecaster(BaseForecaster):
 
 def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_ends(ends: np.ndarray, min_history: int, model: str) -> None:
-    """Refuse origins with too little history: a negative index would silently wrap around."""
-    if ends.min() < min_history:
-        raise DataError(
-            f"ends must all be >= {min_history} (the history {model} needs); got {ends.min()}"
-        )
