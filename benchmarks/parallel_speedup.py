@@ -37,6 +37,7 @@ from forecast import executors
 from forecast.backtest import backtest
 from forecast.data import embedded_dir, read_price_csv
 from forecast.models import get_model
+from forecast.process_executor import ProcessExecutor
 
 TICKERS = ("AAPL", "GOOG", "GSPC", "IBM")
 BASELINES = ["naive", "drift", "ar", "markov", "msar"]
@@ -83,7 +84,7 @@ def engine_makespan(result, series, workers: int = 2) -> tuple[float, float, flo
 def pool_start_up() -> float:
     """Seconds for a new 2-worker pool to run its first two (empty) tasks."""
     t0 = time.perf_counter()
-    with executors.ProcessExecutor(2).start() as batch:
+    with ProcessExecutor(2).start() as batch:
         for i in range(2):
             batch.submit(i, os.getpid)
         list(batch.completed())

@@ -31,7 +31,8 @@ class DaskExecutor(Executor):
     ----------
     scheduler
         The scheduler's address, e.g. ``tcp://10.0.0.5:8786``. ``None``: a local cluster of
-        ``workers`` processes with one thread each, started and stopped with the batch.
+        ``workers`` processes with one thread each, started and stopped with the batch (or
+        with the ``with executor:`` block, kept for all its batches).
     workers
         Worker processes of the local cluster (default: one per core); not with ``scheduler``.
     timeout
@@ -53,8 +54,25 @@ class DaskExecutor(Executor):
             check_count(workers, "workers", 1)
         self.scheduler, self.timeout = scheduler, float(timeout)
         self.workers = int(workers) if workers is not None else available_cores()
+        self._connection = None  # (distributed, client, cluster) between __enter__ and __exit__
 
     def start(self, ordered: bool = False) -> Batch:
+        if self._connection is not None:  # the executor's open cluster: kept after the batch
+            return _DaskBatch(*self._connection, self.timeout, ordered, own=False)
+        return _DaskBatch(*self._connect(), self.timeout, ordered)
+
+    def __enter__(self) -> DaskExecutor:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            _close(*connection[1:], self.timeout)
+
+    def _connect(self):
+        """Dask's module, a client, and the local cluster started for it (or ``None``)."""
         distributed = _import_distributed()
         cluster = None
         if self.scheduler is None:
@@ -80,11 +98,9 @@ class DaskExecutor(Executor):
         try:
             _check_workers(client)
         except BaseException:
-            client.close(timeout=self.timeout)
-            if cluster is not None:
-                cluster.close(timeout=self.timeout)
+            _close(client, cluster, self.timeout)
             raise
-        return _DaskBatch(distributed, client, cluster, self.timeout, ordered)
+        return distributed, client, cluster
 
     def describe(self) -> str:
         if self.scheduler is not None:
@@ -136,9 +152,11 @@ def _check_workers(client) -> None:
 
 
 class _DaskBatch(Batch):
-    def __init__(self, distributed, client, cluster, timeout: float, ordered: bool):
+    """Tasks on a client; ``own``: the batch made the client (and cluster) and closes them."""
+
+    def __init__(self, distributed, client, cluster, timeout: float, ordered: bool, own=True):
         super().__init__(ordered)
-        self._client, self._cluster, self._timeout = client, cluster, timeout
+        self._client, self._cluster, self._timeout, self._own = client, cluster, timeout, own
         self._futures = distributed.as_completed(loop=client.loop)
         self._keys: dict[str, Hashable] = {}
         self._prefix, self._count = f"forecast-{uuid.uuid4().hex[:8]}", itertools.count()
@@ -168,10 +186,15 @@ class _DaskBatch(Batch):
         return out
 
     def close(self, cancel=False):
-        try:
-            if cancel:
-                self._client.cancel(list(self._futures.futures), force=True)
-            self._client.close(timeout=self._timeout)
-        finally:
-            if self._cluster is not None:
-                self._cluster.close(timeout=self._timeout)
+        if cancel:
+            self._client.cancel(list(self._futures.futures), force=True)
+        if self._own:
+            _close(self._client, self._cluster, self._timeout)
+
+
+def _close(client, cluster, timeout: float) -> None:
+    try:
+        client.close(timeout=timeout)
+    finally:
+        if cluster is not None:
+            cluster.close(timeout=timeout)

@@ -8,8 +8,12 @@ and ``forecast run``::
         for outcome in batch.completed():      # Outcome(key, value, error, seconds)
             ...
 
+Each batch starts its workers and stops them at the end; ``with executor:`` around several
+batches (or around the driver's own set-up) starts them once and keeps them.
+
 - :class:`SerialExecutor`: each task runs at once, in this process (``jobs=1``).
-- :class:`ProcessExecutor`: ``jobs`` spawned worker processes on this machine.
+- :class:`~forecast.process_executor.ProcessExecutor`: ``jobs`` spawned worker processes on
+  this machine.
 - :class:`~forecast.dask_executor.DaskExecutor`: the workers of a Dask distributed cluster
   (or a local one); Dask is an optional extra, imported only when a batch starts.
 
@@ -36,25 +40,19 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator
-from concurrent import futures
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing import get_context
 from typing import Any
 
 from forecast.errors import ForecastError
 
 log = logging.getLogger(__name__)
 
-#: thread-count variables of OpenBLAS, MKL and OpenMP, for libraries a worker loads later
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: one task at a time per process: thread counts and torch's modes are process-wide
 _TASK_LOCK = threading.RLock()
 
@@ -183,6 +181,14 @@ class Executor(ABC):
         """A short description for progress lines and run records."""
         return f"{self.workers} worker{'s' * (self.workers != 1)}"
 
+    def __enter__(self) -> Executor:
+        """Start the workers now and keep them for every batch until the ``with`` block ends
+        (executors without workers of their own do nothing)."""
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: B027 (optional hook)
+        """Stop the workers started by ``__enter__``."""
+
 
 # ---- in this process ------------------------------------------------------------------------
 class SerialExecutor(Executor):
@@ -213,151 +219,6 @@ class _SerialBatch(Batch):
         return done
 
 
-# ---- local worker processes -----------------------------------------------------------------
-class ProcessExecutor(Executor):
-    """``jobs`` spawned worker processes on this machine, one task each at a time.
-
-    Parameters
-    ----------
-    jobs
-        Worker processes (at least 1; :func:`available_cores` uses every core).
-    retries
-        Times a task whose worker process died is run again before it is reported. When a
-        worker dies the pool stops every worker, so each task then running is a suspect
-        and is rerun alone: a task that only shared the pool with the culprit succeeds,
-        the culprit dies again and is reported. With ``retries=0`` every task running at
-        the moment of a death is reported.
-    """
-
-    def __init__(self, jobs: int, retries: int = 1):
-        check_count(jobs, "jobs", 1)
-        check_count(retries, "retries", 0)
-        self.workers, self.retries = int(jobs), int(retries)
-
-    def start(self, ordered: bool = False) -> Batch:
-        return _PoolBatch(self.workers, self.retries, ordered)
-
-    def describe(self) -> str:
-        return f"{self.workers} worker process{'es' * (self.workers != 1)}"
-
-    def __repr__(self) -> str:
-        return f"ProcessExecutor(jobs={self.workers})"
-
-
-@dataclass
-class _Task:
-    key: Hashable
-    function: Callable
-    args: tuple
-    deaths: int = 0
-
-
-class _PoolBatch(Batch):
-    """At most ``jobs`` tasks are in the pool at once, so when a worker dies the tasks it
-    may have been running are known exactly; the rest wait here, in submission order."""
-
-    def __init__(self, jobs: int, retries: int, ordered: bool):
-        super().__init__(ordered)
-        self._jobs, self._retries = jobs, retries
-        self._queue: deque[_Task] = deque()
-        self._running: dict[futures.Future, _Task] = {}
-        self._pool: futures.ProcessPoolExecutor | None = None
-
-    def _submit(self, key, function, args):
-        self._queue.append(_Task(key, function, args))
-        self._fill()
-
-    def _fill(self) -> None:
-        while self._queue and len(self._running) < self._jobs:
-            suspect_running = any(t.deaths for t in self._running.values())
-            if suspect_running or (self._queue[0].deaths and self._running):
-                return  # a task that was running when its worker died is retried alone
-            task = self._queue.popleft()
-            if self._pool is None:
-                self._pool = futures.ProcessPoolExecutor(
-                    self._jobs,
-                    mp_context=get_context("spawn"),
-                    initializer=_init_worker,
-                    initargs=(os.getpid(),),
-                )
-            self._running[self._pool.submit(run_task, task.function, *task.args)] = task
-
-    def _poll(self, wait):
-        out: list[Outcome] = []
-        while self._running and not out:
-            done, _ = futures.wait(
-                self._running, timeout=None if wait else 0, return_when=futures.FIRST_COMPLETED
-            )
-            if not done:
-                break
-            lost = []
-            for future in done:
-                task = self._running.pop(future)
-                error = future.exception()
-                if error is None:
-                    out.append(Outcome(task.key, *future.result()))
-                elif isinstance(error, BrokenProcessPool):
-                    lost.append(task)
-                else:  # the task or its result could not be pickled
-                    out.append(Outcome(task.key, error=f"{type(error).__name__}: {error}"))
-            if lost:
-                out += self._restart(lost)
-            self._fill()
-            if not wait:
-                break
-        return out
-
-    def _restart(self, lost: list[_Task]) -> list[Outcome]:
-        """A worker died: every task in the pool was lost with it; rerun or report them."""
-        futures.wait(self._running)  # they all fail at once
-        lost += self._running.values()
-        self._running.clear()
-        processes = getattr(self._pool, "_processes", None) or {}  # private: for the message only
-        self._pool.shutdown(wait=True)
-        self._pool = None
-        codes = sorted({p.exitcode for p in processes.values() if p.exitcode})
-        out = []
-        for task in reversed(lost):
-            task.deaths += 1
-            if task.deaths > self._retries:
-                times = "once" if task.deaths == 1 else f"{task.deaths} times"
-                out.append(Outcome(
-                    task.key,
-                    error=f"WorkerDied: the worker process running this task died {times} "
-                    f"(exit codes {codes}; killed, out of memory or a crash in C code)",
-                ))  # fmt: skip
-            else:
-                log.warning("a worker process died (exit codes %s); rerunning %s", codes, task.key)
-                self._queue.appendleft(task)
-        return out
-
-    def close(self, cancel=False):
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        if cancel:  # Ctrl-C, SIGTERM, an error in the driver: stop the workers now
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=cancel)
-
-
-def _init_worker(driver: int) -> None:
-    """Worker set-up: one thread for libraries loaded from now on; Ctrl-C is the driver's;
-    exit with the driver (process ``driver``)."""
-    for name in _THREAD_VARIABLES:
-        os.environ[name] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
-
-
-def _exit_with(parent: int) -> None:
-    """End this worker when its driver is gone (even SIGKILLed): the pool's queue never
-    closes for it (each worker holds both ends), so it would wait on it forever."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
 # ---- choosing one ---------------------------------------------------------------------------
 def resolve_executor(jobs: int | None = None, executor: Executor | None = None) -> Executor:
     """The executor for the Python API's ``jobs=`` / ``executor=`` pair.
@@ -375,7 +236,11 @@ def resolve_executor(jobs: int | None = None, executor: Executor | None = None) 
     if jobs is None:
         return SerialExecutor()
     check_count(jobs, "jobs", 1)
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+    if jobs == 1:
+        return SerialExecutor()
+    from forecast.process_executor import ProcessExecutor
+
+    return ProcessExecutor(jobs)
 
 
 def check_count(value: object, name: str, minimum: int) -> None:
@@ -385,7 +250,12 @@ def check_count(value: object, name: str, minimum: int) -> None:
 
 
 def __getattr__(name: str) -> type[Executor]:
-    """``forecast.executors.DaskExecutor``, imported on access (Dask itself only on start)."""
+    """``ProcessExecutor`` and ``DaskExecutor`` from their modules, imported on access (Dask
+    itself only when a batch starts)."""
+    if name == "ProcessExecutor":
+        from forecast.process_executor import ProcessExecutor
+
+        return ProcessExecutor
     if name == "DaskExecutor":
         from forecast.dask_executor import DaskExecutor
 

@@ -17,11 +17,11 @@ from forecast.cli.workers import make_executor
 from forecast.data import embedded_dir, read_price_csv
 from forecast.executors import (
     ExecutorError,
-    ProcessExecutor,
     SerialExecutor,
     resolve_executor,
 )
 from forecast.models import available_models, get_model
+from forecast.process_executor import ProcessExecutor
 
 distributed = pytest.importorskip("distributed")
 from forecast.dask_executor import DaskExecutor  # noqa: E402
@@ -69,20 +69,28 @@ def test_a_local_dask_cluster_gives_the_serial_forecasts_bit_for_bit(series, ser
 
 
 def test_pool_tasks_run_one_thread_each_in_workers_and_failures_are_results():
-    with ProcessExecutor(2).start(ordered=True) as batch:
-        for i in range(5):
-            batch.submit(i, fail if i == 2 else square, i)
-        batch.add_result("known", 42)  # found by the driver, kept in line
-        batch.submit("limits", thread_limits)
-        batch.submit("pid", worker_pid)
-        outcomes = list(batch.completed())
+    psutil = pytest.importorskip("psutil")
+    with ProcessExecutor(2, warm_up=[thread_limits]) as pool:  # workers kept for both batches
+        with pool.start(ordered=True) as batch:
+            for i in range(5):
+                batch.submit(i, fail if i == 2 else square, i)
+            batch.add_result("known", 42)  # found by the driver, kept in line
+            batch.submit("limits", thread_limits)
+            batch.submit("pid", worker_pid)
+            outcomes = list(batch.completed())
+        with pool.start() as batch:
+            for i in range(4):
+                batch.submit(i, worker_pid)
+            pids = {o.value for o in batch.completed()}
+        workers = [psutil.Process(pid) for pid in pids]
     assert [o.key for o in outcomes] == [0, 1, 2, 3, 4, "known", "limits", "pid"]
     by_key = {o.key: o for o in outcomes}
     assert by_key[2].error == "ValueError: no good: 2" and by_key[2].value is None
     assert [by_key[i].value for i in (0, 1, 3, 4)] == [0, 1, 9, 16]
     assert by_key["known"].value == 42
     assert by_key["limits"].value == [1]  # one BLAS and OpenMP thread in a task
-    assert by_key["pid"].value != os.getpid()
+    assert by_key["pid"].value != os.getpid() and by_key["pid"].value in pids  # same workers
+    assert not psutil.wait_procs(workers, timeout=10)[1]  # stopped with the block
 
 
 def test_in_process_tasks_run_one_thread_and_leave_the_process_as_it_was():
@@ -132,15 +140,19 @@ def test_a_backtest_task_whose_worker_dies_is_reported_and_the_others_are_kept()
 
 
 def test_dask_reruns_the_task_of_a_dead_worker(tmp_path):
-    with DaskExecutor(workers=2, timeout=20).start(ordered=True) as batch:
-        batch.submit("once", die_once, str(tmp_path / "died"), 7)
-        batch.submit("fails", fail, 1)
-        batch.submit("square", square, 5)
-        outcomes = list(batch.completed())
+    with DaskExecutor(workers=2, timeout=20) as dask:  # one cluster for both batches
+        with dask.start(ordered=True) as batch:
+            batch.submit("once", die_once, str(tmp_path / "died"), 7)
+            batch.submit("fails", fail, 1)
+            batch.submit("square", square, 5)
+            outcomes = list(batch.completed())
+        with dask.start() as batch:
+            batch.submit("again", square, 6)
+            (again,) = batch.completed()
     assert [o.key for o in outcomes] == ["once", "fails", "square"]
     assert outcomes[0].value == 7 and (tmp_path / "died").is_file()
     assert outcomes[1].error == "ValueError: no good: 1"  # an error is a result: not retried
-    assert outcomes[2].value == 25
+    assert outcomes[2].value == 25 and again.value == 36
 
 
 def test_an_unreachable_scheduler_is_named():

@@ -16,9 +16,10 @@ from job_helpers import dump, job_config, query, sessions
 
 from forecast import store as store_module
 from forecast.cli import main
-from forecast.executors import Outcome, ProcessExecutor, SerialExecutor
+from forecast.executors import Outcome, SerialExecutor
 from forecast.executors import _SerialBatch as SerialBatch
 from forecast.job import run_job
+from forecast.process_executor import ProcessExecutor
 
 TABLES = ("forecasts", "intervals", "calibration", "model_versions", "scores")
 D0, D1 = sessions(2, end="2013-02-28")

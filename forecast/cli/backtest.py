@@ -129,32 +129,38 @@ def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
     t0 = time.perf_counter()
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
-    models = build_models(args.models, overrides)
-    executor_from_args(args)  # a bad --jobs or --scheduler fails before any loading
-    series = load_series(args.tickers, args.csv, args.column)
-    for s in series:
-        print(
-            f"{s.name}: {len(s)} prices {s.index[0]:%Y-%m-%d}..{s.index[-1]:%Y-%m-%d} "
-            f"(source: {s.attrs.get('source', 'file')})",
-            file=sys.stderr,
+    for name in args.models:  # before any worker starts (get_model would import torch)
+        if name not in available_models():
+            raise ValueError(
+                f"unknown model {name!r}; valid models: {', '.join(available_models())}"
+            )
+    names = list(dict.fromkeys([BENCHMARK, *args.models]))  # the random walk is always run
+    n_series = len(args.tickers) + len(args.csv) or len(embedded_tickers())
+    executor = executor_from_args(args, n_tasks=n_series * len(names), models=names)
+    with executor:  # local workers start now, importing the models while this process loads
+        models = build_models(args.models, overrides)
+        series = load_series(args.tickers, args.csv, args.column)
+        for s in series:
+            print(
+                f"{s.name}: {len(s)} prices {s.index[0]:%Y-%m-%d}..{s.index[-1]:%Y-%m-%d} "
+                f"(source: {s.attrs.get('source', 'file')})",
+                file=sys.stderr,
+            )
+        if not args.no_progress and not executor.in_process:
+            print(f"backtest: on {executor.describe()}", file=sys.stderr)
+        result = backtest(
+            series,
+            models,
+            args.horizons,
+            args.test_size,
+            args.refit_every,
+            args.train_size,
+            seed=args.seed,
+            progress=not args.no_progress,
+            executor=executor,
+            intervals=None if args.intervals == "none" else args.intervals,
+            level=args.level,
         )
-    n_models = len(models | {BENCHMARK: None})  # the random walk is added when absent
-    executor = executor_from_args(args, n_tasks=len(series) * n_models)
-    if not args.no_progress and not executor.in_process:
-        print(f"backtest: on {executor.describe()}", file=sys.stderr)
-    result = backtest(
-        series,
-        models,
-        args.horizons,
-        args.test_size,
-        args.refit_every,
-        args.train_size,
-        seed=args.seed,
-        progress=not args.no_progress,
-        executor=executor,
-        intervals=None if args.intervals == "none" else args.intervals,
-        level=args.level,
-    )
     out = args.out or default_run_dir()
     arguments = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"

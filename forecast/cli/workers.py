@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from functools import partial
 
-from forecast.executors import (
-    Executor,
-    ProcessExecutor,
-    SerialExecutor,
-    available_cores,
-)
+from forecast.executors import Executor, SerialExecutor, available_cores
+from forecast.models import available_models, get_model
+from forecast.process_executor import ProcessExecutor
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
@@ -40,9 +39,15 @@ def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str =
 
 
 def executor_from_args(
-    args: argparse.Namespace, n_tasks: int | None = None, jobs: int | None = None
+    args: argparse.Namespace,
+    n_tasks: int | None = None,
+    jobs: int | None = None,
+    models: Iterable[str] = (),
 ) -> Executor:
     """The executor the options ask for; ``jobs`` is the default when ``--jobs`` is absent.
+
+    Local worker processes import the ``models`` (registry names) as they start, so that
+    ``with executor:`` lets them do it while this process loads the data.
 
     Raises ``ValueError`` naming the option (``--jobs must be an integer >= 1; got 0``).
     """
@@ -50,7 +55,9 @@ def executor_from_args(
         jobs = args.jobs
     elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
         jobs = None
-    return make_executor(jobs, args.executor, args.scheduler, n_tasks)
+    # the model's class (its module: torch for the nets), never an unknown name
+    warm_up = tuple(partial(get_model, m) for m in dict.fromkeys(models) if m in available_models())
+    return make_executor(jobs, args.executor, args.scheduler, n_tasks, warm_up)
 
 
 def make_executor(
@@ -58,11 +65,13 @@ def make_executor(
     kind: str = "local",
     scheduler: str | None = None,
     n_tasks: int | None = None,
+    warm_up: tuple = (),
 ) -> Executor:
     """The executor the command-line options ask for (``--jobs``, ``--executor``, ``--scheduler``).
 
     ``jobs=None``: one worker per core; ``1`` (local): in this process, no pool. No more
-    workers are started than the ``n_tasks`` there are to run, when that is known.
+    workers are started than the ``n_tasks`` there are to run, when that is known; local
+    workers run the ``warm_up`` callables as they start.
     """
     if kind not in ("local", "dask"):
         raise ValueError(f"--executor must be local or dask; got {kind!r}")
@@ -82,7 +91,7 @@ def make_executor(
             jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
         return DaskExecutor(scheduler, workers=jobs)
     jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
+    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, warm_up=warm_up)
 
 
 def _capped(jobs: int, n_tasks: int | None) -> int:
