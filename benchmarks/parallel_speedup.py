@@ -2,22 +2,27 @@
 
 On 4 embedded series (AAPL, GOOG, GSPC, IBM; test size 250, refit every 20, horizons 1 and
 5, seed 0, the engine's default intervals: adaptive conformal, whose calibration walk adds
-100 origins per model), measured side by side in one run:
+100 origins per model), measured side by side in one run, for the five baselines and for
+``lstm`` (the settings of ``pipelines/compare.toml``: window 20, hidden 16, at most 10
+epochs, patience 3, warm start):
 
-1. the five baselines, then ``lstm`` (the settings of ``pipelines/compare.toml``: window 20,
-   hidden 16, at most 10 epochs, patience 3, warm start), each with ``jobs=1`` (this process,
-   no pool) and ``jobs=2`` (two spawned workers; the wall time includes starting them). The
-   forecasts of the two runs must be identical, bit for bit. Where the time goes: the sum of
-   the tasks' seconds (from the serial run), the longest task, the makespan of the engine's
-   task order on 2 workers with those seconds (no overhead), and the start-up of a pool
-   (spawning 2 workers that import forecast, measured on its own);
-2. with ``--thread-cost``: what the fixed thread count costs or saves, on the same work in
-   this process: the baselines with the BLAS thread count left to the machine (instead of
-   one per task), and ``lstm`` trained with two torch threads (instead of one). The
-   forecasts are compared with the pinned runs'.
+1. **end to end**, as ``forecast backtest --jobs N`` runs: each run is a fresh Python
+   process that imports forecast, builds the models, loads the series and backtests them,
+   timed from its start to its exit. With ``jobs=2`` that includes starting two workers
+   and their imports. The forecasts of both runs must be identical, bit for bit;
+2. **warm workers**, as in a notebook or a long job that keeps its executor open
+   (``with ProcessExecutor(2) as pool``): the backtest alone, in this process with
+   ``jobs=1`` and on two already-started workers with ``jobs=2``;
+3. where the time goes: the sum of the tasks' seconds, the longest task, and the makespan
+   of the engine's task order on 2 workers with those seconds and no overhead (the best
+   speed-up these tasks allow);
+4. with ``--thread-cost``: what the fixed thread count costs or saves, in this process: the
+   baselines with the BLAS thread count left to the machine (instead of one per task), and
+   ``lstm`` trained with two torch threads (instead of one); the forecasts are compared
+   with the pinned runs'.
 
-The load average is printed with each measurement: on a shared machine, measure when it is
-near 0 (``uptime``).
+The load average is printed with each measurement; it counts this benchmark's own
+processes too. On a shared machine, start when it is near 0 (``uptime``).
 
     python benchmarks/parallel_speedup.py [--repeat 1] [--test-size 250] [--intervals aci]
                                          [--thread-cost]
@@ -28,7 +33,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -42,7 +53,6 @@ from forecast.process_executor import ProcessExecutor
 TICKERS = ("AAPL", "GOOG", "GSPC", "IBM")
 BASELINES = ["naive", "drift", "ar", "markov", "msar"]
 LSTM = {"window": 20, "hidden_size": 16, "epochs": 10, "patience": 3, "warm_start": True}
-SETTINGS = {"horizons": (1, 5), "refit_every": 20, "seed": 0}
 
 
 def models(group: str) -> dict:
@@ -51,17 +61,57 @@ def models(group: str) -> dict:
     return {"lstm": get_model("lstm", **LSTM)}
 
 
-def timed(series, group: str, jobs: int, args: argparse.Namespace):
-    """Best wall seconds of ``--repeat`` runs, the last result, and the load average before."""
+def load_series() -> list:
+    return [read_price_csv(embedded_dir() / f"{t}.csv") for t in TICKERS]
+
+
+def run_backtest(series, group: str, args, jobs=None, executor=None):
     intervals = None if args.intervals == "none" else args.intervals
+    return backtest(
+        series, models(group), (1, 5), args.test_size, 20, seed=0, jobs=jobs,
+        executor=executor, intervals=intervals,
+    )  # fmt: skip
+
+
+def child(group: str, jobs: int, args, out: str) -> None:
+    """One end-to-end run (in a fresh process): what ``forecast backtest --jobs N`` does."""
+    executor = executors.resolve_executor(jobs)
+    if jobs > 1:  # as the CLI: workers start (importing the model) while this process loads
+        executor = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in models(group)])
+    with executor:
+        result = run_backtest(load_series(), group, args, executor=executor)
+    Path(out).write_bytes(pickle.dumps(result.forecasts))
+
+
+def end_to_end(group: str, jobs: int, args) -> tuple[float, object, float]:
+    """Best wall seconds of ``--repeat`` fresh processes, their forecasts, the load before."""
+    load, best = os.getloadavg()[0], float("inf")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "forecasts.pkl"
+        command = [
+            *(sys.executable, __file__, "--child", group, str(jobs)),
+            *("--test-size", str(args.test_size), "--intervals", args.intervals),
+            *("--out", str(out)),
+        ]
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run(command, check=True)
+            best = min(best, time.perf_counter() - t0)
+        forecasts = pickle.loads(out.read_bytes())
+    return best, forecasts, load
+
+
+def warm(series, group: str, jobs: int, args) -> tuple[float, object, float]:
+    """Best seconds of the backtest alone: in this process, or on two started workers."""
     load, best, result = os.getloadavg()[0], float("inf"), None
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        result = backtest(
-            series, models(group), **SETTINGS, test_size=args.test_size, jobs=jobs,
-            intervals=intervals,
-        )  # fmt: skip
-        best = min(best, time.perf_counter() - t0)
+    pool = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in models(group)])
+    with pool if jobs > 1 else contextlib.nullcontext():
+        if jobs > 1:
+            time.sleep(5)  # let the workers finish starting: this part times the work only
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            result = run_backtest(series, group, args, executor=pool if jobs > 1 else None)
+            best = min(best, time.perf_counter() - t0)
     return best, result, load
 
 
@@ -81,20 +131,10 @@ def engine_makespan(result, series, workers: int = 2) -> tuple[float, float, flo
     return float(t.s.sum()), float(t.s.max()), max(free)
 
 
-def pool_start_up() -> float:
-    """Seconds for a new 2-worker pool to run its first two (empty) tasks."""
-    t0 = time.perf_counter()
-    with ProcessExecutor(2).start() as batch:
-        for i in range(2):
-            batch.submit(i, os.getpid)
-        list(batch.completed())
-    return time.perf_counter() - t0
-
-
-def same_forecasts(a, b) -> bool:
-    fa, fb = a.forecasts, b.forecasts
-    return fa.drop(columns="forecast").equals(fb.drop(columns="forecast")) and np.array_equal(
-        fa.forecast.to_numpy(), fb.forecast.to_numpy()
+def same(a, b) -> bool:
+    """Identical forecasts tables, the forecast column compared bit for bit."""
+    return a.drop(columns="forecast").equals(b.drop(columns="forecast")) and np.array_equal(
+        a.forecast.to_numpy(), b.forecast.to_numpy()
     )
 
 
@@ -136,35 +176,42 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting (best kept)")
     parser.add_argument("--test-size", type=int, default=250, help="origins per series")
     parser.add_argument("--intervals", default="aci", help="aci, conformal, model or none")
-    parser.add_argument("--thread-cost", action="store_true", help="also measure part 2")
+    parser.add_argument("--thread-cost", action="store_true", help="also measure part 4")
+    parser.add_argument("--child", nargs=2, metavar=("GROUP", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    series = [read_price_csv(embedded_dir() / f"{t}.csv") for t in TICKERS]
+    if args.child:
+        return child(args.child[0], int(args.child[1]), args, args.out)
+    series = load_series()
     print(
         f"forecast {forecast.__version__}; {len(series)} series ({', '.join(TICKERS)}), "
         f"{sum(len(s) for s in series)} prices; test size {args.test_size}, refit every 20, "
-        f"intervals {args.intervals}; "
-        f"{executors.available_cores()} cores"
+        f"intervals {args.intervals}; {executors.available_cores()} cores; best of "
+        f"{args.repeat}"
     )
-    print(f"{'models':<10} {'jobs=1 s':>9} {'jobs=2 s':>9} {'speed-up':>9}  identical  load")
-    serial_runs, analysis = {}, []
-    for group in ("baselines", "lstm"):
-        one, serial, load1 = timed(series, group, 1, args)
-        two, parallel, load2 = timed(series, group, 2, args)
-        serial_runs[group] = (one, serial)
-        analysis.append((group, *engine_makespan(serial, series)))
-        print(
-            f"{group:<10} {one:9.1f} {two:9.1f} {one / two:8.2f}x  "
-            f"{'yes' if same_forecasts(serial, parallel) else 'NO':<9}  {load1:.2f}, {load2:.2f}"
-        )
-    start_up = min(pool_start_up() for _ in range(2))
-    print(
-        f"\nwhere the time goes (task seconds of the jobs=1 run; pool start-up {start_up:.1f} s):"
-    )
+    header = f"{'models':<10} {'jobs=1 s':>9} {'jobs=2 s':>9} {'speed-up':>9}  identical  load"
+    rows, serial = {}, {}
+    for part, measure in (("end to end", end_to_end), ("warm workers", None)):
+        print(f"\n{part}:\n{header}")
+        for group in ("baselines", "lstm"):
+            if measure is not None:
+                one, a, load1 = measure(group, 1, args)
+                two, b, load2 = measure(group, 2, args)
+            else:
+                one, res1, load1 = warm(series, group, 1, args)
+                two, res2, load2 = warm(series, group, 2, args)
+                a, b, serial[group] = res1.forecasts, res2.forecasts, (one, res1)
+            rows[(part, group)] = one / two
+            print(
+                f"{group:<10} {one:9.1f} {two:9.1f} {one / two:8.2f}x  "
+                f"{'yes' if same(a, b) else 'NO':<9}  {load1:.2f}, {load2:.2f}"
+            )
+    print("\nwhere the time goes (the tasks of the warm jobs=1 run):")
     print(f"{'models':<10} {'tasks s':>8} {'longest':>8} {'2-worker makespan':>18} {'bound':>7}")
-    for group, total, longest, makespan in analysis:
-        bound = total / (makespan + start_up)
-        print(f"{group:<10} {total:8.1f} {longest:8.1f} {makespan:18.1f} {bound:6.2f}x")
-    print("bound: tasks s / (makespan + start-up), the speed-up these tasks allow on 2 workers")
+    for group, (_, result) in serial.items():
+        total, longest, makespan = engine_makespan(result, series)
+        print(f"{group:<10} {total:8.1f} {longest:8.1f} {makespan:18.1f} {total / makespan:6.2f}x")
+    print("bound: tasks s / makespan, the speed-up these tasks allow on 2 workers, no overhead")
     if not args.thread_cost:
         return
     print("\nthe fixed thread count, in this process (jobs=1):")
@@ -173,12 +220,13 @@ def main() -> None:
         ("baselines", "BLAS threads: machine's", blas_left_to_the_machine),
         ("lstm", "torch threads: 2", lambda: torch_threads(2)),
     ):
-        pinned_seconds, pinned = serial_runs[group]
+        pinned_seconds, pinned = serial[group]
         with context():
-            seconds, result, load = timed(series, group, 1, args)
-        same = "yes" if same_forecasts(result, pinned) else "NO"
+            seconds, result, load = warm(series, group, 1, args)
+        identical = "yes" if same(result.forecasts, pinned.forecasts) else "NO"
         print(
-            f"{group:<10} {label:<24} {seconds:8.1f} {pinned_seconds:9.1f}  {same:<9}  {load:.2f}"
+            f"{group:<10} {label:<24} {seconds:8.1f} {pinned_seconds:9.1f}  {identical:<9}  "
+            f"{load:.2f}"
         )
 
 
