@@ -1,0 +1,41 @@
+"""The public Python API as the README shows it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import forecast
+
+
+def test_every_public_name_resolves():
+    for name in forecast.__all__:
+        assert getattr(forecast, name) is not None, name
+
+
+def test_readme_api_example(tmp_path):
+    prices = forecast.load_prices("GSPC")
+    result = forecast.backtest(prices, ["naive", "ar"], horizons=(1, 5), test_size=40)
+    m = result.metrics.set_index(["model", "horizon"])
+    assert m.loc[("naive", 1), "rel_mae"] == 1.0
+    assert 0 <= m.loc[("ar", 1), "coverage"] <= 1
+    model = forecast.get_model("ar", max_lags=5).fit(prices.loc[:"2018-06-29"])
+    later = model.predict(5, history=prices.loc[:"2018-07-31"])
+    assert len(later) == 5
+    band = model.predict_interval(5, level=0.8)
+    assert (band.lower < band.forecast).all() and (band.forecast < band.upper).all()
+    path = model.save(tmp_path / "ar.json")
+    same = forecast.load_model(path)
+    np.testing.assert_array_equal(same.predict(5).to_numpy(), model.predict(5).to_numpy())
+    run = forecast.write_run(result, tmp_path / "run")
+    paths = forecast.write_report(run, figures=False)
+    assert paths.html.is_file()
+
+
+def test_import_is_light():
+    heavy = "('torch', 'matplotlib', 'yfinance')"
+    code = f"import sys, forecast; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
