@@ -76,8 +76,10 @@ def run_backtest(series, group: str, args, jobs=None, executor=None):
 def child(group: str, jobs: int, args, out: str) -> None:
     """One end-to-end run (in a fresh process): what ``forecast backtest --jobs N`` does."""
     executor = executors.resolve_executor(jobs)
-    if jobs > 1:  # as the CLI: workers start (importing the model) while this process loads
-        executor = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in models(group)])
+    if jobs > 1:  # as the CLI: workers start (importing the models) before this process
+        # builds its models (torch for lstm) and loads the series
+        names = BASELINES if group == "baselines" else ["lstm"]
+        executor = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in names])
     with executor:
         result = run_backtest(load_series(), group, args, executor=executor)
     Path(out).write_bytes(pickle.dumps(result.forecasts))
