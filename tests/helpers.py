@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import numpy as np
 import pandas as pd
 
@@ -53,3 +55,34 @@ def perturb_after(series: pd.Series, cutoff: int, seed: int = 1) -> pd.Series:
     factor = np.exp(rng.normal(0.0, 0.05, len(series) - cutoff))
     out.iloc[cutoff:] = out.iloc[cutoff:].to_numpy() * factor
     return out
+
+
+class DataCells(HTMLParser):
+    """The report's numeric cells: every ``<td data-metric>`` in a ``<tr>`` that carries the
+    ``row_key`` attributes, as ``found[(row values..., metric)] = (data-value, text)``
+    (``data-horizon`` as an int)."""
+
+    def __init__(self, row_key: tuple[str, ...]):
+        super().__init__()
+        self.row_key = row_key
+        self.row: dict[str, str] = {}
+        self.cell: dict[str, str] | None = None
+        self.text = ""
+        self.found: dict[tuple, tuple[str, str]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self.row = a
+        elif tag == "td" and "data-metric" in a and all(k in self.row for k in self.row_key):
+            self.cell, self.text = a, ""
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.text += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self.cell is not None:
+            key = [int(self.row[k]) if k == "data-horizon" else self.row[k] for k in self.row_key]
+            self.found[(*key, self.cell["data-metric"])] = (self.cell["data-value"], self.text)
+            self.cell = None

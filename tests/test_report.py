@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import stat
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,7 @@ from forecast.report import build_content, write_report
 from forecast.report.display import fmt
 from forecast.report.tables import summary, verdict
 from forecast.runfiles import read_run, write_run
-from tests.helpers import price_series
+from tests.helpers import DataCells, price_series
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_MODEL = "ar|`x`<b>"
@@ -68,37 +67,8 @@ def _md(run_dir) -> str:
     return (run_dir / "report.md").read_text(encoding="utf-8")
 
 
-class _Cells(HTMLParser):
-    """Every leaderboard cell: (series, model, horizon, metric) -> (data-value, text)."""
-
-    def __init__(self):
-        super().__init__()
-        self.row: dict[str, str] = {}
-        self.cell: dict[str, str] | None = None
-        self.text = ""
-        self.found: dict[tuple, tuple[str, str]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "tr":
-            self.row = a
-        elif tag == "td" and "data-metric" in a and "data-model" in self.row:
-            self.cell, self.text = a, ""
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.text += data
-
-    def handle_endtag(self, tag):
-        if tag == "td" and self.cell is not None:
-            r = self.row
-            key = (r["data-series"], r["data-model"], int(r["data-horizon"]))
-            self.found[(*key, self.cell["data-metric"])] = (self.cell["data-value"], self.text)
-            self.cell = None
-
-
 def test_leaderboard_numbers_equal_metrics_csv(run_dir):
-    parser = _Cells()
+    parser = DataCells(("data-series", "data-model", "data-horizon"))
     parser.feed(_html(run_dir))
     metrics = read_run(run_dir).metrics
     columns = ["n", "rel_mae", "rel_rmse", "mase", "direction_acc", "pt_pvalue", "dm_stat"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -26,7 +25,7 @@ from forecast.report.intervals import (
 )
 from forecast.report.markdown import render_markdown
 from forecast.runfiles import RunFiles, read_run, write_run
-from tests.helpers import price_series
+from tests.helpers import DataCells, price_series
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_MODEL = "flat|`x`<b>"
@@ -114,45 +113,15 @@ def _direct_coverage(fc: pd.DataFrame) -> dict[tuple, float]:
     return out
 
 
-class _IntervalCells(HTMLParser):
-    """Cells with a data-metric in rows with a data-scope: key -> (data-value, text)."""
-
-    def __init__(self):
-        super().__init__()
-        self.row: dict[str, str] = {}
-        self.cell: dict[str, str] | None = None
-        self.text = ""
-        self.found: dict[tuple, tuple[float, str]] = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "tr":
-            self.row = a
-        elif tag == "td" and "data-metric" in a and "data-scope" in self.row:
-            self.cell, self.text = a, ""
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.text += data
-
-    def handle_endtag(self, tag):
-        if tag == "td" and self.cell is not None:
-            r = self.row
-            metric = self.cell["data-metric"]
-            key = (r["data-scope"], r["data-series"], r["data-model"], int(r["data-horizon"]))
-            self.found[(*key, metric)] = (float(self.cell["data-value"]), self.text)
-            self.cell = None
-
-
 def test_coverage_in_the_report_equals_a_direct_computation(run_dir):
     html = (run_dir / "report.html").read_text(encoding="utf-8")
-    parser = _IntervalCells()
+    parser = DataCells(("data-scope", "data-series", "data-model", "data-horizon"))
     parser.feed(html)
     expected = _direct_coverage(_raw_forecasts(run_dir))
     assert len(expected) > 100
     for (scope, s, m, h, v, part), value in expected.items():
         shown, text = parser.found[(scope, s, m, h, f"coverage:{v}:{part}")]
-        assert shown == pytest.approx(value, rel=1e-12, abs=1e-12), (scope, s, m, h, v, part)
+        assert float(shown) == pytest.approx(value, rel=1e-12, abs=1e-12), (scope, s, m, h, v, part)
         assert text.split(" ")[0] == fmt("coverage", value)
     # the flat model has no distribution of its own: its cells are empty, not zero
     flat = [k for k in parser.found if k[2] == HOSTILE_MODEL and k[4].startswith("coverage:model")]
@@ -161,7 +130,7 @@ def test_coverage_in_the_report_equals_a_direct_computation(run_dir):
     metrics = read_run(run_dir).metrics
     for r in metrics.itertuples():
         shown, _ = parser.found[("series", r.series, r.model, r.horizon, "coverage:aci:all")]
-        assert shown == pytest.approx(r.coverage, rel=1e-12)
+        assert float(shown) == pytest.approx(r.coverage, rel=1e-12)
 
 
 def test_markdown_shows_the_same_coverage(run_dir):

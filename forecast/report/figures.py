@@ -14,6 +14,7 @@ Small multiples keep 9 models x 5 series readable: one panel per model (prices) 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import matplotlib
@@ -192,26 +193,13 @@ def cumulative_figure(
     Scaled by the random walk's total squared error on the series, so that the last point of
     a line is ``rel_rmse**2 - 1`` and panels compare across price levels.
     """
-    both = _with_benchmark(fc, horizon)
-    if both.empty:
-        return None
-    fig, axes = _grid(len(series), sharex=False, left=0.9, bottom=0.7)
-    shown = [m for m in models if m != BENCHMARK and (both["model"] == m).any()]
-    for ax, name in zip(axes, series, strict=True):
-        s = both[both["series"] == name]
-        ax.axhline(0, color=BENCHMARK_COLOR, linewidth=0.8)
-        for model in shown:
-            g = s[s["model"] == model]
-            total = float((g["forecast_rw"] - g["actual"]).pow(2).sum())
-            if not len(g) or total <= 0:
-                continue
-            share = 100 * g["se_diff"].cumsum() / total
-            ax.plot(g["target_date"], share, color=colors[model], lw=1.1)
-        ax.set_title(label(name), fontsize=10, loc="left")
-        _dates(ax)
-    _legend(fig, shown, colors)
-    fig.supylabel("cumulative SE difference, % of the RW's total SE", fontsize=8)
-    return fig
+
+    def line(g: pd.DataFrame) -> pd.Series | None:
+        total = float((g["forecast_rw"] - g["actual"]).pow(2).sum())
+        return 100 * g["se_diff"].cumsum() / total if len(g) and total > 0 else None
+
+    ylabel = "cumulative SE difference, % of the RW's total SE"
+    return _against_benchmark(fc, horizon, series, models, colors, 0.0, line, ylabel)
 
 
 def rolling_figure(
@@ -223,6 +211,29 @@ def rolling_figure(
     window: int,
 ) -> Figure | None:
     """Rolling MAE relative to the random walk's over ``window`` forecasts, per series."""
+
+    def line(g: pd.DataFrame) -> pd.Series:
+        num = g["ae"].rolling(window, min_periods=window).mean()
+        den = g["ae_rw"].rolling(window, min_periods=window).mean()
+        return num / den.where(den > 0)
+
+    ylabel = f"rel MAE, last {window} forecasts"
+    return _against_benchmark(fc, horizon, series, models, colors, 1.0, line, ylabel)
+
+
+def _against_benchmark(
+    fc: pd.DataFrame,
+    horizon: int,
+    series: list[str],
+    models: list[str],
+    colors: dict[str, str],
+    reference: float,
+    line: Callable[[pd.DataFrame], pd.Series | None],
+    ylabel: str,
+) -> Figure | None:
+    """One panel per series, one line per model over its target dates: ``line`` maps the
+    model's rows (with the random walk's beside them) to its values, ``None`` for no line;
+    the random walk is the horizontal line at ``reference``."""
     both = _with_benchmark(fc, horizon)
     if both.empty:
         return None
@@ -230,16 +241,16 @@ def rolling_figure(
     shown = [m for m in models if m != BENCHMARK and (both["model"] == m).any()]
     for ax, name in zip(axes, series, strict=True):
         s = both[both["series"] == name]
-        ax.axhline(1, color=BENCHMARK_COLOR, linewidth=0.8)
+        ax.axhline(reference, color=BENCHMARK_COLOR, linewidth=0.8)
         for model in shown:
             g = s[s["model"] == model]
-            num = g["ae"].rolling(window, min_periods=window).mean()
-            den = g["ae_rw"].rolling(window, min_periods=window).mean()
-            ax.plot(g["target_date"], num / den.where(den > 0), color=colors[model], lw=1.1)
+            values = line(g)
+            if values is not None:
+                ax.plot(g["target_date"], values, color=colors[model], lw=1.1)
         ax.set_title(label(name), fontsize=10, loc="left")
         _dates(ax)
     _legend(fig, shown, colors)
-    fig.supylabel(f"rel MAE, last {window} forecasts", fontsize=8)
+    fig.supylabel(ylabel, fontsize=8)
     return fig
 
 
