@@ -47,7 +47,7 @@ import forecast
 from forecast import executors
 from forecast.backtest import backtest
 from forecast.data import embedded_dir, read_price_csv
-from forecast.models import get_model
+from forecast.models import get_model, warm_up_model
 from forecast.process_executor import ProcessExecutor
 
 TICKERS = ("AAPL", "GOOG", "GSPC", "IBM")
@@ -79,7 +79,7 @@ def child(group: str, jobs: int, args, out: str) -> None:
     if jobs > 1:  # as the CLI: workers start (importing the models) before this process
         # builds its models (torch for lstm) and loads the series
         names = BASELINES if group == "baselines" else ["lstm"]
-        executor = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in names])
+        executor = ProcessExecutor(jobs, warm_up=[partial(warm_up_model, m) for m in names])
     with executor:
         result = run_backtest(load_series(), group, args, executor=executor)
     Path(out).write_bytes(pickle.dumps(result.forecasts))
@@ -106,7 +106,7 @@ def end_to_end(group: str, jobs: int, args) -> tuple[float, object, float]:
 def warm(series, group: str, jobs: int, args) -> tuple[float, object, float]:
     """Best seconds of the backtest alone: in this process, or on two started workers."""
     load, best, result = os.getloadavg()[0], float("inf"), None
-    pool = ProcessExecutor(jobs, warm_up=[partial(get_model, m) for m in models(group)])
+    pool = ProcessExecutor(jobs, warm_up=[partial(warm_up_model, m) for m in models(group)])
     with pool if jobs > 1 else contextlib.nullcontext():
         if jobs > 1:
             time.sleep(5)  # let the workers finish starting: this part times the work only

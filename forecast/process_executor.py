@@ -5,7 +5,7 @@ manager, the executor starts its workers at once (each running the ``warm_up`` c
 e.g. importing the models' modules, while the driver goes on with its own set-up) and keeps
 them for every batch until the block ends::
 
-    with ProcessExecutor(4, warm_up=[partial(get_model, "lstm")]) as pool:
+    with ProcessExecutor(4, warm_up=[partial(warm_up_model, "lstm")]) as pool:
         a = backtest(prices, "lstm", executor=pool)
         b = backtest(prices, "lstm", refit_every=5, executor=pool)  # the same workers
 """

@@ -39,3 +39,18 @@ def test_import_is_light():
     code = f"import sys, forecast; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_building_a_neural_model_imports_no_torch_and_warm_up_does():
+    """A driver that builds the nets and sends them to workers never imports torch; a worker's
+    warm-up does, before its first task."""
+    code = (
+        "import pickle, sys\n"
+        "from forecast.models import get_model, warm_up_model\n"
+        "model = pickle.loads(pickle.dumps(get_model('lstm', epochs=2)))\n"
+        "print('torch' in sys.modules)\n"
+        "warm_up_model('lstm')\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import partial
 
 from forecast.executors import Executor, SerialExecutor, available_cores
-from forecast.models import available_models, get_model
+from forecast.models import available_models, warm_up_model
 from forecast.process_executor import ProcessExecutor
 
 
@@ -55,8 +55,9 @@ def executor_from_args(
         jobs = args.jobs
     elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
         jobs = None
-    # the model's class (its module: torch for the nets), never an unknown name
-    warm_up = tuple(partial(get_model, m) for m in dict.fromkeys(models) if m in available_models())
+    # what the models need to fit (torch for the nets), never an unknown name
+    known = [m for m in dict.fromkeys(models) if m in available_models()]
+    warm_up = tuple(partial(warm_up_model, m) for m in known)
     return make_executor(jobs, args.executor, args.scheduler, n_tasks, warm_up)
 
 

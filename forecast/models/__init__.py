@@ -74,6 +74,11 @@ def available_models() -> list[str]:
     return list(MODELS)
 
 
+def warm_up_model(name: str) -> None:
+    """Import what model ``name`` needs to fit (torch for the nets): a worker's warm-up."""
+    MODELS[name].warm_up()
+
+
 def get_model(name: str, **params: object) -> BaseForecaster:
     """A new, unfitted model by registry name, with keyword parameters."""
     try:
@@ -95,4 +100,5 @@ __all__ = [
     "NaiveForecaster",
     "available_models",
     "get_model",
+    "warm_up_model",
 ]

@@ -63,6 +63,11 @@ class BaseForecaster(BaseEstimator):
     #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
     _weights_attributes: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Import what fitting and forecasting need, ahead of time: a worker process calls it
+        as it starts (the neural models import torch here; the others need nothing)."""
+
     # ---- the protocol -------------------------------------------------------------------
     def fit(self, series: pd.Series) -> BaseForecaster:
         """Fit on a price series (oldest first). Replaces any earlier fit; returns ``self``."""

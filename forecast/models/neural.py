@@ -12,8 +12,10 @@ the ensemble, and un-standardises: the first ``H`` steps come out directly, furt
 recursively from the forecasts themselves. The log-price path is the last log price plus
 the cumulative forecast returns, so no level can drift away from the data.
 
-Only this module, :mod:`~forecast.models.networks` and :mod:`~forecast.models.elman` import
-torch; the registry imports them on first use, so ``import forecast`` stays fast.
+Only :mod:`~forecast.models.networks` and :mod:`~forecast.models.elman` import torch at
+their top, and this module imports them (and torch) only when a model fits, forecasts, saves
+or loads: building a model costs no torch import, so a driver process that only builds the
+models and sends them to worker processes never pays the ~3 s of CPU of importing torch.
 """
 
 from __future__ import annotations
@@ -22,23 +24,26 @@ import io
 import math
 import numbers
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from forecast.errors import DataError, ModelFileError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
-from forecast.models.networks import (
-    NetConfig,
-    RecurrentNet,
-    TrainConfig,
-    make_windows,
-    torch_settings,
-    train_net,
-)
+
+if TYPE_CHECKING:
+    import torch
+
+    from forecast.models.networks import NetConfig, RecurrentNet
+
+
+def _torch():
+    """torch, imported on first use (see the module docstring)."""
+    import torch
+
+    return torch
+
 
 #: share of the training windows, the most recent ones, held out for early stopping
 VALIDATION_FRACTION = 0.1
@@ -118,6 +123,10 @@ class RecurrentForecaster(BaseForecaster):
         self.warm_start = warm_start
         self.seed = seed
 
+    @classmethod
+    def warm_up(cls) -> None:
+        import forecast.models.networks  # noqa: F401  (torch)
+
     # ---- the protocol -------------------------------------------------------------------
     def fit(self, series: pd.Series) -> RecurrentForecaster:
         """Fit on a price series (oldest first); see :class:`RecurrentForecaster`."""
@@ -132,6 +141,16 @@ class RecurrentForecaster(BaseForecaster):
         return self.window + 1
 
     def _fit(self, y: np.ndarray) -> None:
+        import torch
+
+        from forecast.models.networks import (
+            RecurrentNet,
+            TrainConfig,
+            make_windows,
+            torch_settings,
+            train_net,
+        )
+
         r = returns_of(y)
         scale = float(np.std(r))
         if scale < 1e-10:  # nothing to standardise by, nothing to learn
@@ -183,7 +202,7 @@ class RecurrentForecaster(BaseForecaster):
         lo = int(ends.min()) - 1 - self.window
         z = ((returns_of(y[lo : ends.max()]) - self.mean_) / self.scale_).astype(np.float32)
         x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
-        steps = self._forecast_standardised(torch.from_numpy(x), horizon)  # (origins, horizon)
+        steps = self._forecast_standardised(_torch().from_numpy(x), horizon)  # (origins, horizon)
         returns = steps.astype(np.float64) * self.scale_ + self.mean_
         return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
 
@@ -192,6 +211,10 @@ class RecurrentForecaster(BaseForecaster):
 
     def _forecast_standardised(self, x: torch.Tensor, horizon: int) -> np.ndarray:
         """Standardised returns ``(batch, horizon)`` from windows ``x`` ``(batch, window)``."""
+        import torch
+
+        from forecast.models.networks import torch_settings
+
         blocks, done = [], 0
         with torch_settings(), torch.inference_mode():
             while done < horizon:  # direct for max_horizon steps, then on its own output
@@ -203,11 +226,19 @@ class RecurrentForecaster(BaseForecaster):
 
     # ---- saving and loading -------------------------------------------------------------
     def _weights_bytes(self) -> bytes:
+        import torch
+        from torch import nn
+
         buffer = io.BytesIO()
         torch.save(nn.ModuleList(self.nets_).state_dict(), buffer)
         return buffer.getvalue()
 
     def _restore_weights(self, data: bytes, source: str) -> None:
+        import torch
+        from torch import nn
+
+        from forecast.models.networks import RecurrentNet
+
         try:
             # the restricted unpickler builds tensors and plain containers only: a pickle
             # that would run code is refused, not executed
@@ -239,6 +270,8 @@ class RecurrentForecaster(BaseForecaster):
 
     # ---- helpers ------------------------------------------------------------------------
     def _net_config(self) -> NetConfig:
+        from forecast.models.networks import NetConfig
+
         return NetConfig(
             self.cell, self.hidden_size, self.num_layers, float(self.dropout), self.max_horizon
         )
