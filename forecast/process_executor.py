@@ -12,9 +12,12 @@ them for every batch until the block ends::
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -201,11 +204,22 @@ def _init_worker(driver: int, warm_up: tuple[Callable, ...]) -> None:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(driver,), daemon=True).start()
+    atexit.register(_exit_now)
     for function in warm_up:
         try:
             function()
         except Exception as exc:  # only a head start: the task will meet the error itself
             log.debug("warm-up %r failed: %s", function, exc)
+
+
+def _exit_now() -> None:
+    """A finished worker skips the interpreter's teardown (with torch loaded it takes most of
+    a second, which the driver's shutdown waits for): its results are with the driver and
+    multiprocessing has already cleaned up; only the standard streams are left to flush."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed stream: nothing to flush
+            stream.flush()
+    os._exit(0)
 
 
 def _exit_with(parent: int) -> None:
