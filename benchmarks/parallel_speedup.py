@@ -9,7 +9,9 @@ epochs, patience 3, warm start):
 1. **end to end**, as ``forecast backtest --jobs N`` runs: each run is a fresh Python
    process that imports forecast, builds the models, loads the series and backtests them,
    timed from its start to its exit. With ``jobs=2`` that includes starting two workers
-   and their imports. The forecasts of both runs must be identical, bit for bit;
+   and their imports. ``jobs=1`` and ``jobs=2`` runs alternate, and each pair's speed-up is
+   printed too: on a shared machine the speed drifts by 10% over minutes, which a pair run
+   back to back mostly cancels. The forecasts of both runs must be identical, bit for bit;
 2. **warm workers**, as in a notebook or a long job that keeps its executor open
    (``with ProcessExecutor(2) as pool``): the backtest alone, in this process with
    ``jobs=1`` and on two already-started workers with ``jobs=2``;
@@ -34,6 +36,7 @@ import argparse
 import contextlib
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,22 +88,26 @@ def child(group: str, jobs: int, args, out: str) -> None:
     Path(out).write_bytes(pickle.dumps(result.forecasts))
 
 
-def end_to_end(group: str, jobs: int, args) -> tuple[float, object, float]:
-    """Best wall seconds of ``--repeat`` fresh processes, their forecasts, the load before."""
-    load, best = os.getloadavg()[0], float("inf")
+def end_to_end(group: str, args) -> tuple[float, float, object, object, float, list[float]]:
+    """``--repeat`` pairs of fresh processes, ``jobs=1`` then ``jobs=2``, alternating so that
+    a slow spell of the machine hits both alike: the best wall seconds of each, their
+    forecasts, the load before, and each pair's speed-up."""
+    load, seconds, forecasts = os.getloadavg()[0], {1: [], 2: []}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "forecasts.pkl"
-        command = [
-            *(sys.executable, __file__, "--child", group, str(jobs)),
-            *("--test-size", str(args.test_size), "--intervals", args.intervals),
-            *("--out", str(out)),
-        ]
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            subprocess.run(command, check=True)
-            best = min(best, time.perf_counter() - t0)
-        forecasts = pickle.loads(out.read_bytes())
-    return best, forecasts, load
+            for jobs in (1, 2):
+                out = Path(tmp) / f"forecasts-{jobs}.pkl"
+                command = [
+                    *(sys.executable, __file__, "--child", group, str(jobs)),
+                    *("--test-size", str(args.test_size), "--intervals", args.intervals),
+                    *("--out", str(out)),
+                ]
+                t0 = time.perf_counter()
+                subprocess.run(command, check=True)
+                seconds[jobs].append(time.perf_counter() - t0)
+                forecasts[jobs] = pickle.loads(out.read_bytes())
+    pairs = [one / two for one, two in zip(seconds[1], seconds[2], strict=True)]
+    return min(seconds[1]), min(seconds[2]), forecasts[1], forecasts[2], load, pairs
 
 
 def warm(series, group: str, jobs: int, args) -> tuple[float, object, float]:
@@ -193,12 +200,17 @@ def main() -> None:
     )
     header = f"{'models':<10} {'jobs=1 s':>9} {'jobs=2 s':>9} {'speed-up':>9}  identical  load"
     rows, serial = {}, {}
-    for part, measure in (("end to end", end_to_end), ("warm workers", None)):
+    pair_lines = []
+    for part in ("end to end", "warm workers"):
         print(f"\n{part}:\n{header}")
         for group in ("baselines", "lstm"):
-            if measure is not None:
-                one, a, load1 = measure(group, 1, args)
-                two, b, load2 = measure(group, 2, args)
+            if part == "end to end":
+                one, two, a, b, load1, pairs = end_to_end(group, args)
+                load2 = load1
+                pair_lines.append(
+                    f"{group}: {', '.join(f'{r:.2f}x' for r in pairs)} "
+                    f"(median {statistics.median(pairs):.2f}x)"
+                )
             else:
                 one, res1, load1 = warm(series, group, 1, args)
                 two, res2, load2 = warm(series, group, 2, args)
@@ -208,6 +220,9 @@ def main() -> None:
                 f"{group:<10} {one:9.1f} {two:9.1f} {one / two:8.2f}x  "
                 f"{'yes' if same(a, b) else 'NO':<9}  {load1:.2f}, {load2:.2f}"
             )
+        if part == "end to end":
+            print("speed-up of each (jobs=1, jobs=2) pair, run back to back:")
+            print("\n".join(f"  {line}" for line in pair_lines))
     print("\nwhere the time goes (the tasks of the warm jobs=1 run):")
     print(f"{'models':<10} {'tasks s':>8} {'longest':>8} {'2-worker makespan':>18} {'bound':>7}")
     for group, (_, result) in serial.items():
