@@ -44,6 +44,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecast import configfile
 from forecast.backtest import BacktestConfig, backtest
 from forecast.configfile import (
     INTERVAL_KEYS,
@@ -67,10 +68,8 @@ from forecast.models import get_model
 from forecast.models.base import BaseForecaster
 from forecast.runfiles import write_run
 
-#: the default config, relative to the working directory
+#: the default config, relative to the working directory (else the shipped copy)
 DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
-#: the source checkout's copy, for a run from another directory
-_CHECKOUT_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "compare.toml"
 
 _KEYS = {
     "series",
@@ -185,14 +184,8 @@ class CompareConfig:
 
 
 def default_config_path() -> Path:
-    """``pipelines/compare.toml`` in the working directory, else the source checkout's copy."""
-    for candidate in (DEFAULT_CONFIG, _CHECKOUT_CONFIG):
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        f"no config given and no default config found at {DEFAULT_CONFIG} or "
-        f"{_CHECKOUT_CONFIG}; pass --config PATH"
-    )
+    """``pipelines/compare.toml`` in the working directory, else the shipped copy."""
+    return configfile.default_config_path(DEFAULT_CONFIG.name)
 
 
 def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:

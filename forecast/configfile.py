@@ -27,6 +27,27 @@ from forecast.intervals import (
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
 
+#: where the shipped pipeline configs are: a source checkout's ``pipelines/``, and the copy a
+#: wheel carries inside the package (``forecast/_pipelines``, see ``pyproject.toml``)
+_SHIPPED_DIRS = (
+    Path(__file__).resolve().parent.parent / "pipelines",
+    Path(__file__).resolve().parent / "_pipelines",
+)
+
+
+def default_config_path(name: str) -> Path:
+    """The config ``name`` (``compare.toml``, ``daily.toml``) when none is given:
+    ``pipelines/NAME`` in the working directory, else the copy shipped with the project."""
+    candidates = [Path("pipelines") / name, *(d / name for d in _SHIPPED_DIRS)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no config given and no default config found at "
+        f"{', '.join(str(c) for c in candidates)}; pass --config PATH"
+    )
+
+
 #: the keys :func:`parse_intervals` reads
 INTERVAL_KEYS = ("intervals", "level", "calibration_size", "interval_window")
 

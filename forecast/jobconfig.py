@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from forecast import configfile
 from forecast.calendar import get_calendar
 from forecast.configfile import (
     INTERVAL_KEYS,
@@ -51,10 +52,8 @@ from forecast.intervals import (
     IntervalSettings,
 )
 
-#: the default config, relative to the working directory
+#: the default config, relative to the working directory (else the shipped copy)
 DEFAULT_CONFIG = Path("pipelines") / "daily.toml"
-#: the repository's copy, for a source checkout run from another directory
-_PACKAGED_CONFIG = Path(__file__).resolve().parent.parent / "pipelines" / "daily.toml"
 MAX_TICKERS = 500
 MAX_HORIZON = 250
 
@@ -183,15 +182,8 @@ _TOP_KEYS = {
 
 
 def default_config_path() -> Path:
-    """``pipelines/daily.toml`` in the working directory, else the source checkout's copy."""
-    if DEFAULT_CONFIG.is_file():
-        return DEFAULT_CONFIG
-    if _PACKAGED_CONFIG.is_file():
-        return _PACKAGED_CONFIG
-    raise ConfigError(
-        f"no config given and no default config found at {DEFAULT_CONFIG} or "
-        f"{_PACKAGED_CONFIG}; pass --config PATH"
-    )
+    """``pipelines/daily.toml`` in the working directory, else the shipped copy."""
+    return configfile.default_config_path(DEFAULT_CONFIG.name)
 
 
 def load_config(path: str | Path | None = None) -> JobConfig:

@@ -155,3 +155,26 @@ def test_config_errors_are_value_errors():
         JobConfig(tickers=("A",), models=())
     with pytest.raises(ValueError, match=r"<memory>: unknown key 'x'"):
         config_from_dict({"x": 1})
+
+
+def test_default_configs_come_from_the_working_directory_else_the_shipped_copy(
+    tmp_path, monkeypatch
+):
+    from forecast import compare, configfile, jobconfig
+
+    shipped = tmp_path / "site" / "forecast" / "_pipelines"  # as a wheel lays it out
+    shipped.mkdir(parents=True)
+    for name in ("daily.toml", "compare.toml"):
+        (shipped / name).write_text("# shipped\n")
+    monkeypatch.setattr(configfile, "_SHIPPED_DIRS", (tmp_path / "no-checkout", shipped))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert jobconfig.default_config_path() == shipped / "daily.toml"
+    assert compare.default_config_path() == shipped / "compare.toml"
+    (work / "pipelines").mkdir()
+    (work / "pipelines" / "daily.toml").write_text("# mine\n")
+    assert jobconfig.default_config_path() == Path("pipelines") / "daily.toml"
+    monkeypatch.setattr(configfile, "_SHIPPED_DIRS", ())
+    with pytest.raises(ConfigError, match=r"pipelines/compare\.toml.*pass --config PATH"):
+        compare.default_config_path()
