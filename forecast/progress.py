@@ -39,12 +39,7 @@ class LineProgress:
         self.done += k
         if self.done % self.folds == 0:
             label = self.desc.rsplit(" fold", 1)[0]
-            print(
-                f"[{self.done}/{self.total} folds, {time.perf_counter() - self.t0:.1f}s] "
-                f"{label} done",
-                file=sys.stderr,
-                flush=True,
-            )
+            _line(self.done, self.total, "fold", self.t0, f"{label} done")
 
     def close(self) -> None:
         pass
@@ -69,14 +64,15 @@ class TaskProgress:
             self.bar.set_description(f"{label} {status}")
             self.bar.update(1)
             return
-        print(
-            f"[{self.n}/{self.total} {self.unit}s, {time.perf_counter() - self.t0:.1f}s] "
-            f"{label} {status}",
-            file=sys.stderr,
-            flush=True,
-        )
+        _line(self.n, self.total, self.unit, self.t0, f"{label} {status}")
 
     def close(self) -> None:
         """Remove the bar (the lines stay)."""
         if self.bar is not None:
             self.bar.close()
+
+
+def _line(n: int, total: int, unit: str, t0: float, text: str) -> None:
+    """``[n/total units, seconds] text``: one progress line on stderr."""
+    elapsed = time.perf_counter() - t0
+    print(f"[{n}/{total} {unit}s, {elapsed:.1f}s] {text}", file=sys.stderr, flush=True)

@@ -139,6 +139,30 @@ def level_arg(text: str) -> float:
         ) from None
 
 
+def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
+    """``--intervals`` and ``--level``, with the engine's defaults or, with ``from_config``,
+    ``None`` (the command's config decides)."""
+    from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS
+
+    suffix = " (default: the config's)" if from_config else ""
+    bands = parser.add_argument_group(f"prediction intervals{suffix}")
+    bands.add_argument(
+        "--intervals",
+        choices=[*METHODS, "none"],
+        default=None if from_config else DEFAULT_METHOD,
+        help="aci: adaptive conformal on each model's past walk-forward errors"
+        f"{'' if from_config else ' (default)'}; conformal: the same at a fixed level; model: "
+        "each model's own distribution (conformal for the nets); none",
+    )
+    bands.add_argument(
+        "--level",
+        type=level_arg,
+        default=None if from_config else DEFAULT_LEVEL,
+        help="nominal coverage of the intervals"
+        f"{'' if from_config else f' (default {DEFAULT_LEVEL})'}",
+    )
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``"1,5"`` into ``[1, 5]`` (argparse type)."""
     try:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.backtest import BacktestResult, backtest
-from forecast.cli import int_list, level_arg, name_list, positive_int
+from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
 from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.data import embedded_dir, embedded_tickers, load_prices, read_price_csv
-from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS
 from forecast.metrics import BENCHMARK
 from forecast.models import available_models, get_model
 from forecast.models.base import BaseForecaster
@@ -73,21 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="output folder (default: a new timestamped folder under runs/)",
     )
-    bands = p.add_argument_group("prediction intervals")
-    bands.add_argument(
-        "--intervals",
-        choices=[*METHODS, "none"],
-        default=DEFAULT_METHOD,
-        help="aci: adaptive conformal on each model's past walk-forward errors (default); "
-        "conformal: the same at a fixed level; model: each model's own distribution "
-        "(conformal for the nets); none",
-    )
-    bands.add_argument(
-        "--level",
-        type=level_arg,
-        default=DEFAULT_LEVEL,
-        help=f"nominal coverage of the intervals (default {DEFAULT_LEVEL})",
-    )
+    add_interval_arguments(p)
     neural = p.add_argument_group("neural models (rnn, lstm, gru, elman)")
     neural.add_argument("--epochs", type=positive_int)
     neural.add_argument("--window", type=positive_int)

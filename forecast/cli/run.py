@@ -16,9 +16,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from forecast.cli import level_arg, log_to_stderr
+from forecast.cli import add_interval_arguments, log_to_stderr
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.intervals import METHODS, IntervalSettings
+from forecast.intervals import IntervalSettings
 from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
 from forecast.jobconfig import JobConfig, load_config
 from forecast.joblock import JobLocked
@@ -65,17 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="wait this long for another run's lock instead of exiting 75 (default 0)",
     )
-    bands = p.add_argument_group("prediction intervals (default: the config's)")
-    bands.add_argument(
-        "--intervals",
-        choices=[*METHODS, "none"],
-        default=None,
-        help="aci: adaptive conformal on each model's past errors; conformal: the same at a "
-        "fixed level; model: each model's own distribution (conformal for the nets); none",
-    )
-    bands.add_argument(
-        "--level", type=level_arg, default=None, help="nominal coverage of the intervals"
-    )
+    add_interval_arguments(p, from_config=True)
     add_worker_arguments(p, "ticker", note="; the store is written by this process only")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")

@@ -33,16 +33,7 @@ from forecast.errors import DataError, ModelFileError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
 
 if TYPE_CHECKING:
-    import torch
-
     from forecast.models.networks import NetConfig, RecurrentNet
-
-
-def _torch():
-    """torch, imported on first use (see the module docstring)."""
-    import torch
-
-    return torch
 
 
 #: share of the training windows, the most recent ones, held out for early stopping
@@ -202,20 +193,20 @@ class RecurrentForecaster(BaseForecaster):
         lo = int(ends.min()) - 1 - self.window
         z = ((returns_of(y[lo : ends.max()]) - self.mean_) / self.scale_).astype(np.float32)
         x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
-        steps = self._forecast_standardised(_torch().from_numpy(x), horizon)  # (origins, horizon)
+        steps = self._forecast_standardised(x, horizon)  # (origins, horizon)
         returns = steps.astype(np.float64) * self.scale_ + self.mean_
         return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
 
     def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
         return self.forecast_log_paths(y, np.array([len(y)]), horizon)[0]
 
-    def _forecast_standardised(self, x: torch.Tensor, horizon: int) -> np.ndarray:
-        """Standardised returns ``(batch, horizon)`` from windows ``x`` ``(batch, window)``."""
+    def _forecast_standardised(self, windows: np.ndarray, horizon: int) -> np.ndarray:
+        """Standardised returns ``(batch, horizon)`` from windows ``(batch, window)``."""
         import torch
 
         from forecast.models.networks import torch_settings
 
-        blocks, done = [], 0
+        x, blocks, done = torch.from_numpy(windows), [], 0
         with torch_settings(), torch.inference_mode():
             while done < horizon:  # direct for max_horizon steps, then on its own output
                 out = torch.stack([net(x) for net in self.nets_]).mean(0)  # (batch, H)
