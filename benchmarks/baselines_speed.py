@@ -13,7 +13,7 @@ import argparse
 import time
 
 import forecast
-from forecast.backtest import backtest
+from forecast.walkforward.engine import backtest
 
 BASELINES = ["naive", "drift", "ar", "markov", "msar"]
 
@@ -26,7 +26,7 @@ def timed(series, refit_every: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=str(forecast.data.embedded_dir() / "GSPC.csv"))
+    parser.add_argument("--series", default=str(forecast.data.series.embedded_dir() / "GSPC.csv"))
     args = parser.parse_args()
     series = forecast.load_prices(args.series)
     print(f"series {series.name}: {len(series)} prices; models {','.join(BASELINES)}")

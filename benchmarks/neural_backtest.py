@@ -21,8 +21,8 @@ import os
 import time
 
 import forecast
-from forecast.backtest import backtest
 from forecast.models import get_model
+from forecast.walkforward.engine import backtest
 
 
 def run(series, names: list[str], warm_start: bool, args: argparse.Namespace):
@@ -41,7 +41,7 @@ def run(series, names: list[str], warm_start: bool, args: argparse.Namespace):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=str(forecast.data.embedded_dir() / "GSPC.csv"))
+    parser.add_argument("--series", default=str(forecast.data.series.embedded_dir() / "GSPC.csv"))
     parser.add_argument("--models", default="rnn,lstm,gru")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--warm-start", default="off,on", help="off, on or off,on")

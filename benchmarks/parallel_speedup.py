@@ -47,11 +47,12 @@ from pathlib import Path
 import numpy as np
 
 import forecast
-from forecast import executors
-from forecast.backtest import backtest
-from forecast.data import embedded_dir, read_price_csv
+from forecast.data.series import embedded_dir, read_price_csv
+from forecast.execution import base as executors
+from forecast.execution.process_pool import ProcessExecutor
+from forecast.execution.sizing import resolve_executor
 from forecast.models import get_model, warm_up_model
-from forecast.process_executor import ProcessExecutor
+from forecast.walkforward.engine import backtest
 
 TICKERS = ("AAPL", "GOOG", "GSPC", "IBM")
 BASELINES = ["naive", "drift", "ar", "markov", "msar"]
@@ -78,7 +79,7 @@ def run_backtest(series, group: str, args, jobs=None, executor=None):
 
 def child(group: str, jobs: int, args, out: str) -> None:
     """One end-to-end run (in a fresh process): what ``forecast backtest --jobs N`` does."""
-    executor = executors.resolve_executor(jobs)
+    executor = resolve_executor(jobs)
     if jobs > 1:  # as the CLI: workers start (importing the models) before this process
         # builds its models (torch for lstm) and loads the series
         names = BASELINES if group == "baselines" else ["lstm"]

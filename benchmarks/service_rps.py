@@ -34,9 +34,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from forecast.calendar import get_calendar
-from forecast.service_queries import forecast_rows, latest_by_model, read_snapshot
-from forecast.store import open_store, transaction
+from forecast.data.calendar import get_calendar
+from forecast.service.queries import forecast_rows, latest_by_model, read_snapshot
+from forecast.store.database import open_store, transaction
 
 MODELS = ["naive", "drift", "ar", "markov", "msar", "elman", "rnn", "lstm", "gru"]
 HORIZON, REFIT_EVERY = 5, 5

@@ -60,7 +60,7 @@ def timed(fn, *args):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=str(forecast.data.embedded_dir() / "GSPC.csv"))
+    parser.add_argument("--series", default=str(forecast.data.series.embedded_dir() / "GSPC.csv"))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()

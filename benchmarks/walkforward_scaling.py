@@ -28,9 +28,9 @@ import time
 
 import pandas as pd
 
-from forecast.backtest import backtest
-from forecast.data import embedded_dir, read_price_csv
+from forecast.data.series import embedded_dir, read_price_csv
 from forecast.models import get_model
+from forecast.walkforward.engine import backtest
 
 MODELS = ("ar", "markov", "msar", "lstm")
 LSTM = {"window": 20, "hidden_size": 16, "epochs": 10, "patience": 3, "warm_start": True}

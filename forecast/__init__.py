@@ -8,58 +8,65 @@ Public API::
     result.metrics                                         # one row per series/model/horizon
     forecast.write_report("runs/x")                        # after forecast.write_run(...)
 
-The heavier pieces (reports, the compare pipeline, the scheduled job) are imported on first
-use, so ``import forecast`` stays light and never imports torch.
+Every public name is imported on first use, so ``import forecast`` (and importing one room,
+e.g. ``forecast.models``) loads only what it needs and never torch. The package is laid out
+by role; see the README's "How the code is laid out".
 """
 
 from importlib import import_module
 
-from forecast import models
-from forecast.backtest import BacktestResult, backtest
-from forecast.data import embedded_tickers, load_prices, series_hash, validate_ticker
 from forecast.errors import ConfigError, DataError, ForecastError, ModelFileError, ModelFitError
-from forecast.intervals import IntervalSettings
-from forecast.models import available_models, get_model
-from forecast.models.io import load_model
-
-__version__ = "0.1.0"
+from forecast.version import __version__
 
 #: public names loaded on first use: name -> module
 _LAZY = {
-    "write_run": "forecast.runfiles",
-    "read_run": "forecast.runfiles",
+    "backtest": "forecast.walkforward.engine",
+    "BacktestResult": "forecast.walkforward.engine",
+    "load_prices": "forecast.data.loading",
+    "embedded_tickers": "forecast.data.series",
+    "series_hash": "forecast.data.series",
+    "validate_ticker": "forecast.data.tickers",
+    "IntervalSettings": "forecast.evaluation.conformal",
+    "available_models": "forecast.models.registry",
+    "get_model": "forecast.models.registry",
+    "load_model": "forecast.models.loading",
+    "write_run": "forecast.walkforward.runfiles",
+    "read_run": "forecast.walkforward.runfiles",
     "write_report": "forecast.report",
-    "CompareConfig": "forecast.compare",
-    "run_compare": "forecast.compare",
-    "load_config": "forecast.jobconfig",
-    "run_job": "forecast.job",
-    "scorecard": "forecast.scorecard",
+    "BacktestPlan": "forecast.workflows.backtest",
+    "run_backtest": "forecast.workflows.backtest",
+    "model_specs": "forecast.workflows.backtest",
+    "CompareConfig": "forecast.workflows.compare",
+    "run_compare": "forecast.workflows.compare",
+    "load_config": "forecast.job.config",
+    "run_job": "forecast.job.runner",
+    "scorecard": "forecast.store.scorecard",
+    "ProcessExecutor": "forecast.execution.process_pool",
+    "DaskExecutor": "forecast.execution.dask_cluster",
 }
 
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+    if name == "models":
+        return import_module("forecast.models")
     raise AttributeError(f"module 'forecast' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
-    "BacktestResult",
     "ConfigError",
     "DataError",
     "ForecastError",
-    "IntervalSettings",
     "ModelFileError",
     "ModelFitError",
     "__version__",
-    "available_models",
-    "backtest",
-    "embedded_tickers",
-    "get_model",
-    "load_model",
-    "load_prices",
     "models",
-    "series_hash",
-    "validate_ticker",
     *_LAZY,
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from forecast.models.baselines import DriftForecaster
@@ -28,8 +29,14 @@ def fail(x: int) -> int:
 
 
 def die(x: int) -> int:
-    """Kill the worker process running it, every time."""
+    """Kill the worker process running it, every time.
+
+    After a second: a task submitted beside it has started by then, so that on a loaded
+    machine its worker's death does not take down a neighbour that has not begun yet (which
+    would be charged a death it did not cause).
+    """
     if in_worker():
+        time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGKILL)
     return x
 

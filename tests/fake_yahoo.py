@@ -6,7 +6,7 @@ through two faces that share one script of failures:
 - :meth:`FakeYahoo.session`: a real ``requests.Session`` whose transport answers Yahoo's
   endpoints (cookie, crumb, v8 chart) with chart JSON built from the frames, so the *real*
   yfinance request, parsing, timezone and adjustment code runs (contract tests);
-- :meth:`FakeYahoo.download`: a function with :data:`forecast.yahoo.Download`'s signature that
+- :meth:`FakeYahoo.download`: a function with :data:`forecast.data.yahoo.Download`'s signature that
   returns what ``Ticker.history`` returns (tz-aware exchange-local index, ``Adj Close``,
   ``Dividends``, ``Stock Splits``), for fast unit tests of everything above yfinance.
 
@@ -34,8 +34,8 @@ import pandas as pd
 import requests
 from requests.adapters import BaseAdapter
 
-from forecast.data import embedded_dir
-from forecast.schema import read_price_frame
+from forecast.data.frames import read_price_frame
+from forecast.data.series import embedded_dir
 
 FAILURES = ("outage", "rate_limit", "server_error", "hang", "empty", "no_data")
 SESSION_OPEN, SESSION_CLOSE = time(9, 30), time(16, 0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 from helpers import TINY_PARAMS
 
-from forecast.data import load_prices
-from forecast.jobconfig import JobConfig, config_from_dict
+from forecast.data.loading import load_prices
+from forecast.job.config import JobConfig, config_from_dict
 
 #: baselines plus one tiny neural model: every code path, a fraction of a second per fit
 MODELS = {

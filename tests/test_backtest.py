@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from helpers import price_series
 
-from forecast.backtest import backtest, walk_forward_origins
 from forecast.errors import ModelFitError
-from forecast.intervals import IntervalSettings
+from forecast.evaluation.conformal import IntervalSettings
 from forecast.models.base import BaseForecaster
+from forecast.walkforward.engine import backtest, walk_forward_origins
 
 
 class Spy(BaseForecaster):

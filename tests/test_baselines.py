@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from helpers import price_series
 
-from forecast.backtest import backtest
 from forecast.errors import ModelFitError
 from forecast.models import ARForecaster, DriftForecaster, NaiveForecaster
+from forecast.walkforward.engine import backtest
 
 
 def constant_growth(n=300, g=0.001):

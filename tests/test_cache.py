@@ -15,7 +15,7 @@ from fake_yahoo import embedded_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
-from forecast.cache import (
+from forecast.data.cache import (
     CacheEntry,
     PriceCache,
     cache_filename,
@@ -23,7 +23,7 @@ from forecast.cache import (
     default_cache_dir,
     ticker_from_filename,
 )
-from forecast.data import validate_ticker
+from forecast.data.tickers import validate_ticker
 
 FETCHED = datetime(2013, 3, 1, 22, 0, tzinfo=UTC)
 FRAME = embedded_frame("IBM").loc["2013-01":]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from forecast.calendar import TradingCalendar, get_calendar
+from forecast.data.calendar import TradingCalendar, get_calendar
 
 
 @pytest.fixture(scope="module")

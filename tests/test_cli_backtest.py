@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecast.cli import main
-from forecast.data import embedded_dir
+from forecast.data.series import embedded_dir
 
 
 def test_backtest_on_an_embedded_csv(tmp_path, capsys):

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from job_helpers import dump, query, sessions
 
-from forecast import modelfiles
 from forecast.cli import main
-from forecast.job import run_job
-from forecast.jobconfig import load_config
-from forecast.joblock import JobLock, lock_path
+from forecast.job import modelfiles
+from forecast.job.config import load_config
+from forecast.job.lock import JobLock, lock_path
+from forecast.job.runner import run_job
 
 CONFIG = """
 tickers = ["AAPL", "MSFT"]
@@ -169,7 +169,7 @@ def test_scorecard_command(tmp_path, capsys):
 # ---- crashes: SIGKILL at chosen points ----------------------------------------------------------
 def _child(config: str, as_of: str, point: str) -> None:
     """Run the job in a forked child and SIGKILL it at ``point`` (while handling MSFT)."""
-    from forecast import store as st
+    from forecast.store import database as st
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
@@ -300,7 +300,7 @@ def test_sigterm_rolls_back_the_open_ticker_and_marks_the_run_aborted(tmp_path):
 def _forked_main(args: list[str], out: str, gate: str | None = None, at: str = "") -> None:
     """``forecast`` in a forked child, output to ``out``; with ``gate``, pause before
     computing ticker ``at`` (default: the first) until that file exists."""
-    import forecast.job as job
+    import forecast.job.runner as job
 
     if gate is not None:
         compute, deadline = job.compute_ticker, time.monotonic() + 60

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.backtest import BacktestConfig, backtest
 from forecast.cli import main
-from forecast.compare import CompareConfig, build_models, load_series, run_compare
-from forecast.data import embedded_dir
+from forecast.data.series import embedded_dir
 from forecast.errors import ConfigError
+from forecast.walkforward.engine import BacktestConfig, backtest
+from forecast.workflows.compare import CompareConfig, build_models, load_series, run_compare
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = """\

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 import forecast
-from forecast.data import embedded_tickers, load_prices, series_hash, validate_ticker
+from forecast.data.loading import load_prices
+from forecast.data.series import embedded_tickers, series_hash
+from forecast.data.tickers import validate_ticker
 from forecast.errors import DataError
 
 
@@ -31,7 +33,7 @@ def test_embedded_series_load_by_ticker():
 
 def test_default_column_is_adj_close_on_split_adjusted_files():
     s = load_prices("AAPL")
-    raw = pd.read_csv(forecast.data.embedded_dir() / "AAPL.csv")
+    raw = pd.read_csv(forecast.data.series.embedded_dir() / "AAPL.csv")
     assert np.allclose(s.to_numpy(), raw["Adj Close"].to_numpy())
     # no split-sized jump: the raw Close halves on 2000-06-21, Adj Close does not
     jump = (s / s.shift()).loc["2000-06-21"]

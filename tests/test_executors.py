@@ -11,20 +11,17 @@ import pytest
 from executor_tasks import KillerDrift, die, die_once, fail, square, thread_limits, worker_pid
 from helpers import price_series, tiny
 
-from forecast.backtest import backtest
 from forecast.cli import main
 from forecast.cli.workers import make_executor
-from forecast.data import embedded_dir, read_price_csv
-from forecast.executors import (
-    ExecutorError,
-    SerialExecutor,
-    resolve_executor,
-)
+from forecast.data.series import embedded_dir, read_price_csv
+from forecast.execution.base import ExecutorError, SerialExecutor
+from forecast.execution.process_pool import ProcessExecutor
+from forecast.execution.sizing import resolve_executor
 from forecast.models import available_models, get_model
-from forecast.process_executor import ProcessExecutor
+from forecast.walkforward.engine import backtest
 
 distributed = pytest.importorskip("distributed")
-from forecast.dask_executor import DaskExecutor  # noqa: E402
+from forecast.execution.dask_cluster import DaskExecutor  # noqa: E402
 
 #: every registered model, the neural ones tiny: the same bits from every executor
 MODELS = {name: tiny(get_model(name)) for name in available_models()}
@@ -170,7 +167,9 @@ def test_the_python_api_choices_and_their_errors():
         resolve_executor(jobs=0)
     with pytest.raises(ValueError, match="pass jobs or executor, not both"):
         resolve_executor(jobs=2, executor=pool)
-    with pytest.raises(TypeError, match=r"executor must be a forecast\.executors\.Executor; got"):
+    with pytest.raises(
+        TypeError, match=r"executor must be a forecast\.execution\.base\.Executor; got"
+    ):
         resolve_executor(executor="dask")
     with pytest.raises(ValueError, match="jobs must be an integer >= 1; got 0"):
         backtest(price_series(60), "naive", test_size=5, jobs=0)

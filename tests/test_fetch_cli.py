@@ -8,9 +8,9 @@ import pytest
 from fake_yahoo import FakeYahoo, after_close, embedded_frame
 
 import forecast.cli.fetch
-from forecast.cache import PriceCache
 from forecast.cli import main
-from forecast.yahoo import RetryPolicy, YahooClient
+from forecast.data.cache import PriceCache
+from forecast.data.yahoo import RetryPolicy, YahooClient
 
 NOW = after_close("2013-03-01")
 LINE = re.compile(

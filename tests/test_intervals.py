@@ -8,15 +8,10 @@ import pytest
 from helpers import price_series
 from scipy import stats
 
-from forecast.backtest import backtest
-from forecast.intervals import (
-    MIN_ERRORS,
-    conformal_bounds,
-    gaussian_bounds,
-    interval_scores,
-    mixture_bounds,
-)
+from forecast.evaluation.conformal import MIN_ERRORS, conformal_bounds, interval_scores
 from forecast.models import available_models, get_model
+from forecast.models.distributions import gaussian_bounds, mixture_bounds
+from forecast.walkforward.engine import backtest
 
 DISTRIBUTION_MODELS = ["naive", "drift", "ar", "markov", "msar"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -12,13 +13,13 @@ import pytest
 from fake_yahoo import FakeYahoo, after_close, embedded_frame
 from job_helpers import BASELINES, dump, job_config, query, sessions
 
-from forecast.data import load_prices
-from forecast.job import run_job
-from forecast.joblock import JobLock, JobLocked
+from forecast.data.loading import load_prices
+from forecast.data.sources import resolve_prices
+from forecast.data.yahoo import RetryPolicy, YahooClient
+from forecast.job.lock import JobLock, JobLocked
+from forecast.job.runner import run_job
 from forecast.models import get_model
-from forecast.prices import resolve_prices
-from forecast.store import StoreError
-from forecast.yahoo import RetryPolicy, YahooClient
+from forecast.store.database import StoreError
 
 
 @pytest.fixture
@@ -161,7 +162,7 @@ def test_tampered_or_corrupt_model_file_is_refit_not_loaded(tmp_path, damage):
         manifest = json.loads((folder / "model.json").read_text())
         manifest["format_version"] = 999
         (folder / "model.json").write_text(json.dumps(manifest))
-        from forecast.modelfiles import digest
+        from forecast.job.modelfiles import digest
 
         files = {p.name: p.read_bytes() for p in folder.iterdir()}
         import sqlite3
@@ -298,7 +299,7 @@ def test_online_default_as_of_is_the_last_closed_session(tmp_path):
 
 def test_store_errors_and_lock(tmp_path, config):
     with pytest.raises(StoreError, match=r"store folder does not exist: .*missing"):
-        run_job(config, as_of="2013-02-28", store=tmp_path / "missing" / "f.db")
+        run_job(replace(config, store=tmp_path / "missing" / "f.db"), as_of="2013-02-28")
     holder = JobLock(config.store)
     holder.acquire(info={"started_at": "earlier", "as_of": "2013-02-27"})
     try:

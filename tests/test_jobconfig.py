@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from forecast.errors import ConfigError
-from forecast.intervals import IntervalSettings
-from forecast.jobconfig import JobConfig, config_from_dict, load_config
+from forecast.evaluation.conformal import IntervalSettings
+from forecast.job.config import JobConfig, config_from_dict, load_config
 
 GOOD = """
 tickers = ["aapl", "^GSPC"]
@@ -160,7 +160,9 @@ def test_config_errors_are_value_errors():
 def test_default_configs_come_from_the_working_directory_else_the_shipped_copy(
     tmp_path, monkeypatch
 ):
-    from forecast import compare, configfile, jobconfig
+    from forecast.job import config as jobconfig
+    from forecast.walkforward import configfile
+    from forecast.workflows import compare
 
     shipped = tmp_path / "site" / "forecast" / "_pipelines"  # as a wheel lays it out
     shipped.mkdir(parents=True)

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from job_helpers import dump, job_config, query, sessions
 
-import forecast.job
-import forecast.tickerwork
-from forecast.backtest import backtest
-from forecast.data import load_prices
-from forecast.intervals import MIN_ERRORS, IntervalSettings
-from forecast.job import run_job
-from forecast.jobintervals import needs_bootstrap, replayed_bounds
+import forecast.job.runner
+import forecast.job.ticker
+from forecast.data.loading import load_prices
+from forecast.evaluation.conformal import MIN_ERRORS, IntervalSettings
+from forecast.job.intervals import needs_bootstrap, replayed_bounds
+from forecast.job.runner import run_job
 from forecast.models import get_model
+from forecast.walkforward.engine import backtest
 
 DAYS = sessions(8, end="2013-02-28")
 SQL_ERRORS = (
@@ -111,7 +111,7 @@ def test_live_errors_take_over_from_the_bootstrap(tmp_path):
 
 def _perturbed_after(day: str):
     """``load_prices`` with every price after ``day`` changed by up to a few percent."""
-    real = forecast.job.load_prices
+    real = forecast.job.runner.load_prices
 
     def load(ticker, **kwargs):
         prices = real(ticker, **kwargs)
@@ -137,7 +137,7 @@ def test_a_replayed_as_of_uses_no_later_error(tmp_path, monkeypatch):
     for day in DAYS[:6]:
         run_job(in_order, as_of=day)
     with monkeypatch.context() as m:
-        m.setattr(forecast.job, "load_prices", _perturbed_after(cut))
+        m.setattr(forecast.job.runner, "load_prices", _perturbed_after(cut))
         later = run_job(replayed, as_of=DAYS[7])  # sees the changed prices: its errors differ
         assert later.tickers[0]["calibrated"] == ["drift", "ar"]
         for day in DAYS[:6]:
@@ -185,7 +185,7 @@ def test_a_failed_bootstrap_costs_the_intervals_not_the_forecasts(tmp_path, monk
         raise RuntimeError("no walk today")
 
     with monkeypatch.context() as m:
-        m.setattr(forecast.tickerwork, "bootstrap", fail)
+        m.setattr(forecast.job.ticker, "bootstrap", fail)
         summary = run_job(config, as_of=DAYS[0])
     (ticker,) = summary.tickers
     assert (summary.exit_code, ticker["status"], ticker["forecasts"]) == (0, "stored", 3)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from forecast.joblock import JobLock, JobLocked, lock_path
+from forecast.job.lock import JobLock, JobLocked, lock_path
 
 
 def test_second_lock_is_refused_and_names_the_holder(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from forecast.metrics import (
+from forecast.evaluation.metrics import (
     METRIC_COLUMNS,
     compute_metrics,
     diebold_mariano,

@@ -16,7 +16,8 @@ from helpers import price_series, tiny
 import forecast
 from forecast.errors import ModelFileError
 from forecast.models import available_models, get_model
-from forecast.models.io import model_files, model_from_files
+from forecast.models.loading import model_from_files
+from forecast.models.saving import model_files
 
 
 @pytest.fixture(scope="module")

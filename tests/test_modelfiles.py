@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from forecast import modelfiles as mf
 from forecast.errors import ModelFileError
+from forecast.job import modelfiles as mf
 
 SPECIAL = ["AAPL", "BRK-B", "^GSPC", "EURUSD=X", "GC=F", "0700.HK", "M&M.NS", "CON", "NUL", "LPT1"]
 FILES = {"model.json": b'{"a": 1}', "model.state.pt": b"\x00\x01weights"}

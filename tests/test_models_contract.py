@@ -7,9 +7,9 @@ import pytest
 from helpers import perturb_after, price_series, tiny
 from sklearn.base import clone
 
-from forecast.backtest import backtest
-from forecast.intervals import IntervalSettings
+from forecast.evaluation.conformal import IntervalSettings
 from forecast.models import available_models, get_model
+from forecast.walkforward.engine import backtest
 
 MODELS = available_models()
 

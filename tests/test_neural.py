@@ -19,7 +19,7 @@ from helpers import price_series
 from torch import nn
 
 from forecast.cli import main
-from forecast.data import embedded_dir
+from forecast.data.series import embedded_dir
 from forecast.errors import DataError, ModelFitError
 from forecast.models import get_model
 from forecast.models.elman import ElmanRNN
@@ -223,8 +223,8 @@ def test_warm_start_continues_from_the_previous_weights(series):
         ({"n_models": True}, TypeError, "n_models must be an integer >= 1; got True"),
         ({"seed": -1}, ValueError, "seed must be an integer >= 0; got -1"),
         ({"dropout": 1.0}, ValueError, r"dropout must be a number in \[0, 1\); got 1.0"),
-        ({"lr": 0}, ValueError, "lr must be a number > 0; got 0"),
-        ({"grad_clip": float("nan")}, ValueError, "grad_clip must be a number > 0 or None"),
+        ({"lr": 0}, ValueError, "lr must be a finite number > 0; got 0"),
+        ({"grad_clip": float("nan")}, ValueError, "grad_clip must be a finite number > 0 or None"),
         ({"warm_start": "yes"}, TypeError, "warm_start must be True or False; got 'yes'"),
     ],
 )

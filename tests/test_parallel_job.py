@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from job_helpers import dump, job_config, query, sessions
 
-from forecast import store as store_module
 from forecast.cli import main
-from forecast.executors import Outcome, SerialExecutor
-from forecast.executors import _SerialBatch as SerialBatch
-from forecast.job import run_job
-from forecast.process_executor import ProcessExecutor
+from forecast.execution.base import Outcome, SerialExecutor
+from forecast.execution.base import _SerialBatch as SerialBatch
+from forecast.execution.process_pool import ProcessExecutor
+from forecast.job.runner import run_job
+from forecast.store import database as store_module
 
 TABLES = ("forecasts", "intervals", "calibration", "model_versions", "scores")
 D0, D1 = sessions(2, end="2013-02-28")
@@ -102,7 +102,7 @@ def test_a_ticker_whose_worker_died_is_reported_and_the_next_runs_do_it(tmp_path
 
 def _held_run(args: list[str], out: str, gate: str) -> None:
     """``forecast run`` in a forked child whose driver waits before writing MSFT."""
-    from forecast.store import Store
+    from forecast.store.database import Store
 
     original = Store.write_ticker
 

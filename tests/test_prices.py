@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from fake_yahoo import FakeYahoo, after_close, at, embedded_frame
 
-import forecast.prices
-from forecast.cache import PriceCache, cache_filename
-from forecast.data import load_prices
+import forecast.data.sources
+from forecast.data.cache import PriceCache, cache_filename
+from forecast.data.loading import load_prices
+from forecast.data.sources import OVERLAP, is_offline, resolve_prices
+from forecast.data.yahoo import NoPriceData, RetryPolicy, YahooClient
 from forecast.errors import ConfigError
-from forecast.prices import OVERLAP, is_offline, resolve_prices
-from forecast.yahoo import NoPriceData, RetryPolicy, YahooClient
 
 MID, LAST = "2013-02-15", "2013-03-01"
 
@@ -27,7 +27,7 @@ def _no_default_client(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("test reached the real Yahoo client")
 
-    monkeypatch.setattr(forecast.prices, "default_client", forbidden)
+    monkeypatch.setattr(forecast.data.sources, "default_client", forbidden)
 
 
 @pytest.fixture
@@ -282,7 +282,7 @@ def test_warning_is_logged_once_per_fallback(fake, tmp_path, caplog):
     fake.fail("outage")
     with caplog.at_level(logging.WARNING, logger="forecast"):
         fetch(fake, after_close(LAST), tmp_path)
-    notes = [r.getMessage() for r in caplog.records if r.name == "forecast.prices"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "forecast.data.sources"]
     assert notes == [
         "AAPL: using embedded data ending 2013-03-01 (Yahoo Finance unreachable: "
         "ConnectionError: fake Yahoo: connection refused)"

@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.backtest import backtest
 from forecast.cli import main
-from forecast.data import embedded_dir, read_price_csv
+from forecast.data.series import embedded_dir, read_price_csv
 from forecast.errors import DataError
 from forecast.models import get_model
 from forecast.models.base import BaseForecaster
 from forecast.report import build_content, write_report
 from forecast.report.display import fmt
 from forecast.report.tables import summary, verdict
-from forecast.runfiles import read_run, write_run
+from forecast.walkforward.engine import backtest
+from forecast.walkforward.runfiles import read_run, write_run
 from tests.helpers import DataCells, price_series
 
 HOSTILE = "<script>alert(1)</script>"

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.backtest import backtest
-from forecast.data import embedded_dir, read_price_csv
-from forecast.metrics import METRIC_COLUMNS
+from forecast.data.series import embedded_dir, read_price_csv
+from forecast.evaluation.metrics import METRIC_COLUMNS
 from forecast.models import get_model
 from forecast.models.base import BaseForecaster
 from forecast.report import build_content, write_report
@@ -24,7 +23,8 @@ from forecast.report.intervals import (
     regimes,
 )
 from forecast.report.markdown import render_markdown
-from forecast.runfiles import RunFiles, read_run, write_run
+from forecast.walkforward.engine import backtest
+from forecast.walkforward.runfiles import RunFiles, read_run, write_run
 from tests.helpers import DataCells, price_series
 
 HOSTILE = "<script>alert(1)</script>"
@@ -284,9 +284,9 @@ def test_a_run_folder_from_before_intervals_still_reports(tmp_path):
     """metrics.csv without coverage/width/winkler and forecasts without bounds: still read."""
     from helpers import price_series
 
-    from forecast.backtest import backtest as run_backtest
     from forecast.report import write_report
-    from forecast.runfiles import read_run, write_run
+    from forecast.walkforward.engine import backtest as run_backtest
+    from forecast.walkforward.runfiles import read_run, write_run
 
     res = run_backtest(price_series(200), ["drift"], horizons=1, test_size=30, intervals=None)
     res.metrics = res.metrics.drop(columns=["coverage", "width", "winkler"])

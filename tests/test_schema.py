@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from fake_yahoo import at, embedded_frame
 
-from forecast.errors import DataError
-from forecast.schema import (
+from forecast.data.frames import (
     CLOSE_MARGIN,
     SchemaError,
     last_closed_date,
     normalise_history,
     read_price_frame,
 )
+from forecast.errors import DataError
 
 NOW = at("2013-03-02", time(10, 0))  # the next morning: Friday's bar is final even unlabelled
 EXPECTED = embedded_frame("AAPL").loc["2013-02-20":]

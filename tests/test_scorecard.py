@@ -10,11 +10,16 @@ import pandas as pd
 import pytest
 from job_helpers import BASELINES, dump, job_config, query, sessions
 
-from forecast.data import load_prices
-from forecast.job import run_job
-from forecast.scorecard import SCORECARD_COLUMNS, compute_scorecard, format_scorecard, scorecard
-from forecast.store import StoreError
-from forecast.tickerwork import score_forecasts
+from forecast.data.loading import load_prices
+from forecast.job.runner import run_job
+from forecast.job.ticker import score_forecasts
+from forecast.store.database import StoreError
+from forecast.store.scorecard import (
+    SCORECARD_COLUMNS,
+    compute_scorecard,
+    format_scorecard,
+    scorecard,
+)
 
 
 def _rows(model, forecasts, actuals, last=100.0, horizon=1):

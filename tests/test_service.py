@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from job_helpers import BASELINES, dump, job_config, sessions
 
-from forecast import service_queries
 from forecast.cli import main
-from forecast.job import run_job
-from forecast.scorecard import scorecard
-from forecast.service import create_app
-from forecast.service_queries import StoreUnavailable, read_snapshot
+from forecast.job.runner import run_job
+from forecast.service import queries as service_queries
+from forecast.service.app import create_app
+from forecast.service.queries import StoreUnavailable, read_snapshot
+from forecast.store.scorecard import scorecard
 
 with warnings.catch_warnings():  # starlette 1.10 asks for httpx2; httpx still works
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
@@ -281,7 +281,7 @@ def test_an_internal_error_is_json_without_a_traceback(store, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr("forecast.service.recent_runs", boom)
+    monkeypatch.setattr("forecast.service.app.recent_runs", boom)
     r = TestClient(create_app(store), raise_server_exceptions=False).get("/runs")
     assert r.status_code == 500 and r.json()["error"] == "internal_error"
     assert "secret" not in r.text and "Traceback" not in r.text

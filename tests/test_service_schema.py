@@ -20,8 +20,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from job_helpers import BASELINES, job_config, sessions
 
-from forecast.job import run_job
-from forecast.service import create_app
+from forecast.job.runner import run_job
+from forecast.service.app import create_app
 
 with warnings.catch_warnings():  # starlette 1.10 asks for httpx2; httpx still works
     warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")

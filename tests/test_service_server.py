@@ -19,7 +19,7 @@ import time
 import httpx
 from job_helpers import BASELINES, job_config, sessions
 
-from forecast.job import run_job
+from forecast.job.runner import run_job
 
 START_TIMEOUT = 90.0  # seconds for the interpreter, imports and the bind, on a busy CI machine
 ADDRESS = re.compile(r"Uvicorn running on (http://127\.0\.0\.1:\d+)")

@@ -10,18 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from forecast import store as st
-from forecast.store import (
-    CalibrationRow,
-    ForecastRow,
-    NewVersion,
-    ScoreRow,
-    StoreError,
-    TickerResult,
-    open_reader,
-    open_store,
-)
-from forecast.store_schema import MIGRATIONS
+from forecast.store import database as st
+from forecast.store.database import StoreError, open_reader, open_store
+from forecast.store.rows import CalibrationRow, ForecastRow, NewVersion, ScoreRow, TickerResult
+from forecast.store.schema import MIGRATIONS
 
 
 def _version(model: str = "naive", through: str = "2013-02-28") -> NewVersion:

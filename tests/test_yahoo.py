@@ -20,9 +20,8 @@ from fake_yahoo import (
 )
 
 import forecast
-from forecast.errors import DataError
-from forecast.prices import OVERLAP, resolve_prices
-from forecast.yahoo import (
+from forecast.data.sources import OVERLAP, resolve_prices
+from forecast.data.yahoo import (
     NoPriceData,
     RetryPolicy,
     YahooClient,
@@ -31,8 +30,9 @@ from forecast.yahoo import (
     YahooUnavailable,
     classify_error,
 )
+from forecast.errors import DataError
 
-# forecast.yahoo silences yfinance's pandas-3 deprecation once per process; pytest resets the
+# forecast.data.yahoo silences yfinance's pandas-3 deprecation once per process; pytest resets the
 # warning filters for every test, so the later tests need the same filter
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
 
@@ -266,25 +266,25 @@ def test_contract_top_up_through_real_yfinance_asks_only_for_missing_dates(fake,
 def test_contract_yfinance_keeps_its_cache_in_ours(fake, tmp_path):
     import yfinance.cache
 
-    import forecast.yahoo
+    import forecast.data.yahoo
 
     client(fake, face="session", attempts=1).history("AAPL", START, END)
     folder = Path(yfinance.cache._TzDBManager.get_location())
-    assert folder == forecast.yahoo._yf_folder and folder.name == "yfinance"
+    assert folder == forecast.data.yahoo._yf_folder and folder.name == "yfinance"
     assert not folder.is_relative_to(Path.home() / ".cache")
     assert {p.name for p in folder.iterdir()} >= {"tkr-tz.db", "cookies.db"}
 
 
 def test_default_client_uses_the_interactive_policy(monkeypatch):
-    import forecast.yahoo
+    import forecast.data.yahoo
 
-    monkeypatch.setattr(forecast.yahoo, "_DEFAULT_CLIENT", None)
-    c = forecast.yahoo.default_client()
-    assert c is forecast.yahoo.default_client()
+    monkeypatch.setattr(forecast.data.yahoo, "_DEFAULT_CLIENT", None)
+    c = forecast.data.yahoo.default_client()
+    assert c is forecast.data.yahoo.default_client()
     assert c.policy.deadline <= 15 and c.policy.breaker_threshold == 1
 
 
 def test_utc_now_is_aware():
-    from forecast.yahoo import utc_now
+    from forecast.data.yahoo import utc_now
 
     assert utc_now().utcoffset() == timedelta(0) and isinstance(utc_now(), datetime)

@@ -3,6 +3,10 @@
 Each subcommand lives in its own module exposing ``register(subparsers)``; the parser it adds
 sets ``func`` to a callable taking the parsed arguments and returning the exit code. Errors
 the library raises on purpose become one line on stderr and an exit code, never a traceback.
+
+The top layer: it may import every room, and nothing imports it. It parses, calls one
+library function per command, prints, and maps errors to exit codes; the work itself (what
+series, which models, what to write) lives in the library.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from forecast.checks import check_int, int_rule
 from forecast.errors import ForecastError
 
 #: subcommand modules, in the order ``forecast --help`` lists them
@@ -36,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="forecast",
         description="Walk-forward stock-price forecasting against the random walk.",
     )
-    from forecast import __version__
+    from forecast.version import __version__
 
     parser.add_argument("--version", action="version", version=f"forecast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -119,17 +124,15 @@ def log_to_stderr(
 def positive_int(text: str) -> int:
     """An integer >= 1 (argparse type)."""
     try:
-        value = int(text)
+        return check_int(int(text), "", 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1; got {value}")
-    return value
+        shown = text if text.strip().lstrip("+-").isdigit() else repr(text)
+        raise argparse.ArgumentTypeError(f"expected {int_rule(1)}; got {shown}") from None
 
 
 def level_arg(text: str) -> float:
     """A coverage level strictly between 0 and 1 (argparse type)."""
-    from forecast.intervals import check_level
+    from forecast.checks import check_level
 
     try:
         return check_level(float(text))
@@ -142,7 +145,8 @@ def level_arg(text: str) -> float:
 def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
     """``--intervals`` and ``--level``, with the engine's defaults or, with ``from_config``,
     ``None`` (the command's config decides)."""
-    from forecast.intervals import DEFAULT_LEVEL, DEFAULT_METHOD, METHODS
+    from forecast.checks import DEFAULT_LEVEL
+    from forecast.evaluation.conformal import DEFAULT_METHOD, METHODS
 
     suffix = " (default: the config's)" if from_config else ""
     bands = parser.add_argument_group(f"prediction intervals{suffix}")

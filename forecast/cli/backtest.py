@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from forecast.backtest import BacktestResult, backtest
 from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.data import embedded_dir, embedded_tickers, load_prices, read_price_csv
-from forecast.metrics import BENCHMARK
-from forecast.models import available_models, get_model
-from forecast.models.base import BaseForecaster
-from forecast.runfiles import default_run_dir, write_run
+from forecast.evaluation.conformal import IntervalSettings
+from forecast.models import available_models
+from forecast.walkforward.config import BacktestConfig
+from forecast.walkforward.engine import BacktestResult
+from forecast.walkforward.inputs import with_benchmark
+from forecast.workflows.backtest import BacktestPlan, model_specs, run_backtest
 
 BASELINES = "naive,drift,ar,markov,msar"
 #: CLI flags that set the parameter of the same name on every model that has it
@@ -86,85 +86,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_models(names: list[str], overrides: dict[str, object]) -> dict[str, BaseForecaster]:
-    """Models by name, with each override set on the models that have that parameter."""
-    models = {}
-    for name in dict.fromkeys(names):
-        model = get_model(name)
-        params = {k: v for k, v in overrides.items() if k in model.get_params()}
-        models[name] = model.set_params(**params) if params else model
-    return models
-
-
-def load_series(tickers: list[str], csvs: list[str], column: str | None) -> list[pd.Series]:
-    """The series a backtest runs on: tickers, CSV files, or the embedded data."""
-    series = [load_prices(t, column) for t in tickers]
-    series += [load_prices(Path(c), column) for c in csvs]
-    if not series:
-        for ticker in embedded_tickers():
-            s = read_price_csv(embedded_dir() / f"{ticker}.csv", column)
-            s.attrs["source"] = "embedded"
-            series.append(s)
-    if not series:
-        raise ValueError(f"no series given and no embedded data found in {embedded_dir()}")
-    return series
+def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
+    """The backtest the options ask for (model names are checked here, before any worker)."""
+    overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    intervals = None
+    if args.intervals != "none":
+        intervals = IntervalSettings(method=args.intervals, level=args.level)
+    settings = BacktestConfig(
+        tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
+        intervals,
+    )  # fmt: skip
+    arguments = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
+    }
+    return BacktestPlan(
+        models=model_specs(args.models, overrides),
+        series=(*args.tickers, *(Path(c) for c in args.csv)),
+        column=args.column,
+        backtest=settings,
+        arguments=arguments,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
-    t0 = time.perf_counter()
-    overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
-    for name in args.models:  # before any worker starts (get_model would import torch)
-        if name not in available_models():
-            raise ValueError(
-                f"unknown model {name!r}; valid models: {', '.join(available_models())}"
-            )
-    names = list(dict.fromkeys([BENCHMARK, *args.models]))  # the random walk is always run
-    n_series = len(args.tickers) + len(args.csv) or len(embedded_tickers())
-    executor = executor_from_args(args, n_tasks=n_series * len(names), models=names)
+    plan = plan_from_args(args)
+    names = with_benchmark([m.name for m in plan.models])
+    executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
+    plan = replace(plan, arguments={**plan.arguments, "jobs": executor.workers})
     with executor:  # local workers start now, importing the models while this process loads
-        models = build_models(args.models, overrides)
-        series = load_series(args.tickers, args.csv, args.column)
-        for s in series:
-            print(
-                f"{s.name}: {len(s)} prices {s.index[0]:%Y-%m-%d}..{s.index[-1]:%Y-%m-%d} "
-                f"(source: {s.attrs.get('source', 'file')})",
-                file=sys.stderr,
-            )
         if not args.no_progress and not executor.in_process:
             print(f"backtest: on {executor.describe()}", file=sys.stderr)
-        result = backtest(
-            series,
-            models,
-            args.horizons,
-            args.test_size,
-            args.refit_every,
-            args.train_size,
-            seed=args.seed,
-            progress=not args.no_progress,
-            executor=executor,
-            intervals=None if args.intervals == "none" else args.intervals,
-            level=args.level,
-        )
-    out = args.out or default_run_dir()
-    arguments = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
-    }
-    arguments["jobs"] = executor.workers
-    write_run(
-        result,
-        out,
-        command="backtest",
-        arguments=arguments,
-        elapsed_seconds=round(time.perf_counter() - t0, 3),
-    )
-    print(format_metrics(result.metrics))
-    report_failures(result)
-    if not args.no_report:
-        from forecast.report import write_report  # matplotlib and jinja2 only when needed
-
-        write_report(out)
-    print(f"wrote {out}", file=sys.stderr)
+        done = run_backtest(
+            plan, args.out, executor=executor, progress=not args.no_progress,
+            report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
+        )  # fmt: skip
+    print(format_metrics(done.result.metrics))
+    report_failures(done.result)
+    print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
 
 

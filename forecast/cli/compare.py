@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.compare import DEFAULT_CONFIG, CompareConfig, run_compare
 from forecast.report.tables import summary, verdicts
-from forecast.runfiles import default_run_dir, read_run
+from forecast.walkforward.runfiles import default_run_dir
+from forecast.workflows.compare import DEFAULT_CONFIG, CompareConfig, compare
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir()
     # local: run_compare sizes the pool from config.jobs and the number of tasks
     chosen = executor if args.executor == "dask" else None
-    run_compare(config, out, progress=not args.no_progress, executor=chosen)
-    print_headline(read_run(out).metrics, config.alpha)
-    print(f"wrote {Path(out) / 'report.html'} and report.md", file=sys.stderr)
+    done = compare(config, out, progress=not args.no_progress, executor=chosen)
+    print_headline(done.result.metrics, config.alpha)
+    print(f"wrote {done.run_dir / 'report.html'} and report.md", file=sys.stderr)
     return 0
 
 

@@ -7,11 +7,12 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from forecast.checks import parse_date
 from forecast.cli import log_to_stderr
-from forecast.data import parse_date, validate_ticker
+from forecast.data.sources import PriceData, format_age, is_offline, resolve_prices
+from forecast.data.tickers import validate_ticker
+from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.errors import DataError
-from forecast.prices import PriceData, format_age, is_offline, resolve_prices
-from forecast.yahoo import RetryPolicy, YahooClient
 
 #: some tickers were served from the cache or embedded data because Yahoo did not answer
 EXIT_STALE = 3

@@ -16,13 +16,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from forecast.checks import parse_date
 from forecast.cli import add_interval_arguments, log_to_stderr
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.intervals import IntervalSettings
-from forecast.job import EXIT_LOCKED, RunSummary, parse_day, run_job
-from forecast.jobconfig import JobConfig, load_config
-from forecast.joblock import JobLocked
-from forecast.prices import is_offline
+from forecast.data.sources import is_offline
+from forecast.evaluation.conformal import IntervalSettings
+from forecast.job.config import JobConfig, load_config
+from forecast.job.lock import JobLocked
+from forecast.job.runner import run_job
+from forecast.job.summary import EXIT_LOCKED, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def _with_intervals(config: JobConfig, method: str | None, level: float | None) 
 
 def _day(text: str):
     try:
-        return parse_day(text, "--as-of")
+        return parse_date(text, "--as-of")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -100,7 +102,7 @@ def _day(text: str):
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the job, print per-ticker lines and the summary."""
     # "using embedded data (offline)" once per ticker says only what --offline asked for
-    quiet = ("forecast.prices",) if is_offline(args.offline) and not args.verbose else ()
+    quiet = ("forecast.data.sources",) if is_offline(args.offline) and not args.verbose else ()
     level = logging.INFO if args.verbose else logging.WARNING
     with log_to_stderr("forecast run", level, quiet):
         return _run(args)
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     config = _with_intervals(load_config(args.config), args.intervals, args.level)
+    if args.store is not None:
+        config = replace(config, store=args.store)
     executor = executor_from_args(args, n_tasks=len(config.tickers))
     log.info("%d tickers on %s", len(config.tickers), executor.describe())
     previous = signal.signal(signal.SIGTERM, _terminate)  # roll back the open ticker, exit
@@ -115,7 +119,6 @@ def _run(args: argparse.Namespace) -> int:
         summary = run_job(
             config,
             as_of=args.as_of,
-            store=args.store,
             offline=args.offline,
             wait=args.wait,
             on_ticker=_print_ticker,

@@ -1,4 +1,7 @@
-"""``forecast scorecard``: live accuracy of the stored forecasts (see :mod:`forecast.scorecard`)."""
+"""``forecast scorecard``: live accuracy of the stored forecasts.
+
+See :mod:`forecast.store.scorecard` for what each column means.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import json
 import math
 from pathlib import Path
 
-from forecast.data import validate_ticker
-from forecast.jobconfig import DEFAULT_CONFIG, load_config
-from forecast.scorecard import format_scorecard, scorecard
+from forecast.data.tickers import validate_ticker
+from forecast.job.config import DEFAULT_CONFIG, load_config
+from forecast.store.scorecard import format_scorecard, scorecard
 
 
 def register(sub: argparse._SubParsersAction) -> None:

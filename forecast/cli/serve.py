@@ -11,7 +11,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from forecast.jobconfig import DEFAULT_CONFIG, load_config
+from forecast.job.config import DEFAULT_CONFIG, load_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from forecast.service import create_app
+        from forecast.service.app import create_app
     except ImportError as exc:  # an optional extra: say how to get it
         print(
             f"forecast serve: error: {exc}; install the service's packages with "

@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Iterable
 from functools import partial
 
-from forecast.executors import Executor, SerialExecutor, available_cores
-from forecast.models import available_models, warm_up_model
-from forecast.process_executor import ProcessExecutor
+from forecast.execution.base import Executor
+from forecast.execution.sizing import make_executor
+from forecast.models.registry import available_models, warm_up_model
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
@@ -59,41 +59,3 @@ def executor_from_args(
     known = [m for m in dict.fromkeys(models) if m in available_models()]
     warm_up = tuple(partial(warm_up_model, m) for m in known)
     return make_executor(jobs, args.executor, args.scheduler, n_tasks, warm_up)
-
-
-def make_executor(
-    jobs: int | None = None,
-    kind: str = "local",
-    scheduler: str | None = None,
-    n_tasks: int | None = None,
-    warm_up: tuple = (),
-) -> Executor:
-    """The executor the command-line options ask for (``--jobs``, ``--executor``, ``--scheduler``).
-
-    ``jobs=None``: one worker per core; ``1`` (local): in this process, no pool. No more
-    workers are started than the ``n_tasks`` there are to run, when that is known; local
-    workers run the ``warm_up`` callables as they start.
-    """
-    if kind not in ("local", "dask"):
-        raise ValueError(f"--executor must be local or dask; got {kind!r}")
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ValueError(f"--jobs must be an integer >= 1; got {jobs!r}")
-    if scheduler is not None and kind != "dask":
-        raise ValueError(f"--scheduler needs --executor dask; got --executor {kind}")
-    if kind == "dask":
-        if scheduler is not None and jobs is not None:
-            raise ValueError(
-                f"--jobs sizes a local cluster; the cluster at --scheduler {scheduler} has its "
-                f"own workers; got --jobs {jobs}"
-            )
-        from forecast.dask_executor import DaskExecutor
-
-        if scheduler is None:
-            jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
-        return DaskExecutor(scheduler, workers=jobs)
-    jobs = _capped(available_cores() if jobs is None else jobs, n_tasks)
-    return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs, warm_up=warm_up)
-
-
-def _capped(jobs: int, n_tasks: int | None) -> int:
-    return jobs if n_tasks is None else max(1, min(jobs, n_tasks))

@@ -8,6 +8,7 @@ import numpy as np
 from statsmodels.tools.sm_exceptions import ValueWarning
 from statsmodels.tsa.ar_model import AutoReg, ar_select_order
 
+from forecast.checks import check_int
 from forecast.errors import ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
 
@@ -37,8 +38,7 @@ class ARForecaster(BaseForecaster):
         return max(self.lags_, default=0) + 1 if hasattr(self, "lags_") else 1
 
     def _fit(self, y: np.ndarray) -> None:
-        if int(self.max_lags) < 0:
-            raise ValueError(f"max_lags must be an integer >= 0; got {self.max_lags}")
+        check_int(self.max_lags, "max_lags", 0)
         r = returns_of(y)
         if np.std(r) < 1e-10:  # a halted stock or a synthetic constant-growth series
             raise ModelFitError(

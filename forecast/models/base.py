@@ -14,7 +14,6 @@ may only depend on ``y[:ends[i]]``.
 
 from __future__ import annotations
 
-import numbers
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -23,17 +22,15 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from forecast.checks import DEFAULT_LEVEL, check_int, check_level
 from forecast.errors import DataError, ModelFileError, ModelFitError
-from forecast.intervals import DEFAULT_LEVEL, check_level, gaussian_bounds
+from forecast.models.distributions import gaussian_bounds
+from forecast.models.saving import save_model
 
 
 def check_horizon(horizon: object, name: str = "horizon") -> int:
-    """Return ``horizon`` as an int >= 1 or raise a ``ValueError`` naming it."""
-    if isinstance(horizon, bool) or not isinstance(horizon, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 1; got {horizon!r}")
-    if horizon < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {horizon}")
-    return int(horizon)
+    """Return ``horizon`` as an int >= 1 (``TypeError`` for a non-integer, else ``ValueError``)."""
+    return check_int(horizon, name, 1, type_error=True)
 
 
 def log_prices(series: pd.Series | np.ndarray, name: str) -> np.ndarray:
@@ -175,8 +172,6 @@ class BaseForecaster(BaseEstimator):
         with suffix ``.pt``), whose sha256 the JSON file records. No pickle. Read it back
         with :func:`forecast.load_model`.
         """
-        from forecast.models.io import save_model  # io builds on this module
-
         return save_model(self, path)
 
     def _weights_bytes(self) -> bytes | None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from forecast.checks import check_int, check_number
 from forecast.errors import ModelFitError
 from forecast.models.base import BaseForecaster, check_horizon, returns_of
 
@@ -170,16 +169,10 @@ class MarkovChainForecaster(BaseForecaster):
 
     # ---- parameter checks ---------------------------------------------------------------
     def _checked_n_states(self) -> int:
-        n = self.n_states
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
-            raise ValueError(f"n_states must be an integer >= 2; got {n!r}")
-        return int(n)
+        return check_int(self.n_states, "n_states", 2)
 
     def _checked_alpha(self) -> float:
-        a = self.alpha
-        if isinstance(a, bool) or not isinstance(a, numbers.Real) or not np.isfinite(a) or a < 0:
-            raise ValueError(f"alpha must be a finite number >= 0; got {a!r}")
-        return float(a)
+        return check_number(self.alpha, "alpha", 0, include_low=True)
 
 
 def quantile_edges(r: np.ndarray, n_states: int) -> np.ndarray:

@@ -20,16 +20,16 @@ The recursion for ``m_h`` holds because ``S_{t+h}`` given ``S_{t+h-1}`` is indep
 from __future__ import annotations
 
 import itertools
-import numbers
 import warnings
 
 import numpy as np
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, EstimationWarning
 from statsmodels.tsa.regime_switching.markov_autoregression import MarkovAutoregression
 
+from forecast.checks import check_int, check_number, is_int
 from forecast.errors import ModelFitError
-from forecast.intervals import gaussian_bounds, mixture_bounds
 from forecast.models.base import BaseForecaster, check_horizon, returns_of
+from forecast.models.distributions import gaussian_bounds, mixture_bounds
 
 #: largest number of regime paths an exact predictive mixture is built from
 MAX_PATHS = 4096
@@ -374,24 +374,16 @@ class MSARForecaster(BaseForecaster):
 
     def _checked_params(self) -> tuple[int, int, float, int]:
         k, order, scale, maxiter = self.k_regimes, self.order, self.scale, self.maxiter
-        if not _is_int(k) or k < 2:
-            raise ValueError(f"k_regimes must be an integer >= 2; got {k!r}")
-        if not _is_int(order) or order != 1:
+        check_int(k, "k_regimes", 2)
+        if not is_int(order) or order != 1:
             raise ValueError(
                 f"order must be 1 (the forecast recursion is exact for AR(1) regimes only); "
                 f"got {order!r}"
             )
         if not isinstance(self.switching_variance, bool | np.bool_):
             raise TypeError(f"switching_variance must be a bool; got {self.switching_variance!r}")
-        if (
-            isinstance(scale, bool)
-            or not isinstance(scale, numbers.Real)
-            or not np.isfinite(scale)
-            or scale <= 0
-        ):
-            raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
-        if not _is_int(maxiter) or maxiter < 1:
-            raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+        check_number(scale, "scale", 0)
+        check_int(maxiter, "maxiter", 1)
         return int(k), int(order), float(scale), int(maxiter)
 
     def _n_params(self) -> int:
@@ -399,7 +391,3 @@ class MSARForecaster(BaseForecaster):
         n_var = k if self.switching_variance else 1
         # transition probabilities, means, AR coefficients, variances
         return k * (k - 1) + k + k * order + n_var
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -21,14 +21,12 @@ models and sends them to worker processes never pays the ~3 s of CPU of importin
 from __future__ import annotations
 
 import io
-import math
-import numbers
-from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from forecast.checks import check_int, check_number
 from forecast.errors import DataError, ModelFileError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
 
@@ -286,13 +284,12 @@ class RecurrentForecaster(BaseForecaster):
             ("n_models", 1),
             ("seed", 0),
         ):
-            _check_int(getattr(self, name), name, minimum)
+            check_int(getattr(self, name), name, minimum, type_error=True)
         if self.patience is not None:
-            _check_int(self.patience, "patience", 1)
-        _check_number(self.dropout, "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
-        _check_number(self.lr, "lr", lambda v: v > 0, "> 0")
-        if self.grad_clip is not None:
-            _check_number(self.grad_clip, "grad_clip", lambda v: v > 0, "> 0 or None")
+            check_int(self.patience, "patience", 1, type_error=True)
+        check_number(self.dropout, "dropout", 0, 1, include_low=True)
+        check_number(self.lr, "lr", 0)
+        check_number(self.grad_clip, "grad_clip", 0, optional=True)
         if not isinstance(self.warm_start, bool | np.bool_):
             raise TypeError(f"warm_start must be True or False; got {self.warm_start!r}")
 
@@ -328,19 +325,6 @@ class ElmanForecaster(RecurrentForecaster):
 
     name = "elman"
     cell = "elman"
-
-
-def _check_int(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
-
-
-def _check_number(value: object, name: str, ok: Callable[[float], bool], rule: str) -> None:
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (real and math.isfinite(value) and ok(float(value))):
-        raise ValueError(f"{name} must be a number {rule}; got {value!r}")
 
 
 def _first_line(exc: BaseException, lines: int = 1) -> str:

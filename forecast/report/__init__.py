@@ -4,7 +4,7 @@ The report answers "does any model beat the random walk, by how much, and is it
 significant?" at a glance, then shows the evidence: leaderboards, ranks across series, how
 well the prediction intervals cover (per variant, horizon and volatility regime), failures,
 figures and the run's facts. It reads only the run folder's three files
-(:func:`forecast.runfiles.read_run`), so it can be rebuilt at any time::
+(:func:`forecast.walkforward.runfiles.read_run`), so it can be rebuilt at any time::
 
     from forecast.report import write_report
     paths = write_report("runs/20250101T000000Z")
@@ -17,6 +17,9 @@ volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
 :mod:`~forecast.report.markdown`.
+
+May import: ``forecast.walkforward`` (the run files), ``forecast.evaluation`` and the bottom
+modules; never torch, a model, the store or the command line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from forecast.checks import check_number
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
 from forecast.report.figures import make_figures
@@ -40,7 +44,7 @@ from forecast.report.intervals import (
 )
 from forecast.report.markdown import render_markdown
 from forecast.report.tables import ALPHA
-from forecast.runfiles import RunFiles, read_run
+from forecast.walkforward.runfiles import RunFiles, read_run
 
 FIGURE_DIR = "figures"
 
@@ -56,9 +60,7 @@ class ReportPaths:
 
 def check_alpha(alpha: object) -> float:
     """Return ``alpha`` as a float in ``(0, 1)`` or raise a ``ValueError`` naming it."""
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a number between 0 and 1 (exclusive); got {alpha!r}")
-    return float(alpha)
+    return check_number(alpha, "alpha", 0, 1)
 
 
 def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
@@ -152,14 +154,16 @@ def _level(run: RunFiles) -> float | None:
 
 
 def write_report(
-    run_dir: str | os.PathLike, *, alpha: float = ALPHA, figures: bool = True
+    run_dir: str | os.PathLike | RunFiles, *, alpha: float = ALPHA, figures: bool = True
 ) -> ReportPaths:
     """Write ``report.html``, ``report.md`` and ``figures/*.png`` into a run folder.
 
     Parameters
     ----------
     run_dir
-        A folder written by :func:`forecast.runfiles.write_run`.
+        A folder written by :func:`forecast.walkforward.runfiles.write_run`, or the run it
+        holds, already in memory (what :func:`~forecast.walkforward.runfiles.write_run_files`
+        returns): the report is the same either way.
     alpha
         Significance level of the verdicts and counts (default 5%).
     figures
@@ -175,7 +179,7 @@ def write_report(
         When a run file is missing or malformed; the message names the file.
     """
     alpha = check_alpha(alpha)
-    run = read_run(run_dir)
+    run = run_dir if isinstance(run_dir, RunFiles) else read_run(run_dir)
     content = build_content(run, alpha)
     drawn = []
     if figures:

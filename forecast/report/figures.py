@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forecast.metrics import BENCHMARK
+from forecast.evaluation.metrics import BENCHMARK
 from forecast.report.tables import models_of
-from forecast.runfiles import RunFiles
+from forecast.walkforward.runfiles import RunFiles
 
 DPI = 80
 PANEL = (3.9, 2.3)  # inches per small-multiple panel

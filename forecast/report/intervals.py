@@ -6,7 +6,8 @@ stated here once (the glossary repeats them in plain words):
 - a forecast point is *covered* by a variant when ``lower_v <= actual <= upper_v``; points
   where the variant has no interval (NaN: a model without a predictive distribution, or a
   conformal interval with too few past errors) are left out of that variant's numbers, as in
-  :func:`forecast.intervals.interval_scores`, so that the chosen variant's coverage equals
+  :func:`forecast.evaluation.conformal.interval_scores`, so that the chosen variant's coverage
+  equals
   ``metrics.csv``;
 - the *tolerance band* is the nominal level plus or minus :data:`TOLERANCE` (5 points);
   a coverage outside it is marked. Its sampling error is stated beside it: the binomial
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.runfiles import RunFiles
+from forecast.walkforward.runfiles import RunFiles
 
 #: the interval variants a run stores, in report order
 VARIANTS = ("model", "conformal", "aci")
@@ -289,45 +290,77 @@ def headline(numbers: CoverageNumbers, n_series: int) -> list[str]:
 
     The first sentence is the lead; every number in them is in one of the tables.
     """
-    s, overall = numbers.settings, numbers.overall
-    lo, hi = s.band
-    horizons = sorted({int(h) for h in overall["horizon"]})
+    s = numbers.settings
+    horizons = sorted({int(h) for h in numbers.overall["horizon"]})
     chosen = s.method if s.method in s.variants else s.variants[0]
-
-    by_key = keyed(overall, ["horizon", "variant", "regime"])
-
-    def cov(variant: str, h: int, regime: str = "all") -> float:
-        row = by_key.get((h, variant, regime))
-        return float(row["coverage"]) if row is not None else float("nan")
-
-    def at(variant: str, h: int, word: str = " half", what: str = "") -> str:
-        return (
-            f"{pct(cov(variant, h))}{what} at h={h} (calm{word} {pct(cov(variant, h, 'calm'))}, "
-            f"turbulent{word} {pct(cov(variant, h, 'turbulent'))})"
-        )
-
+    cov = _coverage_lookup(numbers)
     n_models = numbers.pooled["model"].nunique()
-    covered = [at(chosen, h, what=" of the outcomes" * (i == 0)) for i, h in enumerate(horizons)]
+    covered = [
+        _at(cov, chosen, h, what=" of the outcomes" * (i == 0)) for i, h in enumerate(horizons)
+    ]
     lines = [
         f"{percent_level(s.level)} intervals by {VARIANT_NAMES[chosen]}, this run's method, "
         f"covered {' and '.join(covered)}"
         + f", over {n_models} model{'s' * (n_models != 1)} and {n_series} series pooled."
     ]
+    lines += _band_lines(numbers, chosen, horizons)
+    others = [
+        f"{OTHER_NAMES[v]} " + " and ".join(_at(cov, v, h, "") for h in horizons)
+        for v in s.variants
+        if v != chosen
+    ]
+    if others:
+        lines.append(f"For comparison, {'; '.join(others)}.")
+    if "conformal" in s.variants and "aci" in s.variants:
+        gaps = []
+        for h in horizons:
+            g = {v: cov(v, h, "calm") - cov(v, h, "turbulent") for v in ("conformal", "aci")}
+            gaps.append(
+                f"{100 * g['aci']:.1f} points with ACI against {100 * g['conformal']:.1f} "
+                f"with plain conformal at h={h}"
+            )
+        lines.append(f"Calm minus turbulent coverage: {'; '.join(gaps)}.")
+    return lines
+
+
+def _coverage_lookup(numbers: CoverageNumbers):
+    """``cov(variant, h, regime)``: the pooled coverage of one cell (NaN when absent)."""
+    by_key = keyed(numbers.overall, ["horizon", "variant", "regime"])
+
+    def cov(variant: str, h: int, regime: str = "all") -> float:
+        row = by_key.get((h, variant, regime))
+        return float(row["coverage"]) if row is not None else float("nan")
+
+    return cov
+
+
+def _at(cov, variant: str, h: int, word: str = " half", what: str = "") -> str:
+    return (
+        f"{pct(cov(variant, h))}{what} at h={h} (calm{word} {pct(cov(variant, h, 'calm'))}, "
+        f"turbulent{word} {pct(cov(variant, h, 'turbulent'))})"
+    )
+
+
+def _band_lines(numbers: CoverageNumbers, chosen: str, horizons: list[int]) -> list[str]:
+    """How many coverages of the chosen variant fall inside the band, pooled, per series and
+    per regime."""
+    s = numbers.settings
+    lo, hi = s.band
     pooled = numbers.pooled[(numbers.pooled["variant"] == chosen)]
     whole = pooled[pooled["regime"] == "all"]
     outside = [r for r in whole.itertuples() if band_side(r.coverage, s.level)]
     band = f"{percent_level(lo)} to {percent_level(hi)}"
     if not outside:
-        lines.append(
+        lines = [
             f"Every model's coverage (series pooled) is inside the band of {band} at "
             f"{_horizons(horizons)}."
-        )
+        ]
     else:
         listed = "; ".join(f"{r.model} h={r.horizon}: {pct(r.coverage)}" for r in outside)
-        lines.append(
+        lines = [
             f"{len(whole) - len(outside)} of {len(whole)} model-horizon coverages (series "
             f"pooled) are inside the band of {band}; outside: {listed}."
-        )
+        ]
     per = numbers.per_series
     per = per[(per["variant"] == chosen) & (per["regime"] == "all")]
     inside = sum(band_side(c, s.level) == 0 for c in per["coverage"])
@@ -343,22 +376,6 @@ def headline(numbers: CoverageNumbers, n_series: int) -> list[str]:
         f"model-horizon pairs (below {percent_level(lo)}); in the calm halves too wide for "
         f"{high} of {len(calm)} (above {percent_level(hi)})."
     )
-    others = [
-        f"{OTHER_NAMES[v]} " + " and ".join(at(v, h, "") for h in horizons)
-        for v in s.variants
-        if v != chosen
-    ]
-    if others:
-        lines.append(f"For comparison, {'; '.join(others)}.")
-    if "conformal" in s.variants and "aci" in s.variants:
-        gaps = []
-        for h in horizons:
-            g = {v: cov(v, h, "calm") - cov(v, h, "turbulent") for v in ("conformal", "aci")}
-            gaps.append(
-                f"{100 * g['aci']:.1f} points with ACI against {100 * g['conformal']:.1f} "
-                f"with plain conformal at h={h}"
-            )
-        lines.append(f"Calm minus turbulent coverage: {'; '.join(gaps)}.")
     return lines
 
 

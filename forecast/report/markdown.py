@@ -100,8 +100,17 @@ def render_markdown(
     content: ReportContent, figures: list[ReportFigure], figure_dir: str = "figures"
 ) -> str:
     """The report as Markdown; figures linked as ``{figure_dir}/{name}.png``."""
+    out = _answer(content) + _across(content) + _leaderboards(content)
+    if content.intervals is not None:
+        out += _interval_section(content.intervals, figures, figure_dir)
+    out += _failures(content) + _figures(figures, figure_dir) + _the_run(content)
+    return "\n\n".join(out) + "\n"
+
+
+def _answer(content: ReportContent) -> list[str]:
     level = percent(content.alpha)
-    out = [
+    intervals = content.intervals
+    return [
         "# Does any model beat the random walk?",
         f"*{md_escape(content.subtitle)}*",
         "## The answer",
@@ -109,21 +118,32 @@ def render_markdown(
         *(md_escape(line) for line in content.summary[1:2]),
         *(f"> {md_escape(line)}" for line in content.summary[2:]),
         *(
-            [f"> {md_escape(content.intervals.headline[0])} (see Prediction intervals)"]
-            if content.intervals is not None
+            [f"> {md_escape(intervals.headline[0])} (see Prediction intervals)"]
+            if intervals is not None
             else []
         ),
         md_table(content.verdict_table),
         "Best model: the lowest RMSE relative to the random walk (rel RMSE), the random walk "
         "itself excluded. Significance: two-sided Diebold-Mariano test on squared errors "
         f"(Harvey-Leybourne-Newbold correction) at the {level} level.",
+    ]
+
+
+def _across(content: ReportContent) -> list[str]:
+    level = percent(content.alpha)
+    out = [
         "## Across series",
         f"Per model, over the {content.n_series} series: the mean rank by rel RMSE (1 = best) "
         f"and on how many series it beats the random walk, at all and significantly at {level}.",
     ]
     for h, table in content.across:
         out += [f"### Horizon {h}", md_table(table)]
-    out += [
+    return out
+
+
+def _leaderboards(content: ReportContent) -> list[str]:
+    level = percent(content.alpha)
+    out = [
         "## Leaderboards",
         "**Bold**: the best value of its column. ✓ after DM: beats the random walk "
         f"significantly at {level}; ✗: the random walk beats it significantly. ✓ after PT p: "
@@ -137,24 +157,32 @@ def render_markdown(
     for h, boards in content.leaderboards:
         out.append(f"### Horizon {h}")
         out += [md_table(t) for t in boards]
-    if content.intervals is not None:
-        out += _interval_section(content.intervals, figures, figure_dir)
-    out.append("## Failures")
-    if content.failures.rows:
-        out += [
-            "Failed folds are left out of a model's scores, never hidden.",
-            md_table(content.failures),
-        ]
-    else:
-        out.append("No model failed on any fold.")
-    out.append("## Figures")
+    return out
+
+
+def _failures(content: ReportContent) -> list[str]:
+    if not content.failures.rows:
+        return ["## Failures", "No model failed on any fold."]
+    return [
+        "## Failures",
+        "Failed folds are left out of a model's scores, never hidden.",
+        md_table(content.failures),
+    ]
+
+
+def _figures(figures: list[ReportFigure], figure_dir: str) -> list[str]:
+    out = ["## Figures"]
     if not figures:
         out.append("No forecasts to plot.")
     for heading, group in by_section(figures):
         out.append(f"### {heading}")
         for f in group:
             out += _figure(f, figure_dir)
-    out += [
+    return out
+
+
+def _the_run(content: ReportContent) -> list[str]:
+    out = [
         "## The run",
         "### Series",
         md_table(content.series_table),
@@ -163,7 +191,8 @@ def render_markdown(
     ]
     if content.arguments_table.rows:
         out += ["### Arguments", md_table(content.arguments_table)]
-    out += [
+    return [
+        *out,
         "### Time per model",
         md_table(content.timings_table),
         "### Package versions",
@@ -173,4 +202,3 @@ def render_markdown(
         f"*Written by forecast {md_escape(content.version)} from the run folder's "
         "forecasts.csv, metrics.csv and run.json alone.*",
     ]
-    return "\n\n".join(out) + "\n"

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.metrics import BENCHMARK
+from forecast.evaluation.metrics import BENCHMARK
 from forecast.report.intervals import INTERVAL_METRICS, has_interval_scores
-from forecast.runfiles import RunFiles
+from forecast.walkforward.runfiles import RunFiles
 
 #: the default significance level of every verdict and count
 ALPHA = 0.05

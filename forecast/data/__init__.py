@@ -1,0 +1,12 @@
+"""Data: where prices come from, and the one shape they leave in.
+
+Owns loading (:mod:`~forecast.data.loading`: ``load_prices``), validated series and the
+embedded data (:mod:`~forecast.data.series`), ticker symbols (:mod:`~forecast.data.tickers`),
+where a ticker's prices come from (:mod:`~forecast.data.sources`: the cache, Yahoo Finance,
+the embedded series), the price cache (:mod:`~forecast.data.cache`), the Yahoo client
+(:mod:`~forecast.data.yahoo`, the only module that imports yfinance), normalising raw frames
+(:mod:`~forecast.data.frames`) and the exchange calendar (:mod:`~forecast.data.calendar`).
+
+May import: ``forecast.errors``, ``forecast.checks``, ``forecast.version``. Nothing here
+knows about models, backtests or the store.
+"""

@@ -1,0 +1,80 @@
+"""The model registry: names on the command line map to forecaster classes.
+
+Every entry is ``"module:Class"`` and is imported on first use, so that naming a model (the
+command line's checks, the engine's inputs, the model file format) imports no model: the
+baselines pull in statsmodels and the nets torch, which take seconds to import.
+
+>>> get_model("ar", max_lags=5)
+ARForecaster(max_lags=5)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forecast.models.base import BaseForecaster
+
+#: name -> "module:Class", in the order reports and ``--help`` list them
+_ENTRIES = {
+    "naive": "forecast.models.baselines:NaiveForecaster",
+    "drift": "forecast.models.baselines:DriftForecaster",
+    "ar": "forecast.models.ar:ARForecaster",
+    "markov": "forecast.models.markov:MarkovChainForecaster",
+    "msar": "forecast.models.msar:MSARForecaster",
+    "elman": "forecast.models.neural:ElmanForecaster",
+    "rnn": "forecast.models.neural:RNNForecaster",
+    "lstm": "forecast.models.neural:LSTMForecaster",
+    "gru": "forecast.models.neural:GRUForecaster",
+}
+
+
+class _Registry(Mapping[str, "type[BaseForecaster]"]):
+    """Name -> forecaster class, in registry order; each class is imported on first access."""
+
+    def __init__(self, entries: Mapping[str, str]):
+        self._entries = dict(entries)
+        self._classes: dict[str, type[BaseForecaster]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseForecaster]:
+        if name not in self._classes:
+            module, _, attr = self._entries[name].partition(":")
+            self._classes[name] = getattr(importlib.import_module(module), attr)
+        return self._classes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, name: str) -> str:
+        """The ``"module:Class"`` of ``name`` (without importing it)."""
+        return self._entries[name]
+
+
+MODELS = _Registry(_ENTRIES)
+
+
+def available_models() -> list[str]:
+    """Registered model names in registry order."""
+    return list(MODELS)
+
+
+def check_model_name(name: object) -> str:
+    """A registered model name, or ``ValueError`` listing the valid ones."""
+    if name not in _ENTRIES:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(available_models())}")
+    return str(name)
+
+
+def warm_up_model(name: str) -> None:
+    """Import what model ``name`` needs to fit (torch for the nets): a worker's warm-up."""
+    MODELS[name].warm_up()
+
+
+def get_model(name: str, **params: object) -> BaseForecaster:
+    """A new, unfitted model by registry name, with keyword parameters."""
+    return MODELS[check_model_name(name)](**params)

@@ -1,0 +1,10 @@
+"""Service: the read-only HTTP API over the store (``forecast serve``).
+
+Owns the application and its routes (:mod:`~forecast.service.app`), the API's request and
+response schemas (:mod:`~forecast.service.schemas`) and the read-only store queries
+(:mod:`~forecast.service.queries`).
+
+May import: ``forecast.store``, ``forecast.evaluation``, ``forecast.data`` (ticker rules and
+the calendar) and the bottom modules. Never torch, the models or the engine: the service
+starts fast and reads only.
+"""

@@ -1,0 +1,10 @@
+"""Store: the embedded SQLite database the job writes and the service reads.
+
+Owns connecting, transactions and the writer (:mod:`~forecast.store.database`), the schema
+and its migrations (:mod:`~forecast.store.schema`), the rows one ticker writes
+(:mod:`~forecast.store.rows`) and the live scorecard computed from the stored forecasts
+(:mod:`~forecast.store.scorecard`).
+
+May import: ``forecast.evaluation`` and the bottom modules. Nothing here imports a model,
+the engine, the data sources or torch.
+"""

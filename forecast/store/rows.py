@@ -1,0 +1,90 @@
+"""The rows one ticker's work produces in the scheduled job, written by :mod:`forecast.store`.
+
+:func:`forecast.job.ticker.compute_ticker` returns a :class:`TickerResult` (plain data, so
+it travels back from a worker process); the driver writes it in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A model fitted in this run; its files are written before the transaction."""
+
+    model: str
+    spec_hash: str
+    params: str
+    trained_through: str
+    n_train: int
+    data_hash: str
+    file: str
+    sha256: str
+    fit_seconds: float
+    files: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ForecastRow:
+    """One forecast; ``trained_through`` with model and spec hash names its version.
+
+    ``lower``/``upper``: the central prediction interval in price units (``None``: none);
+    ``interval_method``/``interval_level``: how it was made (``None``: intervals off).
+    """
+
+    model: str
+    spec_hash: str
+    trained_through: str
+    horizon: int
+    target_date: str
+    forecast: float
+    lower: float | None = None
+    upper: float | None = None
+    interval_method: str | None = None
+    interval_level: float | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    """One bootstrap error ``log(actual / forecast)``; stored with the ticker's as-of."""
+
+    model: str
+    spec_hash: str
+    horizon: int
+    origin: str
+    target_date: str
+    log_error: float
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """The score of a stored forecast whose target date has passed."""
+
+    forecast_id: int
+    actual: float
+    error: float
+    naive_error: float
+    direction_hit: int | None
+    restated: int
+
+
+@dataclass
+class TickerResult:
+    """Everything one ticker contributes to a run, written in one transaction."""
+
+    ticker: str
+    as_of: str | None
+    status: str
+    message: str = ""
+    stale: bool = False
+    source: str | None = None
+    data_hash: str | None = None
+    last_price: float | None = None
+    forecasts: list[ForecastRow] = field(default_factory=list)
+    versions: list[NewVersion] = field(default_factory=list)
+    rejected: list[int] = field(default_factory=list)
+    scores: list[ScoreRow] = field(default_factory=list)
+    calibration: list[CalibrationRow] = field(default_factory=list)
+    events: list[tuple[str | None, str, str]] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)

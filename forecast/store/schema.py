@@ -1,0 +1,176 @@
+"""The schema of the forecast store, as migrations: the one place tables are defined.
+
+Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates are
+``YYYY-MM-DD`` text, times UTC ISO-8601 text used for bookkeeping only):
+
+``runs``
+    One row per ``forecast run``: ``started_at``, ``finished_at``, ``as_of`` (the requested
+    session; NULL means "each ticker's latest price"), ``config_hash``, ``status``
+    (running, succeeded, partial, failed, nothing_to_do, aborted), ``errors`` (a JSON list of
+    ``{ticker, model, stage, error}``), ``pid``, ``host``, ``version``.
+``run_tickers``
+    One row per (run, ticker): the session forecast from, status (stored, partial, failed,
+    up_to_date), counts, price source and data hash, message.
+``model_versions``
+    One row per fitted model: ticker, model, ``spec_hash`` (model name + parameters),
+    ``params`` (JSON), ``trained_through`` (last training date), ``n_train``, ``data_hash``,
+    ``file`` (the version's folder relative to the models folder, e.g.
+    ``T_AAPL/lstm/2013-03-01-<spec>``, holding ``model.json`` and for the neural models
+    ``model.pt``), ``sha256`` (of the folder: ``sha256sum * | sha256sum`` inside it),
+    ``fit_seconds``, ``run_id``, ``status`` (active, pruned = files removed by retention,
+    rejected = files failed their check or could not be loaded).
+``forecasts``
+    One row per (ticker, model, as_of, horizon), the natural key that makes a rerun for the
+    same as-of idempotent: ``version_id``, ``target_date`` (the horizon-th session after ``as_of``),
+    ``forecast`` (median price), ``lower``/``upper`` (the central prediction interval, holding
+    ``forecast``; NULL: none, because intervals were off or fewer than
+    :data:`forecast.evaluation.conformal.MIN_ERRORS` past errors were known, or the row predates
+    schema 2), ``interval_method`` (how that interval was made: ``aci``, ``conformal`` or ``model``;
+    NULL when intervals were off) and ``interval_level`` (its nominal coverage), ``last_price`` (the
+    price at ``as_of``: the random-walk forecast), ``data_hash``, ``run_id``.
+``scores``
+    One row per matured forecast: ``actual``, ``error`` (forecast - actual),
+    ``naive_error`` (last_price - actual), ``direction_hit`` (NULL when the price did not
+    move), ``restated`` (1 when the price history changed since the forecast and ``actual``
+    was rescaled to the forecast's price basis), ``run_id``.
+``calibration_errors``
+    The bootstrap of a (ticker, model, spec_hash) for the conformal intervals: the log errors
+    ``log(actual / forecast)`` of an honest walk-forward over the sessions just before
+    ``as_of`` (one fit, prices up to ``as_of`` only), one row per (horizon, origin) with its
+    ``target_date`` (at or before ``as_of``), ``run_id``. Written once, in the ticker's
+    transaction, when a model has neither calibration nor enough live errors; a run at an
+    as-of uses the newest bootstrap computed at or before it (see :mod:`forecast.job.intervals`).
+``events``
+    Things an operator should know about (``kind``): ``bad_model_file`` (refit instead),
+    ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``,
+    ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
+    errors), ``interval_failed`` (a forecast stored without its interval).
+``scored_forecasts`` (view)
+    Forecasts joined with their scores, for readers (with the interval columns since 2).
+
+History: version 1 created the tables; version 2 added ``interval_method``,
+``interval_level``, ``calibration_errors`` and the interval columns of the view. A store of
+an older version is migrated when the job opens it; readers refuse it until then.
+
+Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
+rely on these names; change them only through a new migration.
+"""
+
+from __future__ import annotations
+
+#: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
+MAX_HORIZON = 250
+SCHEMA_VERSION = 2
+
+#: ``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE runs (
+            run_id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            as_of TEXT,
+            config_hash TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN
+                ('running', 'succeeded', 'partial', 'failed', 'nothing_to_do', 'aborted')),
+            errors TEXT NOT NULL DEFAULT '[]',
+            pid INTEGER,
+            host TEXT,
+            version TEXT
+        ) STRICT""",
+        """CREATE TABLE run_tickers (
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            ticker TEXT NOT NULL,
+            as_of TEXT,
+            status TEXT NOT NULL CHECK (status IN ('stored', 'partial', 'failed', 'up_to_date')),
+            n_forecasts INTEGER NOT NULL DEFAULT 0,
+            n_scores INTEGER NOT NULL DEFAULT 0,
+            source TEXT,
+            data_hash TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, ticker)
+        ) STRICT""",
+        """CREATE TABLE model_versions (
+            version_id INTEGER PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            params TEXT NOT NULL,
+            trained_through TEXT NOT NULL,
+            n_train INTEGER NOT NULL,
+            data_hash TEXT NOT NULL,
+            file TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            fit_seconds REAL NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            status TEXT NOT NULL DEFAULT 'active'
+                CHECK (status IN ('active', 'pruned', 'rejected')),
+            UNIQUE (ticker, model, spec_hash, trained_through)
+        ) STRICT""",
+        """CREATE TABLE forecasts (
+            forecast_id INTEGER PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES model_versions (version_id),
+            as_of TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            target_date TEXT NOT NULL,
+            forecast REAL NOT NULL,
+            lower REAL,
+            upper REAL,
+            last_price REAL NOT NULL,
+            data_hash TEXT NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            UNIQUE (ticker, model, as_of, horizon)
+        ) STRICT""",
+        "CREATE INDEX forecasts_by_target ON forecasts (ticker, target_date)",
+        """CREATE TABLE scores (
+            forecast_id INTEGER PRIMARY KEY REFERENCES forecasts (forecast_id),
+            actual REAL NOT NULL,
+            error REAL NOT NULL,
+            naive_error REAL NOT NULL,
+            direction_hit INTEGER CHECK (direction_hit IN (0, 1)),
+            restated INTEGER NOT NULL DEFAULT 0 CHECK (restated IN (0, 1)),
+            run_id INTEGER NOT NULL REFERENCES runs (run_id)
+        ) STRICT""",
+        """CREATE TABLE events (
+            event_id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            ticker TEXT,
+            model TEXT,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL
+        ) STRICT""",
+        """CREATE VIEW scored_forecasts AS
+            SELECT f.ticker, f.model, f.version_id, f.as_of, f.horizon, f.target_date,
+                   f.forecast, f.last_price, s.actual, s.error, s.naive_error,
+                   s.direction_hit, s.restated
+            FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+    (  # 1 -> 2: prediction intervals
+        "ALTER TABLE forecasts ADD COLUMN interval_method TEXT "
+        "CHECK (interval_method IN ('aci', 'conformal', 'model'))",
+        "ALTER TABLE forecasts ADD COLUMN interval_level REAL "
+        "CHECK (interval_level > 0 AND interval_level < 1)",
+        """CREATE TABLE calibration_errors (
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            origin TEXT NOT NULL,
+            target_date TEXT NOT NULL CHECK (target_date <= as_of),
+            log_error REAL NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            PRIMARY KEY (ticker, model, spec_hash, as_of, horizon, origin)
+        ) STRICT""",
+        "DROP VIEW scored_forecasts",
+        """CREATE VIEW scored_forecasts AS
+            SELECT f.ticker, f.model, f.version_id, f.as_of, f.horizon, f.target_date,
+                   f.forecast, f.last_price, s.actual, s.error, s.naive_error,
+                   s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
+                   f.interval_level
+            FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -1,0 +1,40 @@
+"""The walk-forward settings every backtest runs with, checked once on construction."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+from forecast.checks import check_int
+from forecast.evaluation.conformal import IntervalSettings
+from forecast.models.base import check_horizon
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Walk-forward settings (validated on construction)."""
+
+    horizons: tuple[int, ...] = (1, 5)
+    test_size: int = 250
+    refit_every: int = 20
+    train_size: int | None = None
+    seed: int | None = None
+    intervals: IntervalSettings | None = field(default_factory=IntervalSettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.horizons, numbers.Integral):
+            object.__setattr__(self, "horizons", (self.horizons,))
+        hs = tuple(check_horizon(h, "horizons") for h in self.horizons)
+        if not hs:
+            raise ValueError("horizons must hold at least one integer >= 1; got none")
+        object.__setattr__(self, "horizons", tuple(sorted(set(hs))))
+        check_int(self.test_size, "test_size", 1)
+        check_int(self.refit_every, "refit_every", 1)
+        if self.train_size is not None:
+            check_int(self.train_size, "train_size", 2)
+        if self.seed is not None:
+            check_int(self.seed, "seed", 0)
+        if self.intervals is not None and not isinstance(self.intervals, IntervalSettings):
+            raise TypeError(
+                f"intervals must be IntervalSettings or None; got {type(self.intervals).__name__}"
+            )

@@ -1,0 +1,216 @@
+"""The walk-forward backtest engine.
+
+Semantics, exactly (``n`` rows, 0-based): the origins are rows ``n-test_size-1 .. n-2``. At
+origin ``o`` a model sees rows ``0..o`` only (or the last ``train_size`` of them when fitting).
+It is refit at the first origin and every ``refit_every`` origins after; in between it
+forecasts from each origin with its fitted parameters. The forecast for horizon ``h``
+targets row ``o+h`` and is kept only if ``o+h <= n-1``.
+
+No look-ahead by construction: for each fold the model is handed ``y[:last_origin+1]`` and
+nothing after; inside a fold each origin's forecast may only use its own prefix (the
+default :meth:`~forecast.models.base.BaseForecaster.forecast_log_paths` slices, and the
+leakage tests hold every model to it).
+
+The engine knows nothing about model internals: it calls the same protocol on every model.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from forecast.checks import DEFAULT_LEVEL
+from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
+from forecast.evaluation.metrics import compute_metrics
+from forecast.execution.base import Executor
+from forecast.execution.progress import TaskProgress, fold_progress
+from forecast.execution.sizing import resolve_executor
+from forecast.models.base import BaseForecaster
+from forecast.walkforward.config import BacktestConfig
+from forecast.walkforward.inputs import named_models, named_series
+from forecast.walkforward.walk import (
+    FORECAST_COLUMNS,
+    SeriesPart,
+    empty_table,
+    run_series,
+    series_info,
+    walk_forward_origins,
+)
+
+__all__ = ["BacktestConfig", "BacktestResult", "backtest", "walk_forward_origins"]
+FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
+TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
+
+
+@dataclass
+class BacktestResult:
+    """The outcome of :func:`backtest`.
+
+    Attributes
+    ----------
+    forecasts
+        The long table: one row per (series, model, origin, horizon) with ``target_date``,
+        ``forecast``, ``actual`` and ``origin_price``.
+    metrics
+        One row per (series, model, horizon); see :mod:`forecast.evaluation.metrics`.
+    failures
+        One row per failed fold: series, model, origin (of the fold's refit), stage, error.
+    timings
+        Per series and model: fit and predict seconds, number of fits and failed folds.
+    series_info
+        Per series: first and last date, rows, content hash, source, MASE scale.
+    config
+        The :class:`BacktestConfig` used, as a dict.
+    """
+
+    forecasts: pd.DataFrame
+    metrics: pd.DataFrame
+    failures: pd.DataFrame
+    timings: pd.DataFrame
+    series_info: pd.DataFrame
+    config: dict = field(default_factory=dict)
+
+
+def backtest(
+    series: pd.Series | Mapping[str, pd.Series] | Sequence[pd.Series],
+    models: str | BaseForecaster | Iterable[str | BaseForecaster] | Mapping[str, BaseForecaster],
+    horizons: int | Sequence[int] = (1, 5),
+    test_size: int = 250,
+    refit_every: int = 20,
+    train_size: int | None = None,
+    *,
+    seed: int | None = None,
+    progress: bool = False,
+    jobs: int | None = None,
+    executor: Executor | None = None,
+    intervals: str | IntervalSettings | None = DEFAULT_METHOD,
+    level: float = DEFAULT_LEVEL,
+) -> BacktestResult:
+    """Walk-forward backtest of ``models`` on each price series.
+
+    Parameters
+    ----------
+    series
+        One price series (named) or several, as a mapping name -> series or a sequence of
+        named series. See :func:`forecast.load_prices`.
+    models
+        Registry names, model instances, or a mapping display name -> instance. The random
+        walk (``naive``) is the benchmark of every relative metric and is added when absent.
+    horizons, test_size, refit_every, train_size
+        See the module docstring for the exact semantics.
+    seed
+        Set on every model that has a ``seed`` parameter.
+    progress
+        Show progress on stderr (fold by fold in this process, else task by task).
+    jobs, executor
+        Where the work runs, one task per (series, model): ``jobs=None`` or ``1`` in this
+        process, ``jobs=N`` on ``N`` local worker processes, or any executor of
+        :mod:`forecast.execution` (e.g. a :class:`~forecast.execution.dask_cluster.DaskExecutor`).
+        The forecasts are bit-identical whichever is used. A task that fails outside the
+        folds (e.g. its worker process died twice) is reported in ``failures`` with stage
+        ``task``; the other tasks go on.
+    intervals, level
+        Prediction intervals at nominal coverage ``level``: ``"aci"`` (adaptive conformal on
+        each model's past walk-forward errors, the default), ``"conformal"``, ``"model"``
+        (each model's own predictive distribution; conformal for the nets), an
+        :class:`~forecast.evaluation.conformal.IntervalSettings` for the finer settings, or
+        ``None``.
+        The forecasts gain ``lower, upper`` and every variant's bounds; the metrics gain
+        ``coverage``, ``width`` and ``winkler``.
+
+    Returns
+    -------
+    BacktestResult
+    """
+    if not isinstance(horizons, numbers.Integral):
+        horizons = tuple(horizons)
+    if isinstance(intervals, str):
+        intervals = IntervalSettings(method=intervals, level=level)
+    config = BacktestConfig(horizons, test_size, refit_every, train_size, seed, intervals)
+    named = named_series(series)
+    templates = named_models(models, seed)
+    for name, s in named.items():
+        if len(s) < config.test_size + 2:
+            raise ValueError(
+                f"test_size must leave at least 2 rows before the first origin: series "
+                f"{name!r} has {len(s)} rows; got test_size={config.test_size}"
+            )
+    parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress)
+    return combine_parts(parts, config)
+
+
+def _run_tasks(
+    named: dict[str, pd.Series],
+    templates: dict[str, BaseForecaster],
+    config: BacktestConfig,
+    executor: Executor,
+    progress: bool,
+) -> list[SeriesPart]:
+    """One task per (series, model); the parts in series, then model order.
+
+    Models are independent (each task clones its own), so the split changes no number.
+    """
+    tasks = [(name, model) for name in named for model in templates]
+    folds = -(-config.test_size // config.refit_every)
+    bar = done_bar = None
+    if executor.in_process:  # the bar follows the folds inside run_series
+        bar = fold_progress(len(tasks) * folds, folds, progress)
+        order = tasks
+    else:  # likely-slowest first, so that no worker is left with a long task at the end:
+        # heavy models are listed last by convention, and long series take longest
+        rank = {m: i for i, m in enumerate(templates)}
+        order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
+        done_bar = TaskProgress(len(tasks)) if progress else None
+    parts: dict[tuple[str, str], SeriesPart] = {}
+    with executor.start() as batch:
+        for name, model in order:  # the prices go with each task: workers read no files
+            one = {model: templates[model]}
+            batch.submit((name, model), run_series, name, named[name], one, config, bar)
+        for done in batch.completed():
+            name, model = done.key
+            parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+            if done_bar is not None:
+                done_bar.done(f"{name} {model}", done.error)
+    for shown in (bar, done_bar):
+        if shown is not None:
+            shown.close()
+    return [parts[task] for task in tasks]
+
+
+def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
+    """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
+    name, model = done.key
+    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
+    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
+    return SeriesPart(
+        empty_table(FORECAST_COLUMNS),
+        [failure | {"error": done.error}],
+        [timing | {"n_fits": 0, "n_failed": folds}],
+        series_info(name, named[name], config),
+    )
+
+
+def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> BacktestResult:
+    """Assemble per-series (or per series and model) parts into one result and the metrics."""
+    frames = [p.forecasts for p in parts if len(p.forecasts)]
+    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(FORECAST_COLUMNS)
+    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
+    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
+    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
+    expected = pd.DataFrame(
+        [(t["series"], t["model"], h) for t in timings.to_dict("records") for h in config.horizons],
+        columns=["series", "model", "horizon"],
+    )
+    scales = dict(zip(info["series"], info["mase_scale"], strict=True)) if len(info) else {}
+    level = config.intervals.level if config.intervals is not None else None
+    metrics = compute_metrics(forecasts, scales, expected, level=level)
+    order = {m: i for i, m in enumerate(dict.fromkeys(timings["model"]))}
+    metrics = metrics.sort_values(
+        ["series", "horizon", "model"],
+        key=lambda c: c.map(order) if c.name == "model" else c,
+        kind="stable",
+    ).reset_index(drop=True)
+    return BacktestResult(forecasts, metrics, failures, timings, info, asdict(config))

@@ -1,0 +1,72 @@
+"""The backtest's inputs in one shape: series and models by unique name.
+
+:func:`forecast.walkforward.engine.backtest` accepts one series or many (a mapping, a sequence of
+named series) and models as registry names, instances or a mapping; these helpers check
+them and name every series and model once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+from sklearn.base import clone
+
+from forecast.evaluation.metrics import BENCHMARK
+from forecast.models.base import BaseForecaster
+from forecast.models.registry import get_model
+
+
+def named_series(series: object) -> dict[str, pd.Series]:
+    """Price series by unique name, from one series, a mapping or a sequence of them."""
+    if isinstance(series, pd.Series):
+        items = [series]
+    elif isinstance(series, Mapping):
+        items = [s.rename(k) for k, s in series.items()]
+    else:
+        items = list(series)
+    named: dict[str, pd.Series] = {}
+    for i, s in enumerate(items):
+        if not isinstance(s, pd.Series):
+            raise TypeError(f"series must be pandas Series; item {i} is {type(s).__name__}")
+        key = str(s.name) if s.name is not None else f"series{i}"
+        if key in named:
+            raise ValueError(f"series names must be unique; {key!r} appears twice")
+        named[key] = s
+    if not named:
+        raise ValueError("series must hold at least one price series; got none")
+    return named
+
+
+def named_models(models: object, seed: int | None) -> dict[str, BaseForecaster]:
+    """Models by unique name, ``seed`` set where they have one, the random walk first."""
+    if isinstance(models, str | BaseForecaster):
+        models = [models]
+    if isinstance(models, Mapping):
+        pairs = list(models.items())
+    else:
+        pairs = [(m, get_model(m)) if isinstance(m, str) else (m.name, m) for m in models]
+    named: dict[str, BaseForecaster] = {}
+    for key, model in pairs:
+        if not isinstance(model, BaseForecaster):
+            raise TypeError(f"models must be names or forecasters; got {type(model).__name__}")
+        if key in named:
+            raise ValueError(f"model names must be unique; {key!r} appears twice")
+        if seed is not None and "seed" in model.get_params():
+            model = clone(model).set_params(seed=seed)
+        named[key] = model
+    if not named:
+        raise ValueError("models must name at least one model; got none")
+    if BENCHMARK not in named:
+        named = {BENCHMARK: get_model(BENCHMARK), **named}
+    return named
+
+
+def with_benchmark(names: list[str]) -> list[str]:
+    """Model names as the engine runs them: the random walk first when absent, no repeats.
+
+    The random walk (``naive``) is the benchmark of every relative metric; this module is the
+    one place that adds it (:func:`named_models` for models, this for their names).
+    """
+    unique = list(dict.fromkeys(names))
+    return unique if BENCHMARK in unique else [BENCHMARK, *unique]

@@ -1,0 +1,11 @@
+"""Workflows: one library function per user task that runs a backtest end to end.
+
+Owns ``run_backtest`` (:mod:`~forecast.workflows.backtest`, what ``forecast backtest`` runs:
+resolve the series, build the models, run, write the run folder and the report) and the
+comparison pipeline (:mod:`~forecast.workflows.compare`: ``CompareConfig``, ``run_compare``),
+which is ``run_backtest`` on a config file's series and models. The command line and the
+Python API call these; they do not re-assemble them.
+
+May import: ``forecast.report``, ``forecast.walkforward``, ``forecast.models``,
+``forecast.execution``, ``forecast.data`` and the bottom modules.
+"""
