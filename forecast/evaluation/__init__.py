@@ -1,0 +1,2 @@
+"""Statistics of forecasts: pure functions of arrays and of the long forecasts table; imports
+no model, engine, store or report."""
