@@ -13,6 +13,7 @@ from forecast.errors import ConfigError, DataError
 from forecast.evaluation.economics import (
     ECONOMIC_COLUMNS,
     EQUITY_COLUMNS,
+    RULE_LABELS,
     SUMMARY_COLUMNS,
     EconomicSettings,
     economic_table,
@@ -189,6 +190,14 @@ def test_long_short_and_long_flat_by_hand_h1():
     assert set(bh["model"]) == {"buy_and_hold"}
 
 
+def test_missing_forecast_means_cash():
+    """A failed fold leaves no forecast at an origin: that book holds no position."""
+    fc = table(PRICES, [0.01, -0.02, 0.0015, 0.03, 0.01], horizon=1).drop(index=2)
+    out = trading_returns(fc, "long_short", 0.0)
+    np.testing.assert_array_equal(out["position"], [1, -1, 0, 1, 1])
+    assert len(out) == 5  # the day grid still has d2 and d3 (as a target and an origin)
+
+
 def test_staggered_books_by_hand_h2():
     """h = 2, long/flat at cost 0 from origins d0..d3: w = 1, 1, 0, 1. Book A trades at d0
     and d2 (1 then 0), book B at d1 and d3 (1 then 1). Every book is live from d1: the held
@@ -331,6 +340,7 @@ def test_evaluate_economics_noise_grid():
     assert best["best_dsr"] < 0.95
     text = economic_verdict(s)
     assert "no evidence" in text and "deflated Sharpe ratio" in text
+    assert f"is {best['best_model']} {RULE_LABELS[best['best_rule']]} on" in text
     m = pbo_matrix(res.returns, 5.0)
     assert m.shape == (291, 36) and m.columns.names == ["series", "model", "horizon", "rule"]
 

@@ -29,6 +29,7 @@ truncated to the shortest series. The rows are split into 16 blocks of consecuti
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +69,9 @@ SUMMARY_COLUMNS = [
     "best_dsr", "n_beat_bh", "pbo", "pbo_configs", "pbo_days", "pbo_combinations",
 ]  # fmt: skip
 EQUITY_COLUMNS = ["series", "model", "horizon", "rule", "cost_bps", "end", "equity"]
+#: plain names of the rules, for a report
+RULE_LABELS = {"long_flat": "long/flat", "long_short": "long/short",
+               "vol_target": "volatility-targeted", BUY_AND_HOLD: "buy-and-hold"}  # fmt: skip
 #: the DSR at or above which the paper reads a Sharpe ratio as evidence of skill
 DSR_EVIDENCE = 0.95
 _KEYS = ["series", "model", "horizon", "rule", "cost_bps"]
@@ -103,12 +107,13 @@ class EconomicSettings:
         if not len(self.costs_bps):
             raise ConfigError("costs_bps must list at least one cost; got none")
         object.__setattr__(self, "costs_bps", check_costs(self.costs_bps))
+        object.__setattr__(self, "rules", tuple(self.rules))
         unknown = [r for r in self.rules if r not in RULES]
         if unknown or not len(self.rules):
             raise ConfigError(f"rules must be some of {', '.join(RULES)}; got {self.rules!r}")
         for name in ("target_vol", "max_leverage"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+            if not (isinstance(value, numbers.Real) and np.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a number > 0; got {value!r}")
         if isinstance(self.n_blocks, bool) or not isinstance(self.n_blocks, int):
             raise ConfigError(f"n_blocks must be an even integer >= 2; got {self.n_blocks!r}")
@@ -272,25 +277,22 @@ def pbo_matrix(returns: pd.DataFrame, cost_bps: float) -> pd.DataFrame:
     docstring). ``returns`` is :attr:`Economics.returns`.
     """
     keep = (returns["cost_bps"].to_numpy(float) == float(cost_bps)) & (
-        returns["rule"].to_numpy(object) != BUY_AND_HOLD
-    )
+        returns["rule"] != BUY_AND_HOLD
+    ).to_numpy()
     r = returns.loc[keep, ["series", "model", "horizon", "rule", "end", "net_return"]]
     parts = []
-    for series, part in r.groupby("series", sort=True):
-        codes = [pd.factorize(part[k], sort=True) for k in ("model", "horizon", "rule")]
-        (m, models), (h, horizons), (u, rules) = codes
-        combined = (m * len(horizons) + h) * len(rules) + u
-        col, used = pd.factorize(combined, sort=True)
-        configs = [(models[c // (len(horizons) * len(rules))],
-                    horizons[c // len(rules) % len(horizons)],
-                    rules[c % len(rules)]) for c in used]  # fmt: skip
+    for series, part in r.groupby("series", sort=True, observed=True):
+        configs = part.groupby(["model", "horizon", "rule"], sort=True, observed=True)
         row, _ = pd.factorize(part["end"], sort=True)
-        grid = np.full((row.max() + 1, len(configs)), np.nan)
-        grid[row, col] = part["net_return"].to_numpy(float)
+        grid = np.full((row.max() + 1, configs.ngroups), np.nan)
+        grid[row, configs.ngroup().to_numpy()] = part["net_return"].to_numpy(float)
         grid = grid[np.isfinite(grid).all(axis=1)]  # the days every configuration holds
-        varies = np.isfinite(sharpe_moments(grid)[0]) if len(grid) >= 3 else np.ones(0, bool)
-        labels = [(series, *c) for c, v in zip(configs, varies, strict=False) if v]
-        parts.append((grid[:, varies] if len(varies) else grid[:, :0], labels))
+        if len(grid) < 3:
+            continue
+        varies = np.isfinite(sharpe_moments(grid)[0])
+        labels = [(series, *key) for key, v in zip(configs.groups, varies, strict=True) if v]
+        if labels:
+            parts.append((grid[:, varies], labels))
     if not parts:
         return pd.DataFrame()
     n = min(len(g) for g, _ in parts)
@@ -346,7 +348,7 @@ def equity_curves(returns: pd.DataFrame) -> pd.DataFrame:
     """
     out = returns.sort_values([*_KEYS, "end"], ignore_index=True)
     logs = np.log1p(out["net_return"].astype(float))
-    out["equity"] = logs.groupby([out[k] for k in _KEYS], sort=False).cumsum()
+    out["equity"] = logs.groupby([out[k] for k in _KEYS], sort=False, observed=True).cumsum()
     return out[EQUITY_COLUMNS]
 
 
@@ -379,7 +381,7 @@ def _cost_sentence(row: dict) -> str:
         return f"At {cost:g} bp per unit traded no configuration ever held a position."
     text = (
         f"At {cost:g} bp per unit traded, the best of {n} configurations is {row['best_model']} "
-        f"{row['best_rule'].replace('_', '/')} on {row['best_series']} h={row['best_horizon']}"
+        f"{RULE_LABELS[row['best_rule']]} on {row['best_series']} h={row['best_horizon']}"
         f": net Sharpe ratio {row['best_sharpe']:.2f}, buy-and-hold {row['best_bh_sharpe']:.2f};"
         f" {int(row['n_beat_bh'])} of {n} beat buy-and-hold. The best of {n} skill-less "
         f"configurations would reach about {row['expected_max_sharpe']:.2f} by luck; its "

@@ -8,7 +8,8 @@ are consecutive trading days), optionally with a volatility forecast per row.
 (and the volatility forecast, if any) and nothing else; it earns the price return from that
 close to the next. The day grid of a series is every date seen in the table (origins and
 targets) with its price (``origin_price`` at an origin, ``actual`` at a target; both must
-agree where a date is both).
+agree where a date is both); a date missing from the table joins its neighbours into one
+longer day.
 
 **Rules** (``f = log(forecast / origin_price)``, the forecast h-day log return, ``c`` the
 cost per unit of turnover):
@@ -41,6 +42,7 @@ cost, no risk-free rate.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -241,17 +243,26 @@ class Book:
 
 
 def returns_table(books: list[Book]) -> pd.DataFrame:
-    """The long :data:`RETURN_COLUMNS` rows of some books, model by model, in one frame."""
+    """The long :data:`RETURN_COLUMNS` rows of some books, model by model, in one frame.
+
+    ``series``, ``model`` and ``rule`` are categoricals (a few labels over many rows).
+    """
     if not books:
         return pd.DataFrame({c: [] for c in RETURN_COLUMNS})
+    labels = {
+        "series": sorted({b.panel.series for b in books}),
+        "model": sorted({m for b in books for m in b.models}),
+        "rule": sorted({b.rule for b in books}),
+    }
+    codes = {k: {v: i for i, v in enumerate(vs)} for k, vs in labels.items()}
     cols: dict[str, list] = {c: [] for c in RETURN_COLUMNS}
     for b in books:
         t, m = b.net.shape
         p = b.panel
-        cols["series"].append(np.repeat(np.array([p.series], dtype=object), t * m))
-        cols["model"].append(np.repeat(np.array(b.models, dtype=object), t))
+        cols["series"].append(np.full(t * m, codes["series"][p.series]))
+        cols["model"].append(np.repeat([codes["model"][x] for x in b.models], t))
         cols["horizon"].append(np.full(t * m, p.horizon))
-        cols["rule"].append(np.repeat(np.array([b.rule], dtype=object), t * m))
+        cols["rule"].append(np.full(t * m, codes["rule"][b.rule]))
         cols["cost_bps"].append(np.full(t * m, b.cost_bps))
         cols["start"].append(np.tile(p.dates[p.window], m))
         cols["end"].append(np.tile(b.ends, m))
@@ -259,7 +270,10 @@ def returns_table(books: list[Book]) -> pd.DataFrame:
         cols["turnover"].append(b.turnover.T.ravel())
         cols["asset_return"].append(np.tile(p.asset_returns(), m))
         cols["net_return"].append(b.net.T.ravel())
-    return pd.DataFrame({c: np.concatenate(v) for c, v in cols.items()})
+    out = {c: np.concatenate(v) for c, v in cols.items()}
+    for k, vs in labels.items():
+        out[k] = pd.Categorical.from_codes(out[k], categories=vs)
+    return pd.DataFrame(out)
 
 
 def sigma_from_interval(
@@ -288,7 +302,7 @@ def check_costs(costs_bps: object) -> tuple[float, ...]:
     """The costs as floats; each must be a finite number >= 0."""
     out = []
     for c in costs_bps:  # type: ignore[attr-defined]
-        if isinstance(c, bool) or not isinstance(c, int | float) or not np.isfinite(c) or c < 0:
+        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not np.isfinite(c) or c < 0:
             raise ConfigError(f"cost_bps must be finite numbers >= 0; got {c!r}")
         out.append(float(c))
     return tuple(out)
