@@ -18,13 +18,15 @@ hold a position (a zero-variance return, such as the random walk's zero forecast
 Sharpe ratio and are left out. ``N`` is the number of the others, and the variance of the
 trials' Sharpe ratios is their sample variance (per day, ``ddof=1``). Trials that are alike
 (the same model at h = 1 and 5, long/flat and long/short) are counted fully, which makes the
-DSR conservative.
+DSR conservative. The PSR behind the DSR assumes independent days; at h > 1 the staggered
+books' daily returns are autocorrelated, so there the DSR is an approximation.
 
 **The PBO matrix** at a cost level has one column per trial and one row per day: within a
 series, the days every configuration of the series holds (the intersection of the windows
 of its horizons); across series, the k-th of those days counted back from the last (series
 may cover different calendar years: the embedded S&P 500 ends in 2018, the stocks in 2013),
-truncated to the shortest series. The rows are split into 16 blocks of consecutive days.
+truncated to the shortest series. CSCV splits the rows into ``n_blocks`` (16 by default)
+blocks of consecutive days, the oldest ``T mod n_blocks`` days dropped.
 """
 
 from __future__ import annotations
