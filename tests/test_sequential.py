@@ -239,6 +239,9 @@ def test_bad_arguments_name_the_rule_and_the_value():
         empirical_bernstein_cs([0.0, 2.0])
     with pytest.raises(ConfigError, match="x must be finite; got nan at position 1"):
         asymptotic_cs([1.0, np.nan])
+    bad = _matured().assign(hit=0.5)
+    with pytest.raises(ConfigError, match=r"hit must be 0, 1 or NaN; got 0\.5"):
+        sequential_table(bad)
     with pytest.raises(ConfigError, match=r"matured must have columns \['hit', 'level'\]"):
         sequential_table(pd.DataFrame(columns=MATURED_COLUMNS[:-2]))
 

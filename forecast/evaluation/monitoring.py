@@ -127,7 +127,8 @@ def sequential_rows(
         (``loss_model - loss_rw``), ``diff_used`` and ``hit_used`` (the row entered that
         sequence), the sequence columns of :data:`SEQUENTIAL_COLUMNS` and ``level`` (the
         group's newest level). Each row shows the newest row of its group that entered the
-        sequence at or before it: what a check that evening would have shown.
+        sequence at or before it: what a check that evening would have shown (exactly so
+        for the hit rate while the group's interval level stayed the same).
     """
     order, first, loss, hits, newest = _run(matured, alpha, t_opt, min_n, truncation)
     frame = matured if order is None else matured.iloc[order]
@@ -219,8 +220,9 @@ def _run(matured, alpha, t_opt, min_n, truncation):
     newest_row = np.maximum.accumulate(np.where(has, np.arange(len(hit)), -1))[_group_end(first)]
     newest = np.where(newest_row >= first, level[np.maximum(newest_row, 0)], np.nan)
     used = thin_mask(has & (level == newest), first, horizon)
-    if np.any((hit[used] != 0) & (hit[used] != 1)):
-        raise ConfigError("hit must be 0, 1 or NaN; got other values")
+    bad = hit[has & (hit != 0) & (hit != 1)]
+    if len(bad):
+        raise ConfigError(f"hit must be 0, 1 or NaN; got {bad[0]}")
     hits = _sequence(hit, used, first, "hit", (alpha, truncation, newest))
     return order, first, loss, hits, newest
 
