@@ -1,0 +1,4 @@
+"""Statistics of forecasts: pure functions of arrays and of the long forecasts table.
+
+Imports no model, engine, store or report.
+"""
