@@ -113,19 +113,21 @@ def load_frame(ticker: str) -> pd.DataFrame:
     return pd.read_csv(DATA / f"{ticker}.csv", index_col="Date", parse_dates=True)
 
 
-def _task(args: tuple) -> tuple[pd.DataFrame, list[dict], float]:
-    ticker, name, params, test_size, refit_every, horizons, train_size = args
+def _task(args: tuple) -> tuple[pd.DataFrame, list[dict], float, float]:
+    ticker, name, params, test_size, refit_every, horizons, train_size, proxy = args
     from threadpoolctl import threadpool_limits
 
     frame = load_frame(ticker)
+    if proxy != "auto":
+        frame = frame[["Adj Close"]]  # close only: squared returns everywhere
     origins = np.arange(len(frame) - test_size - 1, len(frame) - 1)
     model = clone(get_volatility_model(name, **params))
-    t0 = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     with threadpool_limits(limits=1):
         table, failures = walk_volatility(
             frame, model, origins, refit_every, horizons, series=ticker, train_size=train_size
         )
-    return table, failures, time.perf_counter() - t0
+    return table, failures, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -136,6 +138,9 @@ def main() -> None:
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument("--test-size", type=int, default=250)
     parser.add_argument("--refit-every", type=int, default=20)
+    parser.add_argument(
+        "--close-only", action="store_true", help="drop open/high/low: squared returns only"
+    )
     parser.add_argument("--out", default=None, help="write the long table to this CSV")
     args = parser.parse_args()
     models = {name: {} for name in ECONOMETRIC_MODELS}
@@ -144,12 +149,14 @@ def main() -> None:
     # the slow fits first, so that the pool's last tasks are short
     order = {"msrv": 0, "lstm": 0, "gru": 0, "garch": 1, "gjr": 1}
     tasks = sorted(
-        ((t, m, p, args.test_size, args.refit_every, (1, 5), args.train_size)
+        ((t, m, p, args.test_size, args.refit_every, (1, 5), args.train_size,
+          "squared_returns" if args.close_only else "auto")
          for t in SERIES for m, p in models.items()),
         key=lambda task: order.get(task[1], 2),
     )  # fmt: skip
     print(f"{len(SERIES)} series x {len(models)} models, test size {args.test_size}, refit "
-          f"every {args.refit_every}, horizons 1 and 5, jobs {args.jobs}, "
+          f"every {args.refit_every}, train size {args.train_size or 'all'}, horizons 1 and 5, "
+          f"jobs {args.jobs}, close only {args.close_only}, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     wall = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -158,8 +165,8 @@ def main() -> None:
     table = pd.concat([r[0] for r in results], ignore_index=True)
     failures = [f for r in results for f in r[1]]
     seconds = pd.DataFrame(
-        [(t[0], t[1], r[2]) for t, r in zip(tasks, results, strict=True)],
-        columns=["series", "model", "seconds"],
+        [(t[0], t[1], r[2], r[3]) for t, r in zip(tasks, results, strict=True)],
+        columns=["series", "model", "seconds", "cpu_seconds"],
     )
     if args.out:
         table.to_csv(args.out, index=False)
@@ -194,17 +201,19 @@ def report(table, seconds, failures, wall: float, models: list[str]) -> None:
             s1.xs(m, level="model")["dm_qlike_pvalue"] < 0.05
         )
         print(f"  {m}: QLIKE <= 0.90 of naive with DM p < 0.05 on {int(ok.sum())} of 5 series")
-    econ = tests[tests.model.isin(ECONOMETRIC_MODELS) & (tests.model != "naive")]
-    for label, part in (("all", econ), ("normal", econ[econ.dist == "normal"]),
-                        ("t", econ[econ.dist == "t"])):  # fmt: skip
-        for h in (1, 5):
-            p = part[part.horizon == h]
-            share = (p["p_uc"] > 0.05).mean()
-            print(f"  VaR Kupiec p > 0.05, econometric models but naive, {label} quantiles, "
-                  f"h={h}: {share:.0%} of {len(p)} (series, model, level)")  # fmt: skip
-    per_model = seconds.groupby("model")["seconds"].sum().round(1).to_dict()
+    econ = tests[tests.model.isin(ECONOMETRIC_MODELS)]
+    print("  VaR Kupiec p > 0.05, share of (series, model) pairs of the econometric models,")
+    print("  per horizon, level and quantile (in brackets: without the naive model)")
+    for (h, alpha, dist), p in econ.groupby(["horizon", "alpha", "dist"]):
+        ok, ok_but_naive = p["p_uc"] > 0.05, p[p.model != "naive"]["p_uc"] > 0.05
+        print(f"    h={h} VaR {alpha:.0%} {dist:6}: {ok.mean():4.0%} of {len(p)} "
+              f"({ok_but_naive.mean():.0%} of {len(ok_but_naive)})")  # fmt: skip
+    per_model = seconds.groupby("model")[["seconds", "cpu_seconds"]].sum().round(1)
     print(f"\nfailures: {len(failures)}" + "".join(f"\n  {f}" for f in failures[:10]))
-    print(f"seconds per model (sum over series): {per_model}")
+    print("seconds per model, summed over series (wall in the worker, CPU):")
+    print("  " + ", ".join(f"{m} {r.seconds} / {r.cpu_seconds}" for m, r in per_model.iterrows()))
+    print(f"CPU seconds of all walks: {seconds['cpu_seconds'].sum():.1f}; "
+          f"load average now {os.getloadavg()[0]:.2f}")  # fmt: skip
     print(f"wall time: {wall:.1f} s")
 
 

@@ -358,3 +358,14 @@ def test_walk_rows_and_no_look_ahead(frame):
     cols = ["variance_forecast", "var_1", "var_5", "var_1_t", "var_5_t"]
     pd.testing.assert_frame_equal(table.loc[early, cols], changed.loc[early, cols])
     assert not table.loc[~early, cols].equals(changed.loc[~early, cols])
+
+
+def test_msrv_averages_squared_returns_so_that_ties_cannot_degenerate():
+    """On GOOG's closes up to 2012-12 (1000 days), the daily log squared returns tie at the
+    floor and BFGS runs into a regime of variance 0; 5-day means have no ties."""
+    closes = pd.read_csv(ROOT / "data" / "prices" / "GOOG.csv", index_col="Date")["Adj Close"]
+    window = closes.iloc[1117:2118]
+    with pytest.raises(ModelFitError, match="did not converge"):
+        small("msrv", average=1).fit(window)
+    model = small("msrv").fit(window)
+    assert model.average_ == 5 and np.all(model.regime_variances_ > 0.05)

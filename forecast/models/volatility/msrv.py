@@ -1,7 +1,8 @@
 """A Markov-switching model of log realised variance: regimes of calm and turbulence.
 
-The log of the daily variance proxy ``x_t = log RV_t`` switches between ``k`` regimes with
-their own mean and variance (Hamilton 1989; statsmodels' ``MarkovRegression`` with a
+The log of the daily variance proxy, averaged over the last ``a`` days,
+``x_t = log mean(RV_{t-a+1} .. RV_t)``, switches between ``k`` regimes with their own mean
+and variance (Hamilton 1989; statsmodels' ``MarkovRegression`` with a
 switching constant and ``switching_variance=True``)::
 
     x_t = mu_{S_t} + e_t,   e_t ~ N(0, sigma2_{S_t}),   P(S_t = j | S_{t-1} = i) = T[i, j]
@@ -18,6 +19,12 @@ path enumeration). ``bias_correction="smearing"`` (default) estimates ``level_i`
 proxy's mean weighted by the smoothed in-sample probabilities of regime ``i`` (Duan's 1983
 smearing idea, free of the normality of ``e_t``, which the log of a squared return
 lacks); ``"normal"`` uses the lognormal mean ``exp(mu_i + sigma2_i / 2)``.
+
+**Ties.** A squared return is zero when the close does not move, and tiny ones are raised
+to the floor: the log proxy then takes one value on many days, and a regime with that mean
+and a variance tending to zero makes the likelihood unbounded (seen on GOOG and MSFT: BFGS
+ran into ``sigma2 = 0``). Averaging squared returns over ``a = 5`` days removes the ties; the
+range proxies have none and use ``a = 1``.
 """
 
 from __future__ import annotations
@@ -55,6 +62,9 @@ class MSRVolatility(BaseVolatilityModel):
     proxy
         The daily variance proxy (``"auto"``: Yang-Zhang with a range, squared returns
         otherwise).
+    average
+        Days ``a`` averaged before the log; ``None``: 5 for squared returns, 1 for the range
+        proxies (see the module notes).
     bias_correction
         ``"smearing"`` or ``"normal"``; see the module notes.
     fit_window
@@ -72,9 +82,10 @@ class MSRVolatility(BaseVolatilityModel):
 
     Notes
     -----
-    Fitted: ``proxy_``, ``floor_``, ``center_`` (the training mean of ``x``, removed before
-    fitting for the optimiser's sake), ``params_`` and ``param_names_`` (statsmodels', on
-    the centred ``x``), ``transition_matrix_`` (``[from, to]``, rows sum to 1),
+    Fitted: ``proxy_``, ``average_`` (the ``a`` used), ``floor_``, ``center_`` (the
+    training mean of ``x``, removed before fitting for the optimiser's sake), ``params_``
+    and ``param_names_`` (statsmodels', on the centred ``x``), ``transition_matrix_``
+    (``[from, to]``, rows sum to 1),
     ``regime_means_`` and ``regime_variances_`` (of ``x``), ``regime_levels_``
     (``E[RV | regime]``), ``loglike_`` and ``warm_started_``.
     """
@@ -85,6 +96,7 @@ class MSRVolatility(BaseVolatilityModel):
         self,
         k_regimes: int = 2,
         proxy: str = "auto",
+        average: int | None = None,
         bias_correction: str = "smearing",
         fit_window: int | None = 1000,
         maxiter: int = 200,
@@ -92,6 +104,7 @@ class MSRVolatility(BaseVolatilityModel):
     ):
         self.k_regimes = k_regimes
         self.proxy = proxy
+        self.average = average
         self.bias_correction = bias_correction
         self.fit_window = fit_window
         self.maxiter = maxiter
@@ -100,6 +113,8 @@ class MSRVolatility(BaseVolatilityModel):
     def _check_params(self) -> None:
         check_positive_int(self.k_regimes, "k_regimes", 2)
         check_positive_int(self.maxiter, "maxiter")
+        if self.average is not None:
+            check_positive_int(self.average, "average")
         if self.fit_window is not None:
             check_positive_int(self.fit_window, "fit_window", self.min_train_size() - 1)
         check_choice(self.bias_correction, "bias_correction", BIAS_CORRECTIONS)
@@ -113,13 +128,15 @@ class MSRVolatility(BaseVolatilityModel):
     # ---- fitting ------------------------------------------------------------------------
     def _fit(self, data: LogOHLC) -> None:
         self.proxy_ = choose_proxy(data, self.proxy)
+        average = self.average or (5 if self.proxy_ == "squared_returns" else 1)
         daily = self._daily(data)
         if self.fit_window is not None:
             daily = daily[-int(self.fit_window) :]
         floor = FLOOR_FRACTION * float(np.mean(daily))
         if not floor > 0:
             raise ModelFitError(f"{self.name}: the training {self.proxy_} proxy is all zero")
-        x = floored_log(daily, floor)
+        x = floored_log(_trailing_means(daily, average), floor)
+        daily = daily[average - 1 :]  # the day each x belongs to
         center = float(np.mean(x))
         model = self._statsmodels_model(x - center)
         start = self._warm_params(model, center)
@@ -143,6 +160,7 @@ class MSRVolatility(BaseVolatilityModel):
             levels = smoothed @ daily / smoothed.sum(axis=1)
         else:
             levels = np.exp(means + 0.5 * variances)
+        self.average_ = average
         self.floor_ = floor
         self.center_ = center
         self.params_ = params
@@ -191,11 +209,14 @@ class MSRVolatility(BaseVolatilityModel):
 
     # ---- forecasting --------------------------------------------------------------------
     def _variances(self, data: LogOHLC, ends: np.ndarray, horizon: int) -> np.ndarray:
-        x = floored_log(self._daily(data), self.floor_) - self.center_
+        a = int(self.average_)
+        x = floored_log(_trailing_means(self._daily(data), a), self.floor_) - self.center_
         model = self._statsmodels_model(x)
         res = model.filter(np.asarray(self.params_, dtype=float), cov_type="none", return_raw=True)
         probs = np.asarray(res.filtered_marginal_probabilities)  # (k, days)
-        q = probs[:, ends - 2].T  # (origins, k): the origin's last day is end - 2
+        # the origin's last day is end - 2, the last mean of a days ending there is column
+        # end - 2 - (a - 1)
+        q = probs[:, ends - 1 - a].T  # (origins, k)
         t = np.asarray(self.transition_matrix_, dtype=float)  # [from, to]
         levels = np.asarray(self.regime_levels_, dtype=float)
         out = np.empty((len(ends), horizon))
@@ -205,7 +226,17 @@ class MSRVolatility(BaseVolatilityModel):
             out[:, k] = (q * levels[None, :]).sum(axis=1)
         return out
 
+    def min_history_size(self) -> int:
+        return (self.average or 5) + 1
+
     def _statsmodels_model(self, x: np.ndarray) -> MarkovRegression:
         return MarkovRegression(
             x, k_regimes=int(self.k_regimes), trend="c", switching_variance=True
         )
+
+
+def _trailing_means(daily: np.ndarray, a: int) -> np.ndarray:
+    """Means of ``a`` consecutive days, each ending on day ``a - 1 ..``: length ``n - a + 1``."""
+    if a == 1:
+        return daily
+    return np.lib.stride_tricks.sliding_window_view(daily, a).mean(axis=1)
