@@ -13,6 +13,12 @@ processes; each process uses one BLAS thread).
     python benchmarks/volatility_backtest.py [--jobs 2] [--nets] [--epochs 20]
                                              [--train-size N] [--out table.csv]
 
+Measured on the shared 2-core machine (load average 3-7 from other work), ``--jobs 2``:
+37.9 s wall, 28.5 CPU seconds for the six econometric models (msrv 14.9, garch 5.9, gjr
+5.7); QLIKE at most 0.90 of naive with DM p < 0.05 at h=1 on 1 of 5 series (HAR on GSPC);
+4 of 5 for HAR with ``--test-size 1000``; VaR Kupiec p > 0.05 for 80% of (series, model,
+level, quantile) cells at h=1 and 89% at h=5. ``--nets --epochs 20``: 923 s wall.
+
 :func:`walk_volatility` is the walk itself, written to move into the engine: a price
 frame, a model, origins, a refit cadence and horizons in; the long table out.
 """

@@ -369,3 +369,10 @@ def test_msrv_averages_squared_returns_so_that_ties_cannot_degenerate():
         small("msrv", average=1).fit(window)
     model = small("msrv").fit(window)
     assert model.average_ == 5 and np.all(model.regime_variances_ > 0.05)
+
+
+def test_net_parameters_are_checked(frame):
+    with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\); got 'x'"):
+        small("lstm", dropout="x").fit(frame)
+    with pytest.raises(ValueError, match=r"window must be an integer >= 2; got 1"):
+        small("gru", window=1).fit(frame)

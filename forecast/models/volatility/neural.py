@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import numbers
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -125,17 +126,10 @@ class RecurrentVolatility(BaseVolatilityModel):
             check_positive_int(getattr(self, name), name, minimum)
         if self.patience is not None:
             check_positive_int(self.patience, "patience")
-        for name, ok, rule in (
-            ("dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
-            ("lr", lambda v: v > 0, "> 0"),
-            ("grad_clip", lambda v: v is None or v > 0, "> 0 or None"),
-        ):
-            value = getattr(self, name)
-            if name == "grad_clip" and value is None:
-                continue
-            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not (real and np.isfinite(value) and ok(value)):
-                raise ValueError(f"{name} must be a number {rule}; got {value!r}")
+        _check_number(self.dropout, "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        _check_number(self.lr, "lr", lambda v: v > 0, "> 0")
+        if self.grad_clip is not None:
+            _check_number(self.grad_clip, "grad_clip", lambda v: v > 0, "> 0 or None")
 
     def min_train_size(self) -> int:
         return self.window + self.max_horizon + 11  # at least 10 windows
@@ -284,3 +278,9 @@ class GRUVolatility(RecurrentVolatility):
 
     name = "gru"
     cell = "GRU"
+
+
+def _check_number(value: object, name: str, ok: Callable[[float], bool], rule: str) -> None:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and np.isfinite(value) and ok(float(value))):
+        raise ValueError(f"{name} must be a number {rule}; got {value!r}")
