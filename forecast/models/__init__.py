@@ -31,6 +31,8 @@ MODELS: dict[str, type[BaseForecaster]] = {
 #: the neural models import torch (slow to import): named as "module:Class" and imported on
 #: first use, so that ``import forecast`` and commands without them stay fast
 _LAZY_MODELS = {
+    "lecture_rnn": "forecast.models.lecture:LectureRNNForecaster",
+    "lecture_rnn_direction": "forecast.models.lecture:LectureDirectionForecaster",
     "elman": "forecast.models.neural:ElmanForecaster",
     "rnn": "forecast.models.neural:RNNForecaster",
     "lstm": "forecast.models.neural:LSTMForecaster",
