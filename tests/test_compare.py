@@ -44,7 +44,8 @@ def config_file(tmp_path):
 def test_the_default_config_runs_every_model_with_the_issue_defaults():
     config = CompareConfig.from_toml(REPO / "pipelines" / "compare.toml")
     assert [m.name for m in config.models] == [
-        "naive", "drift", "ar", "markov", "msar", "elman", "rnn", "lstm", "gru",
+        "naive", "drift", "ar", "markov", "msar", "lecture_rnn", "lecture_rnn_direction",
+        "elman", "rnn", "lstm", "gru",
     ]  # fmt: skip
     assert config.series == ()  # every embedded series
     assert config.backtest == BacktestConfig((1, 5), 250, 20, None, 0)

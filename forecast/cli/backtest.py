@@ -73,7 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_interval_arguments(p)
-    neural = p.add_argument_group("neural models (rnn, lstm, gru, elman)")
+    neural = p.add_argument_group(
+        "neural models (rnn, lstm, gru, elman, lecture_rnn, lecture_rnn_direction)"
+    )
     neural.add_argument("--epochs", type=positive_int)
     neural.add_argument("--window", type=positive_int)
     neural.add_argument("--hidden-size", type=positive_int)

@@ -59,6 +59,10 @@ class BaseForecaster(BaseEstimator):
     stochastic: ClassVar[bool] = False
     #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
     _weights_attributes: ClassVar[tuple[str, ...]] = ()
+    #: what the model forecasts (its registry; model files record it) and the fitted
+    #: attribute that says it has been fitted
+    target: ClassVar[str] = "price"
+    fitted_marker: ClassVar[str] = "train_log_prices_"
 
     @classmethod
     def warm_up(cls) -> None:

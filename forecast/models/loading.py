@@ -24,7 +24,7 @@ import numpy as np
 
 from forecast.errors import ModelFileError
 from forecast.models.base import BaseForecaster
-from forecast.models.registry import MODELS, available_models
+from forecast.models.registry import TARGETS
 from forecast.models.saving import (
     ATTRIBUTE_NAME,
     DTYPES,
@@ -35,18 +35,20 @@ from forecast.models.saving import (
 )
 
 
-def load_model(path: str | os.PathLike[str]) -> BaseForecaster:
+def load_model(path: str | os.PathLike[str], target: str | None = None) -> BaseForecaster:
     """Load a model written by ``model.save(path)``.
 
     Parameters
     ----------
     path
         The ``.json`` manifest; a neural model's weights file must sit next to it.
+    target
+        Refuse a file of another target (``"price"``, ``"volatility"``); default: either.
 
     Returns
     -------
     BaseForecaster
-        The fitted model, ready to ``predict``.
+        The fitted model, ready to ``predict`` (a volatility model for a volatility file).
 
     Raises
     ------
@@ -58,12 +60,19 @@ def load_model(path: str | os.PathLike[str]) -> BaseForecaster:
     if path.suffix != ".json":
         raise ModelFileError(f"{path}: a model file is a .json manifest; got {path.suffix!r}")
     return _from_manifest(
-        _read_file(path), path.name, lambda name: _read_file(path.parent / name), path.parent
+        _read_file(path),
+        path.name,
+        lambda name: _read_file(path.parent / name),
+        path.parent,
+        target,
     )
 
 
 def model_from_files(
-    files: Mapping[str, bytes], name: str = "model.json", location: str = ""
+    files: Mapping[str, bytes],
+    name: str = "model.json",
+    location: str = "",
+    target: str | None = None,
 ) -> BaseForecaster:
     """The model held by ``files`` (as :func:`model_files` returns them).
 
@@ -75,15 +84,25 @@ def model_from_files(
             raise ModelFileError(f"{_where(location, file_name)}: missing")
         return files[file_name]
 
-    return _from_manifest(read(name), name, read, location)
+    return _from_manifest(read(name), name, read, location, target)
 
 
 # ---- loading ----------------------------------------------------------------------------
 def _from_manifest(
-    raw: bytes, name: str, read: Callable[[str], bytes], location: str | os.PathLike[str]
+    raw: bytes,
+    name: str,
+    read: Callable[[str], bytes],
+    location: str | os.PathLike[str],
+    target: str | None = None,
 ) -> BaseForecaster:
     source = _where(location, name)
     manifest = _parse_manifest(raw, source)
+    found = manifest.get("target", "price")
+    if target is not None and found != target:
+        raise ModelFileError(
+            f"{source}: not a {target} model file (target {found!r}, expected {target!r}); "
+            f"load it with forecast.load_model"
+        )
     model = _build(manifest, source)
     for attr, value in manifest["fitted"].items():
         if not ATTRIBUTE_NAME.fullmatch(attr) or hasattr(type(model), attr):
@@ -110,8 +129,8 @@ def _from_manifest(
             raise
         except (ValueError, TypeError) as exc:  # parameters that the model refuses
             raise ModelFileError(f"{source}: invalid parameters: {exc}") from exc
-    if not hasattr(model, "train_log_prices_"):
-        raise ModelFileError(f"{source}: holds no fitted model (no train_log_prices_)")
+    if not hasattr(model, model.fitted_marker):
+        raise ModelFileError(f"{source}: holds no fitted model (no {model.fitted_marker})")
     return model
 
 
@@ -140,12 +159,18 @@ def _parse_manifest(raw: bytes, source: str) -> dict:
 
 
 def _build(manifest: dict, source: str) -> BaseForecaster:
-    name = manifest["model"]
-    if name not in MODELS:
+    name, target = manifest["model"], manifest.get("target", "price")
+    if target not in TARGETS:
         raise ModelFileError(
-            f"{source}: unknown model {name!r}; valid models: {', '.join(available_models())}"
+            f"{source}: unknown target {target!r}; valid targets: {', '.join(TARGETS)}"
         )
-    cls = MODELS[name]
+    registry = TARGETS[target]
+    if name not in registry:
+        kind = "model" if target == "price" else f"{target} model"
+        raise ModelFileError(
+            f"{source}: unknown {kind} {name!r}; valid {kind}s: {', '.join(registry)}"
+        )
+    cls = registry[name]
     params = {k: _decode(v, f"{source}: parameter {k}") for k, v in manifest["params"].items()}
     expected = set(cls().get_params())
     if set(params) != expected:

@@ -1,16 +1,19 @@
-"""The recurrent network and its training loop: plain PyTorch, no forecasting protocol.
+"""The recurrent networks and their training loop: plain PyTorch, no forecasting protocol.
 
 :class:`RecurrentNet` maps windows of standardised returns ``(batch, window)`` to the next
 ``max_horizon`` returns ``(batch, max_horizon)``: a recurrent layer stack (``nn.RNN``,
 ``nn.LSTM``, ``nn.GRU`` or the hand-written :class:`~forecast.models.elman.ElmanRNN`), its
-last hidden state, a linear head. :func:`train_net` is the whole training loop: Adam on the
-mean squared error, gradient clipping, early stopping on the most recent windows.
+last hidden state, a linear head. :class:`LectureNet` runs the lecture's own cell
+(:class:`LectureRNNCell`, ``i2h`` / ``i2o`` on the concatenated input and hidden state) over
+the window, with a regression or a direction (log-softmax) output. :func:`train_net` is the
+whole training loop: Adam on the mean squared error (or another loss, such as
+:func:`direction_nll`), gradient clipping, early stopping on the most recent windows.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -59,6 +62,114 @@ class RecurrentNet(nn.Module):
         return self.head(self.drop(out[:, -1]))  # (batch, max_horizon)
 
 
+#: the label of a window whose price did not move: left out of the direction loss (as the
+#: hit rate leaves out the points with no actual change)
+NO_MOVE = -100
+
+
+@dataclass(frozen=True)
+class LectureConfig:
+    """Shape of a :class:`LectureNet`; the lecture forecasters build it from their parameters."""
+
+    hidden_size: int
+    max_horizon: int
+    hidden_activation: str | None  # None (the lecture's linear update) or "tanh"
+    head: str  # "regression" (next returns) or "direction" (log P(down), log P(up))
+
+
+class LectureRNNCell(nn.Module):
+    """The lecture's hand-written RNN cell, as the lecture writes it.
+
+    One time step::
+
+        combined = cat(x_t, h_{t-1})
+        h_t = i2h(combined)          # Linear(input + hidden -> hidden); no nonlinearity
+        y_t = i2o(combined)          # Linear(input + hidden -> output)
+
+    The hidden update is linear (a linear state-space model) unless ``hidden_activation``
+    is ``"tanh"``: then ``h_t = tanh(i2h(combined))``, the Elman recurrence with
+    ``W_ih, W_hh = i2h.weight`` split by columns and a single bias. The output reads the
+    *previous* hidden state and the current input, not ``h_t``; and ``h_t`` of the last
+    step is computed but never read. The lecture puts a ``LogSoftmax`` after ``i2o`` to
+    classify; :class:`LectureNet` adds it for its direction head.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size
+        Widths of ``x_t``, ``h_t`` and ``y_t``.
+    hidden_activation
+        ``None`` (as written) or ``"tanh"``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        hidden_activation: str | None = None,
+    ):
+        super().__init__()
+        if hidden_activation not in (None, "tanh"):
+            raise ValueError(f"hidden_activation must be None or 'tanh'; got {hidden_activation!r}")
+        self.hidden_size, self.hidden_activation = hidden_size, hidden_activation
+        self.i2h = nn.Linear(input_size + hidden_size, hidden_size)
+        self.i2o = nn.Linear(input_size + hidden_size, output_size)
+
+    def forward(self, x_t: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step: ``(batch, input)`` and ``h_{t-1}`` ``(batch, hidden)`` to ``y_t, h_t``."""
+        combined = torch.cat((x_t, hidden), 1)  # (batch, input + hidden)
+        hidden = self.i2h(combined)  # (batch, hidden)
+        if self.hidden_activation == "tanh":
+            hidden = torch.tanh(hidden)
+        output = self.i2o(combined)  # (batch, output): from h_{t-1}, not the new hidden
+        return output, hidden
+
+    def init_hidden(self, batch: int) -> torch.Tensor:
+        """``h_0 = 0``, shape ``(batch, hidden)``, of the weights' dtype."""
+        return self.i2h.weight.new_zeros(batch, self.hidden_size)
+
+
+class LectureNet(nn.Module):
+    """The lecture's cell over a window of returns; the last step's output is the forecast.
+
+    ``head="regression"``: the next ``max_horizon`` standardised returns
+    ``(batch, max_horizon)``. ``head="direction"``: log-probabilities ``(batch, max_horizon,
+    2)`` of (down, up) for the cumulative move to each horizon: ``i2o`` gives two logits per
+    horizon and a ``LogSoftmax`` over each pair, the lecture's classifier.
+    """
+
+    def __init__(self, config: LectureConfig):
+        super().__init__()
+        if config.head not in ("regression", "direction"):
+            raise ValueError(f"head must be 'regression' or 'direction'; got {config.head!r}")
+        self.config = config
+        outputs = config.max_horizon * (2 if config.head == "direction" else 1)
+        self.cell = LectureRNNCell(1, config.hidden_size, outputs, config.hidden_activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows ``(batch, window)`` to the forecast of the last step (see the class)."""
+        hidden = self.cell.init_hidden(x.shape[0])  # (batch, hidden)
+        for t in range(x.shape[1]):
+            output, hidden = self.cell(x[:, t : t + 1], hidden)  # (batch, outputs)
+        if self.config.head == "regression":
+            return output  # (batch, max_horizon)
+        logits = output.view(-1, self.config.max_horizon, 2)  # (batch, max_horizon, 2)
+        return F.log_softmax(logits, dim=-1)
+
+
+def direction_nll(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of the labels: the lecture's ``NLLLoss``.
+
+    ``log_probs`` ``(batch, max_horizon, 2)``; ``labels`` ``(batch, max_horizon)`` holds 0
+    (down), 1 (up) or :data:`NO_MOVE` (left out), as floats. A batch with no label left
+    gives 0, not NaN (``nll_loss`` would divide by zero).
+    """
+    labels = labels.reshape(-1).long()  # (batch * max_horizon,)
+    keep = labels != NO_MOVE
+    total = F.nll_loss(log_probs.reshape(-1, 2)[keep], labels[keep], reduction="sum")
+    return total / keep.sum().clamp(min=1)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How :func:`train_net` trains: see :class:`RecurrentForecaster` for each field."""
@@ -80,21 +191,23 @@ def make_windows(z: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def train_net(
-    net: RecurrentNet,
+    net: RecurrentNet | LectureNet,
     windows: torch.Tensor,
     n_val: int,
     config: TrainConfig,
     generator: torch.Generator,
     evaluate_start: bool = False,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
 ) -> tuple[int, float | None]:
-    """Train ``net`` in place: Adam on the mean squared error, clipping, early stopping.
+    """Train ``net`` in place: Adam on ``loss``, clipping, early stopping.
 
     Parameters
     ----------
     net
         The network to train (in place).
     windows
-        ``(n, window + max_horizon)``, oldest first: inputs, then targets, standardised.
+        ``(n, window + max_horizon)``, oldest first: inputs, then targets (standardised
+        returns, or the direction labels of :func:`direction_nll`).
     n_val
         The last ``n_val`` windows validate (0: no early stopping, all windows train). They
         are never shuffled into the training batches.
@@ -105,6 +218,9 @@ def train_net(
     evaluate_start
         Count the starting weights as a candidate for the best (a warm start). A random
         initialisation is no sensible forecaster and is not one.
+    loss
+        ``loss(net(inputs), targets)``, a scalar; the mean squared error by default. Early
+        stopping watches the same loss on the validation windows.
 
     Returns
     -------
@@ -119,21 +235,21 @@ def train_net(
     optimizer = torch.optim.Adam(params, lr=config.lr)
     best_loss, best_state, stale = math.inf, None, 0
     if n_val and evaluate_start:
-        best_loss, best_state = _mse(net, val, width), _copy_state(net)
+        best_loss, best_state = _val_loss(net, val, width, loss), _copy_state(net)
     epoch = 0
     for epoch in range(1, config.epochs + 1):  # noqa: B007 (the count is returned)
         net.train()
         for idx in torch.randperm(n_train, generator=generator).split(config.batch_size):
             batch = windows[idx]  # (batch, window + max_horizon)
-            loss = F.mse_loss(net(batch[:, :width]), batch[:, width:])
+            batch_loss = loss(net(batch[:, :width]), batch[:, width:])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
         if not n_val:
             continue
-        val_loss = _mse(net, val, width)
+        val_loss = _val_loss(net, val, width, loss)
         if val_loss < best_loss:
             best_loss, best_state, stale = val_loss, _copy_state(net), 0
         else:
@@ -146,10 +262,10 @@ def train_net(
     return epoch, (best_loss if n_val else None)
 
 
-def _mse(net: RecurrentNet, windows: torch.Tensor, width: int) -> float:
+def _val_loss(net: nn.Module, windows: torch.Tensor, width: int, loss: Callable) -> float:
     net.eval()
     with torch.no_grad():
-        return F.mse_loss(net(windows[:, :width]), windows[:, width:]).item()
+        return loss(net(windows[:, :width]), windows[:, width:]).item()
 
 
 def _copy_state(net: nn.Module) -> dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ models and sends them to worker processes never pays the ~3 s of CPU of importin
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -31,7 +32,10 @@ from forecast.errors import DataError, ModelFileError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
 
 if TYPE_CHECKING:
-    from forecast.models.networks import NetConfig, RecurrentNet
+    import torch
+    from torch import nn
+
+    from forecast.models.networks import NetConfig
 
 
 #: share of the training windows, the most recent ones, held out for early stopping
@@ -42,7 +46,9 @@ class RecurrentForecaster(BaseForecaster):
     """A recurrent network on windows of past log-returns (the shared implementation).
 
     Use a registered subclass: :class:`RNNForecaster`, :class:`LSTMForecaster`,
-    :class:`GRUForecaster` or :class:`ElmanForecaster`.
+    :class:`GRUForecaster` or :class:`ElmanForecaster` (and the lecture's cell in
+    :mod:`~forecast.models.lecture`, which replaces the net, the targets and the loss through
+    the hooks ``_new_net``, ``_training_windows`` and ``_loss``).
 
     Parameters
     ----------
@@ -81,6 +87,13 @@ class RecurrentForecaster(BaseForecaster):
     cell: ClassVar[str] = "LSTM"
     stochastic = True
     _weights_attributes = ("nets_",)
+    #: the parameters that fix the shapes of the saved weights (named when they do not fit)
+    _shape_params: ClassVar[tuple[str, ...]] = (
+        "hidden_size",
+        "num_layers",
+        "max_horizon",
+        "n_models",
+    )
 
     def __init__(
         self,
@@ -132,13 +145,7 @@ class RecurrentForecaster(BaseForecaster):
     def _fit(self, y: np.ndarray) -> None:
         import torch
 
-        from forecast.models.networks import (
-            RecurrentNet,
-            TrainConfig,
-            make_windows,
-            torch_settings,
-            train_net,
-        )
+        from forecast.models.networks import TrainConfig, torch_settings, train_net
 
         r = returns_of(y)
         scale = float(np.std(r))
@@ -148,7 +155,7 @@ class RecurrentForecaster(BaseForecaster):
             )
         mean = float(np.mean(r))
         z = torch.from_numpy(((r - mean) / scale).astype(np.float32))  # (n-1,)
-        windows = make_windows(z, self.window + self.max_horizon)  # a view of z
+        windows = self._training_windows(y, z)  # (n-W-H, W+H)
         n_val = 0 if self.patience is None else max(1, round(VALIDATION_FRACTION * len(windows)))
         train = TrainConfig(
             self.epochs,
@@ -157,19 +164,21 @@ class RecurrentForecaster(BaseForecaster):
             self.patience,
             None if self.grad_clip is None else float(self.grad_clip),
         )
-        previous = self._warm_nets()
+        previous, loss = self._warm_nets(), self._loss()
         nets, epochs, losses = [], [], []
         with torch_settings():
             for k in range(self.n_models):
                 # a private RNG stream per net: the caller's global torch RNG is left alone
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(self.seed + k)  # initial weights and dropout masks
-                    net = previous[k] if previous else RecurrentNet(self._net_config())
+                    net = previous[k] if previous else self._new_net()
                     order = torch.Generator().manual_seed(self.seed + k)
-                    n_epochs, loss = train_net(net, windows, n_val, train, order, bool(previous))
+                    n_epochs, val_loss = train_net(
+                        net, windows, n_val, train, order, bool(previous), loss
+                    )
                 nets.append(net)
                 epochs.append(n_epochs)
-                losses.append(loss)
+                losses.append(val_loss)
         self.nets_ = nets
         self.mean_, self.scale_ = mean, scale
         self.n_epochs_, self.val_loss_ = epochs, losses
@@ -181,6 +190,15 @@ class RecurrentForecaster(BaseForecaster):
         ends = np.asarray(ends, dtype=np.int64)
         if not len(ends):
             return np.empty((0, horizon))
+        steps = self._forecast_standardised(self._input_windows(y, ends), horizon)
+        returns = steps.astype(np.float64) * self.scale_ + self.mean_
+        return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
+
+    def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
+        return self.forecast_log_paths(y, np.array([len(y)]), horizon)[0]
+
+    def _input_windows(self, y: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The standardised windows ``(origins, window)`` the nets read, from non-empty ``ends``."""
         if ends.min() < self.window + 1 or ends.max() > len(y):
             raise DataError(
                 f"ends must lie in [{self.window + 1}, {len(y)}] for {self.name} with "
@@ -190,13 +208,7 @@ class RecurrentForecaster(BaseForecaster):
         # earliest of those starts, lo, is where the reading begins
         lo = int(ends.min()) - 1 - self.window
         z = ((returns_of(y[lo : ends.max()]) - self.mean_) / self.scale_).astype(np.float32)
-        x = np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
-        steps = self._forecast_standardised(x, horizon)  # (origins, horizon)
-        returns = steps.astype(np.float64) * self.scale_ + self.mean_
-        return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
-
-    def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
-        return self.forecast_log_paths(y, np.array([len(y)]), horizon)[0]
+        return np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
 
     def _forecast_standardised(self, windows: np.ndarray, horizon: int) -> np.ndarray:
         """Standardised returns ``(batch, horizon)`` from windows ``(batch, window)``."""
@@ -226,8 +238,6 @@ class RecurrentForecaster(BaseForecaster):
         import torch
         from torch import nn
 
-        from forecast.models.networks import RecurrentNet
-
         try:
             # the restricted unpickler builds tensors and plain containers only: a pickle
             # that would run code is refused, not executed
@@ -245,17 +255,39 @@ class RecurrentForecaster(BaseForecaster):
             )
         self._check_params()
         with torch.random.fork_rng(devices=[]):  # the initial values are overwritten
-            nets = nn.ModuleList(RecurrentNet(self._net_config()) for _ in range(self.n_models))
+            nets = nn.ModuleList(self._new_net() for _ in range(self.n_models))
         try:
             nets.load_state_dict(state)
         except RuntimeError as exc:
+            shape = ", ".join(f"{k}={getattr(self, k)}" for k in self._shape_params)
             raise ModelFileError(
-                f"{source}: the weights do not fit {self.name} with hidden_size="
-                f"{self.hidden_size}, num_layers={self.num_layers}, max_horizon="
-                f"{self.max_horizon}, n_models={self.n_models}: {_first_line(exc, 3)}"
+                f"{source}: the weights do not fit {self.name} with {shape}: {_first_line(exc, 3)}"
             ) from exc
         nets.eval()
         self.nets_ = list(nets)
+
+    # ---- hooks for the variants (the lecture's cell, its direction head) ---------------
+    def _new_net(self) -> nn.Module:
+        """A new network with freshly drawn weights (from torch's global RNG)."""
+        from forecast.models.networks import RecurrentNet
+
+        return RecurrentNet(self._net_config())
+
+    def _training_windows(self, y: np.ndarray, z: torch.Tensor) -> torch.Tensor:
+        """``(n, window + max_horizon)``: inputs, then the targets the loss compares with.
+
+        Here the next ``max_horizon`` standardised returns: a strided view of ``z``, the
+        standardised returns of the log prices ``y``.
+        """
+        from forecast.models.networks import make_windows
+
+        return make_windows(z, self.window + self.max_horizon)
+
+    def _loss(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """The training loss ``loss(net(inputs), targets)``: the mean squared error."""
+        from torch.nn import functional as F
+
+        return F.mse_loss
 
     # ---- helpers ------------------------------------------------------------------------
     def _net_config(self) -> NetConfig:
@@ -265,7 +297,7 @@ class RecurrentForecaster(BaseForecaster):
             self.cell, self.hidden_size, self.num_layers, float(self.dropout), self.max_horizon
         )
 
-    def _warm_nets(self) -> list[RecurrentNet] | None:
+    def _warm_nets(self) -> list[nn.Module] | None:
         """The previous nets when ``warm_start`` can continue from them, else ``None``."""
         nets = getattr(self, "nets_", None) if self.warm_start else None
         config = self._net_config()
@@ -274,10 +306,15 @@ class RecurrentForecaster(BaseForecaster):
         return None
 
     def _check_params(self) -> None:
+        check_int(self.num_layers, "num_layers", 1, type_error=True)
+        check_number(self.dropout, "dropout", 0, 1, include_low=True)
+        self._check_training_params()
+
+    def _check_training_params(self) -> None:
+        """The parameters every variant has: sizes, training, ensemble, warm start, seed."""
         for name, minimum in (
             ("window", 2),
             ("hidden_size", 1),
-            ("num_layers", 1),
             ("max_horizon", 1),
             ("epochs", 1),
             ("batch_size", 1),
@@ -287,7 +324,6 @@ class RecurrentForecaster(BaseForecaster):
             check_int(getattr(self, name), name, minimum, type_error=True)
         if self.patience is not None:
             check_int(self.patience, "patience", 1, type_error=True)
-        check_number(self.dropout, "dropout", 0, 1, include_low=True)
         check_number(self.lr, "lr", 0)
         check_number(self.grad_clip, "grad_clip", 0, optional=True)
         if not isinstance(self.warm_start, bool | np.bool_):

@@ -24,6 +24,8 @@ _ENTRIES = {
     "ar": "forecast.models.ar:ARForecaster",
     "markov": "forecast.models.markov:MarkovChainForecaster",
     "msar": "forecast.models.msar:MSARForecaster",
+    "lecture_rnn": "forecast.models.lecture:LectureRNNForecaster",
+    "lecture_rnn_direction": "forecast.models.lecture:LectureDirectionForecaster",
     "elman": "forecast.models.neural:ElmanForecaster",
     "rnn": "forecast.models.neural:RNNForecaster",
     "lstm": "forecast.models.neural:LSTMForecaster",
@@ -57,6 +59,21 @@ class _Registry(Mapping[str, "type[BaseForecaster]"]):
 
 MODELS = _Registry(_ENTRIES)
 
+#: volatility models (:mod:`forecast.models.volatility`): name -> "module:Class"
+_VOLATILITY_ENTRIES = {
+    "naive": "forecast.models.volatility.baselines:NaiveVolatility",
+    "ewma": "forecast.models.volatility.baselines:EWMAVolatility",
+    "garch": "forecast.models.volatility.garch:GARCHVolatility",
+    "gjr": "forecast.models.volatility.garch:GJRVolatility",
+    "har": "forecast.models.volatility.har:HARVolatility",
+    "msrv": "forecast.models.volatility.msrv:MSRVolatility",
+    "lstm": "forecast.models.volatility.neural:LSTMVolatility",
+    "gru": "forecast.models.volatility.neural:GRUVolatility",
+}
+VOLATILITY_MODELS = _Registry(_VOLATILITY_ENTRIES)
+#: what a model forecasts -> its registry (model files record the target; no key: prices)
+TARGETS = {"price": MODELS, "volatility": VOLATILITY_MODELS}
+
 
 def available_models() -> list[str]:
     """Registered model names in registry order."""
@@ -78,3 +95,18 @@ def warm_up_model(name: str) -> None:
 def get_model(name: str, **params: object) -> BaseForecaster:
     """A new, unfitted model by registry name, with keyword parameters."""
     return MODELS[check_model_name(name)](**params)
+
+
+def available_volatility_models() -> list[str]:
+    """Registered volatility model names in registry order."""
+    return list(VOLATILITY_MODELS)
+
+
+def get_volatility_model(name: str, **params: object):
+    """A new, unfitted volatility model by registry name, with keyword parameters."""
+    if name not in _VOLATILITY_ENTRIES:
+        raise ValueError(
+            f"unknown volatility model {name!r}; valid volatility models: "
+            f"{', '.join(available_volatility_models())}"
+        )
+    return VOLATILITY_MODELS[name](**params)

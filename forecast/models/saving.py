@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from forecast.models.registry import MODELS
+from forecast.models.registry import TARGETS
 from forecast.version import __version__
 
 if TYPE_CHECKING:
@@ -80,11 +80,13 @@ def model_files(model: BaseForecaster, name: str = "model.json") -> dict[str, by
     """
     if Path(name).name != name or not name.endswith(".json"):
         raise ValueError(f"name must be a plain file name ending in .json; got {name!r}")
-    if not hasattr(model, "train_log_prices_"):
+    if not hasattr(model, model.fitted_marker):
         raise RuntimeError(f"{model.name}: call fit(series) before save")
-    if MODELS.get(model.name) is not type(model):
+    target = model.target
+    if TARGETS[target].get(model.name) is not type(model):
+        kind = "models" if target == "price" else f"{target} models"
         raise ValueError(
-            f"only registered models can be saved; {type(model).__name__} is not the class "
+            f"only registered {kind} can be saved; {type(model).__name__} is not the class "
             f"registered as {model.name!r}"
         )
     fitted = {
@@ -95,6 +97,7 @@ def model_files(model: BaseForecaster, name: str = "model.json") -> dict[str, by
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        **({} if target == "price" else {"target": target}),  # price files: as they always were
         "model": model.name,
         "params": _encode(model.get_params(), "params"),
         "fitted": fitted,

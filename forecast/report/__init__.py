@@ -33,7 +33,7 @@ from forecast.checks import check_number
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
 from forecast.report.figures import make_figures
-from forecast.report.glossary import GLOSSARY, interval_glossary
+from forecast.report.glossary import GLOSSARY, interval_glossary, model_glossary
 from forecast.report.html import render_html
 from forecast.report.interval_display import interval_section
 from forecast.report.interval_figures import interval_figures
@@ -84,11 +84,13 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
                 display.leaderboard_table(board, tables.best_rows(board), s, h, alpha, level)
             )
         boards.append((h, tuple(per_series)))
-    intervals, glossary, off = None, GLOSSARY, intervals_off_sentence(run)
+    models = tables.models_of(run.metrics)
+    glossary = GLOSSARY + model_glossary(models)
+    intervals, off = None, intervals_off_sentence(run)
     if numbers is not None:
         models = tables.models_of(metrics)
         intervals = interval_section(numbers, len(series), models)
-        glossary = GLOSSARY + interval_glossary(run.run["config"], numbers.settings.level)
+        glossary += interval_glossary(run.run["config"], numbers.settings.level)
         off = ""
     found = tables.verdicts(metrics, alpha)
     r = run.run

@@ -47,6 +47,60 @@ GLOSSARY = (
 )
 
 
+#: one paragraph per model family whose name needs one: the recurrent nets, hand-written and
+#: built in, side by side (shown for the models a run has)
+MODEL_GLOSSARY = {
+    "lecture_rnn": (
+        "lecture_rnn (the lecture's hand-written cell)",
+        "The first RNN of the lecture this project grew from, written as the lecture writes "
+        "it. At each step the current return and the previous hidden state are concatenated; "
+        "one linear layer (i2h) gives the new hidden state, with no squashing nonlinearity "
+        "unless hidden_activation='tanh', and another (i2o) gives the output from the same "
+        "concatenation, so the output reads the previous hidden state, not the new one. "
+        "Without tanh the network is linear in its window: a linear autoregression on the last "
+        "'window' returns, its coefficients tied through a small state-space model and fitted "
+        "by Adam with early stopping. It forecasts the next returns directly, like the other "
+        "nets.",
+    ),
+    "lecture_rnn_direction": (
+        "lecture_rnn_direction (the lecture's classifier)",
+        "The same cell with the lecture's classification head: for each horizon, two outputs "
+        "and a log-softmax give the probabilities that the price ends below or above the "
+        "origin price, trained by negative log-likelihood (moves of exactly zero left out). "
+        "Its price forecast moves by (2 P(up) - 1) times the mean absolute move at that "
+        "horizon in the training data, so it points up exactly when the classifier says up "
+        "is more likely: its hit rate and PT p are the classifier's own, comparable with "
+        "every other model's. Its price errors stay near the random walk's by construction: "
+        "judge it on the direction columns, not on rel MAE or DM.",
+    ),
+    "elman": (
+        "elman (the hand-written Elman RNN)",
+        "The vanilla RNN written out step by step: h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) "
+        "+ b_hh), the forecast a linear layer on the last hidden state. The same model as rnn "
+        "(same initial weights and forecasts for the same seed; the tests match its outputs "
+        "and gradients to nn.RNN's), slower: it shows what nn.RNN computes and how it differs "
+        "from the lecture's cell (tanh on the update; output from the new state, not the "
+        "previous one).",
+    ),
+    "rnn": (
+        "rnn, lstm, gru (PyTorch's built-in layers)",
+        "PyTorch's fused recurrent layers on the window of standardised log returns, with a "
+        "linear layer on the last hidden state forecasting the next returns. rnn is the Elman "
+        "recurrence above; lstm adds a cell state guarded by input, forget and output gates, "
+        "so information can persist across a long window; gru merges these into update and "
+        "reset gates with fewer weights.",
+    ),
+}
+MODEL_GLOSSARY["lstm"] = MODEL_GLOSSARY["gru"] = MODEL_GLOSSARY["rnn"]
+
+
+def model_glossary(models: list[str]) -> tuple[tuple[str, str], ...]:
+    """The model paragraphs for the models of a run, once each, in :data:`MODEL_GLOSSARY`
+    order."""
+    chosen = {MODEL_GLOSSARY[m] for m in models if m in MODEL_GLOSSARY}
+    return tuple(dict.fromkeys(e for e in MODEL_GLOSSARY.values() if e in chosen))
+
+
 def interval_glossary(config: dict, level: float) -> tuple[tuple[str, str], ...]:
     """Glossary entries for the interval terms, with this run's settings where it has them."""
     settings = config.get("intervals") if isinstance(config.get("intervals"), dict) else {}

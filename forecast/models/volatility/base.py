@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forecast.errors import DataError, ModelFileError, ModelFitError
+from forecast.models.saving import save_model
 from forecast.models.volatility.realized import LogOHLC, daily_variance, log_ohlc
 from forecast.models.volatility.value_at_risk import DEFAULT_T_DOF
 
@@ -49,6 +50,10 @@ class BaseVolatilityModel(BaseEstimator):
     stochastic: ClassVar[bool] = False
     #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
     _weights_attributes: ClassVar[tuple[str, ...]] = ()
+    #: what the model forecasts (its registry; model files record it) and the fitted
+    #: attribute that says it has been fitted
+    target: ClassVar[str] = "volatility"
+    fitted_marker: ClassVar[str] = "n_train_"
 
     @classmethod
     def warm_up(cls) -> None:
@@ -141,9 +146,7 @@ class BaseVolatilityModel(BaseEstimator):
     # ---- saving -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the fitted model: a ``.json`` file (+ a ``.pt`` state_dict for the nets)."""
-        from forecast.models.volatility.files import save_volatility_model
-
-        return save_volatility_model(self, path)
+        return save_model(self, path)
 
     def _weights_bytes(self) -> bytes | None:
         """The content of the weights file, or ``None`` when the JSON file holds everything."""
