@@ -342,3 +342,22 @@ def test_empty_forecasts():
     fc = table(placebo_errors(10, 0)).iloc[:0]
     v = evaluate_forecasts(fc)
     assert v.models.empty and v.verdicts.empty and not v.pooled["claim"].any()
+
+
+def test_stepm_finding_every_model_in_two_steps():
+    # arch 8.0's StepM raises once every model is found better over two or more steps
+    rng = np.random.default_rng(0)
+    b = rng.standard_normal(250) ** 2 + 1
+    losses = pd.DataFrame(
+        {
+            "naive": b,
+            "a": b - 1 + rng.normal(0, 2, 250),
+            "b": b - 1 + rng.normal(0, 2, 250),
+            "c": b - 0.15 + rng.normal(0, 0.3, 250),
+        }
+    )
+    stepm = StepM(losses["naive"], losses[["a", "b", "c"]], block_size=2, reps=300, seed=1)
+    with pytest.raises(ValueError, match="zero-size array"):
+        stepm.compute()
+    got = joint_tests(losses, 1, reps=300, seed=1)
+    assert got.stepm_models == ("a", "b", "c") and got.spa_pvalue == 0.0
