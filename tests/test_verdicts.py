@@ -79,11 +79,20 @@ def test_clark_west_one_step_hand_computed():
     assert p == pytest.approx(stats.norm.sf(expected), rel=1e-12)
 
 
-def test_clark_west_hac_lags_for_longer_horizons():
-    # Newey-West with h - 1 = 1 lag, Bartlett weight 1/2: gamma_1 = -8.140625 / 4
+def test_clark_west_longer_horizons_use_uniform_weights_over_h_minus_1_lags():
+    # gamma_1 = sum(u_t u_(t-1)) / 4 = -8.140625 / 4, weight 1 (truncated kernel), lag 1
     stat, _ = clark_west(E_RW, E_M, horizon=2)
-    variance = 25.6875 / 4 + 2 * 0.5 * (-8.140625 / 4)
+    variance = 25.6875 / 4 + 2 * (-8.140625 / 4)
     assert stat == pytest.approx(2.625 / math.sqrt(variance / 4), rel=1e-12)
+
+
+def test_clark_west_falls_back_to_bartlett_when_uniform_variance_is_negative():
+    # f = 2 (1 - e2) = [3, -1, 3, -1, 3, -1]: u = +-2, gamma_0 = 4, gamma_1 = -20 / 6;
+    # uniform: 4 - 2 * 20 / 6 < 0, Bartlett (weight 1/2): 4 - 20 / 6
+    e2 = np.array([-0.5, 1.5, -0.5, 1.5, -0.5, 1.5])
+    stat, p = clark_west(np.ones(6), e2, horizon=2)
+    assert stat == pytest.approx(1 / math.sqrt((4 - 20 / 6) / 6), rel=1e-12)
+    assert p == pytest.approx(stats.norm.sf(stat), rel=1e-12)
 
 
 def test_clark_west_undefined_cases_are_nan():

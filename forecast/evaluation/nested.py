@@ -60,21 +60,29 @@ def clark_west(
 
         CW = mean(f) / sqrt(V / P)
 
-    with ``P`` points and ``V`` the Newey-West (1987) long-run variance of ``f`` with
-    ``horizon - 1`` lags (Bartlett weights), because ``h``-step forecasts made at every origin
-    overlap and their errors are MA(h-1) under the null; ``V`` is the plain variance
-    (divisor ``P``) when ``horizon == 1``. It is computed with statsmodels' HAC covariance of a
-    regression of ``f`` on a constant (the t-ratio of the mean, as in Clark and West, 2007).
-    The test is one-sided: large positive values
-    reject the random walk in favour of the model; ``p = 1 - Phi(CW)`` (standard normal
-    critical values, which the paper shows to be close to, slightly below, nominal size).
+    with ``P`` points and ``V`` the long-run variance of ``f`` over ``horizon - 1`` lags with
+    uniform (truncated) weights, the estimator of Hansen and Hodrick (1980) that Diebold and
+    Mariano (1995) use: ``h``-step forecasts made at every origin overlap, so under the null
+    their errors are MA(h-1), whose long-run variance is exactly the sum of the first
+    ``h - 1`` autocovariances. Bartlett (Newey-West) weights with ``h - 1`` lags shrink those
+    autocovariances and understate ``V``: on simulated GARCH-t placebos (250 origins, h = 5)
+    the statistic then had a standard deviation of 1.22 and a 1% test rejected 2.5% of the
+    time, against 1.01-1.07 and 0.3% with uniform weights (benchmarks/cw_size.py).
+    When the uniform estimate is not positive (it can be in small samples), Newey-West
+    weights with the same lags are used. ``V`` is the plain variance (divisor ``P``) when
+    ``horizon == 1``. Both come from statsmodels' HAC covariance of a regression of ``f`` on a
+    constant (the t-ratio of the mean, as in Clark and West, 2007).
+
+    The test is one-sided: large positive values reject the random walk in favour of the
+    model; ``p = 1 - Phi(CW)`` (standard normal critical values, which the paper shows to be
+    close to, slightly below, nominal size).
 
     Parameters
     ----------
     bench_errors, model_errors
         ``forecast - actual`` of the random walk and of the model, on the same points.
     horizon
-        The forecast horizon; sets the number of HAC lags to ``horizon - 1``.
+        The forecast horizon; sets the number of lags of the variance to ``horizon - 1``.
 
     Returns
     -------
@@ -89,7 +97,11 @@ def clark_west(
         return float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = sm.OLS(f, np.ones(len(f))).fit(cov_type="HAC", cov_kwds={"maxlags": int(horizon) - 1})
+        ols = sm.OLS(f, np.ones(len(f)))
+        lags = int(horizon) - 1
+        res = ols.fit(cov_type="HAC", cov_kwds={"maxlags": lags, "kernel": "uniform"})
+        if not (np.isfinite(res.bse[0]) and res.bse[0] > 0):
+            res = ols.fit(cov_type="HAC", cov_kwds={"maxlags": lags, "kernel": "bartlett"})
     stat = float(res.tvalues[0])
     if not np.isfinite(stat):
         return float("nan"), float("nan")
