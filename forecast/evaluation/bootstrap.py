@@ -24,7 +24,7 @@ The three share one bootstrap design:
 - **Seeds**: every arch object gets a fresh ``numpy.random.default_rng(seed)``, so the
   three tests draw the same bootstrap indices and a run is identical run to run.
 
-Two guards around arch, both for losses that are exactly equal:
+Three guards around arch 8.0:
 
 - MCS (range method) divides each pairwise mean loss difference by its bootstrap standard
   deviation, 0/0 for two identical columns (e.g. ``ar`` choosing no lag and repeating
@@ -33,6 +33,9 @@ Two guards around arch, both for losses that are exactly equal:
   random walk pins both at 0 and drives the p-value to 0 (a false rejection), so columns
   identical to the random walk leave the SPA and StepM (they cannot beat it); with none
   left the SPA p-value is 1.
+- StepM steps on while the models found *in the last step* are fewer than all of them, so
+  when every model is found better over two or more steps it runs an SPA on no model and
+  numpy raises: that case is caught, and every model is reported better.
 
 Note that arch's SPA does not divide the mean loss differentials by their standard deviations
 (its ``studentize`` flag only changes the recentring threshold of the consistent p-value): the
