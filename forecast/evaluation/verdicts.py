@@ -37,7 +37,7 @@ undefined (e.g. identical to the random walk) counts in the family with p = 1.
 model, horizon) of the run at once (80 tests for 8 models x 5 series x 2 horizons): the
 family-wise error rate of the whole verdict is at most alpha, whatever the dependence between
 series (a common market) and horizons (overlapping errors). Holm over Clark-West p-values
-rather than an SPA on stacked loss differentials, because the series do not share a calendar
+rather than an SPA on stacked loss differentials, because the series need not share a calendar
 (a joint bootstrap needs common dates) and arch's SPA does not studentize, so the most volatile
 series would dominate a stacked maximum. The second row applies Holm to the per-series SPA
 p-values (the stricter question "lower expected squared error than the random walk").
