@@ -18,8 +18,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 
 __all__ = ["clark_west", "clark_west_differentials", "r2_os"]
 
@@ -97,7 +97,7 @@ def clark_west(
         return float("nan"), float("nan")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        ols = sm.OLS(f, np.ones(len(f)))
+        ols = OLS(f, np.ones(len(f)))
         lags = int(horizon) - 1
         res = ols.fit(cov_type="HAC", cov_kwds={"maxlags": lags, "kernel": "uniform"})
         if not (np.isfinite(res.bse[0]) and res.bse[0] > 0):
