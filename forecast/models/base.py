@@ -14,8 +14,6 @@ may only depend on ``y[:ends[i]]``.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -23,9 +21,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from forecast.checks import DEFAULT_LEVEL, check_int, check_level
-from forecast.errors import DataError, ModelFileError, ModelFitError
+from forecast.errors import DataError, ModelFitError
 from forecast.models.distributions import gaussian_bounds
-from forecast.models.saving import save_model
+from forecast.models.saving import SavedModel
 
 
 def check_horizon(horizon: object, name: str = "horizon") -> int:
@@ -47,7 +45,7 @@ def log_prices(series: pd.Series | np.ndarray, name: str) -> np.ndarray:
     return np.log(values)
 
 
-class BaseForecaster(BaseEstimator):
+class BaseForecaster(SavedModel, BaseEstimator):
     """Base class: sklearn-style parameters, the fit/predict protocol, batched origins.
 
     Subclasses set ``name`` (the registry key), implement ``_fit(y)`` and
@@ -58,11 +56,6 @@ class BaseForecaster(BaseEstimator):
     #: whether the model's output depends on a random seed (``seed`` parameter)
     stochastic: ClassVar[bool] = False
     #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
-    _weights_attributes: ClassVar[tuple[str, ...]] = ()
-    #: what the model forecasts (its registry; model files record it) and the fitted
-    #: attribute that says it has been fitted
-    target: ClassVar[str] = "price"
-    fitted_marker: ClassVar[str] = "train_log_prices_"
 
     @classmethod
     def warm_up(cls) -> None:
@@ -166,25 +159,6 @@ class BaseForecaster(BaseEstimator):
     def _log_variances(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray | None:
         """Variance of the log price at steps ``1..horizon`` after each origin, or ``None``."""
         return None
-
-    # ---- saving -------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the fitted model to ``path``, a ``.json`` file; returns the path.
-
-        The JSON file holds the model name, the parameters and every fitted attribute (the
-        names ending in ``_``); a neural model adds its ``state_dict`` next to it (``path``
-        with suffix ``.pt``), whose sha256 the JSON file records. No pickle. Read it back
-        with :func:`forecast.load_model`.
-        """
-        return save_model(self, path)
-
-    def _weights_bytes(self) -> bytes | None:
-        """The content of the weights file, or ``None`` when the JSON file holds everything."""
-        return None
-
-    def _restore_weights(self, data: bytes, source: str) -> None:
-        """Rebuild the ``_weights_attributes`` from the weights file's content."""
-        raise ModelFileError(f"{source}: a {self.name} model has no weights file")
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def min_train_size(self) -> int:

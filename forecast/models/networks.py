@@ -12,6 +12,7 @@ whole training loop: Adam on the mean squared error (or another loss, such as
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from forecast.errors import ModelFileError
 from forecast.models.elman import ElmanRNN
 
 
@@ -296,3 +298,67 @@ def torch_settings() -> Iterator[None]:
         torch.utils.deterministic.fill_uninitialized_memory = fill
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
         torch.set_num_threads(threads)
+
+
+# ---- what every net forecaster shares: rolling forecasts and weights files -------------
+def roll_forecast(
+    nets: list[nn.Module], x: torch.Tensor, horizon: int, window: int
+) -> torch.Tensor:
+    """``(batch, horizon)`` outputs of an ensemble from windows ``x`` ``(batch, window)``.
+
+    Direct for the nets' own horizon, then recursive: the ensemble's mean output is appended
+    to the window and read again until ``horizon`` steps are covered.
+    """
+    blocks, done = [], 0
+    with torch_settings(), torch.inference_mode():
+        while done < horizon:
+            out = torch.stack([net(x) for net in nets]).mean(0)  # (batch, H)
+            blocks.append(out)
+            done += out.shape[1]
+            x = torch.cat([x, out], dim=1)[:, -window:]
+    return torch.cat(blocks, dim=1)[:, :horizon]
+
+
+def nets_state_bytes(nets: list[nn.Module]) -> bytes:
+    """The ensemble's ``state_dict`` as the bytes of a weights file."""
+    buffer = io.BytesIO()
+    torch.save(nn.ModuleList(nets).state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def load_nets_state(
+    data: bytes, source: str, new_net: Callable[[], nn.Module], n_models: int, shape: str
+) -> list[nn.Module]:
+    """Nets built by ``new_net`` holding the weights in ``data``; ``ModelFileError`` naming
+    ``source`` when the file is not a state_dict of tensors or does not fit ``shape``."""
+    try:
+        # the restricted unpickler builds tensors and plain containers only: a pickle that
+        # would run code is refused, not executed
+        state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise ModelFileError(
+            f"{source}: not a valid weights file; torch.load(weights_only=True) refused it: "
+            f"{first_line(exc)}"
+        ) from exc
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelFileError(
+            f"{source}: expected a state_dict of named tensors; got {type(state).__name__}"
+        )
+    with torch.random.fork_rng(devices=[]):  # the initial values are overwritten
+        nets = nn.ModuleList(new_net() for _ in range(n_models))
+    try:
+        nets.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{source}: the weights do not fit {shape}: {first_line(exc, 3)}"
+        ) from exc
+    nets.eval()
+    return list(nets)
+
+
+def first_line(exc: BaseException, lines: int = 1) -> str:
+    """The first ``lines`` lines of an exception's message (torch's run long)."""
+    text = str(exc).strip().splitlines() or [type(exc).__name__]
+    return " ".join(line.strip() for line in text[:lines])

@@ -20,7 +20,6 @@ models and sends them to worker processes never pays the ~3 s of CPU of importin
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.checks import check_int, check_number
-from forecast.errors import DataError, ModelFileError, ModelFitError
+from forecast.errors import DataError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
 
 if TYPE_CHECKING:
@@ -214,57 +213,24 @@ class RecurrentForecaster(BaseForecaster):
         """Standardised returns ``(batch, horizon)`` from windows ``(batch, window)``."""
         import torch
 
-        from forecast.models.networks import torch_settings
+        from forecast.models.networks import roll_forecast
 
-        x, blocks, done = torch.from_numpy(windows), [], 0
-        with torch_settings(), torch.inference_mode():
-            while done < horizon:  # direct for max_horizon steps, then on its own output
-                out = torch.stack([net(x) for net in self.nets_]).mean(0)  # (batch, H)
-                blocks.append(out)
-                done += out.shape[1]
-                x = torch.cat([x, out], dim=1)[:, -self.window :]
-        return torch.cat(blocks, dim=1)[:, :horizon].numpy()
+        return roll_forecast(self.nets_, torch.from_numpy(windows), horizon, self.window).numpy()
 
     # ---- saving and loading -------------------------------------------------------------
     def _weights_bytes(self) -> bytes:
-        import torch
-        from torch import nn
+        from forecast.models.networks import nets_state_bytes
 
-        buffer = io.BytesIO()
-        torch.save(nn.ModuleList(self.nets_).state_dict(), buffer)
-        return buffer.getvalue()
+        return nets_state_bytes(self.nets_)
 
     def _restore_weights(self, data: bytes, source: str) -> None:
-        import torch
-        from torch import nn
+        from forecast.models.networks import load_nets_state
 
-        try:
-            # the restricted unpickler builds tensors and plain containers only: a pickle
-            # that would run code is refused, not executed
-            state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-        except Exception as exc:
-            raise ModelFileError(
-                f"{source}: not a valid weights file; torch.load(weights_only=True) refused "
-                f"it: {_first_line(exc)}"
-            ) from exc
-        if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-        ):
-            raise ModelFileError(
-                f"{source}: expected a state_dict of named tensors; got {type(state).__name__}"
-            )
         self._check_params()
-        with torch.random.fork_rng(devices=[]):  # the initial values are overwritten
-            nets = nn.ModuleList(self._new_net() for _ in range(self.n_models))
-        try:
-            nets.load_state_dict(state)
-        except RuntimeError as exc:
-            shape = ", ".join(f"{k}={getattr(self, k)}" for k in self._shape_params)
-            raise ModelFileError(
-                f"{source}: the weights do not fit {self.name} with {shape}: {_first_line(exc, 3)}"
-            ) from exc
-        nets.eval()
-        self.nets_ = list(nets)
+        shape = ", ".join(f"{k}={getattr(self, k)}" for k in self._shape_params)
+        self.nets_ = load_nets_state(
+            data, source, self._new_net, self.n_models, f"{self.name} with {shape}"
+        )
 
     # ---- hooks for the variants (the lecture's cell, its direction head) ---------------
     def _new_net(self) -> nn.Module:
@@ -361,8 +327,3 @@ class ElmanForecaster(RecurrentForecaster):
 
     name = "elman"
     cell = "elman"
-
-
-def _first_line(exc: BaseException, lines: int = 1) -> str:
-    text = str(exc).strip().splitlines() or [type(exc).__name__]
-    return " ".join(line.strip() for line in text[:lines])

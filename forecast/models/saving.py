@@ -28,10 +28,11 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from forecast.errors import ModelFileError
 from forecast.models.registry import TARGETS
 from forecast.version import __version__
 
@@ -168,3 +169,36 @@ def _versions(with_torch: bool) -> dict[str, str]:
     if with_torch:  # a neural model: it has imported torch
         versions["torch"] = sys.modules["torch"].__version__
     return versions
+
+
+class SavedModel:
+    """What the model file format asks of a model class: the hooks :func:`model_files` and
+    the loader call, with the defaults of a model that has no weights file.
+
+    A neural model lists its torch modules in ``_weights_attributes`` and overrides
+    ``_weights_bytes`` / ``_restore_weights``; ``target`` names its registry (``"price"`` or
+    ``"volatility"``) and ``fitted_marker`` the attribute a fitted model always has.
+    """
+
+    name: ClassVar[str]
+    _weights_attributes: ClassVar[tuple[str, ...]] = ()
+    target: ClassVar[str] = "price"
+    fitted_marker: ClassVar[str] = "train_log_prices_"
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save the fitted model to ``path``, a ``.json`` file; returns the path.
+
+        The JSON file holds the model name, the parameters and every fitted attribute (the
+        names ending in ``_``); a neural model adds its ``state_dict`` next to it (``path``
+        with suffix ``.pt``), whose sha256 the JSON file records. No pickle. Read it back
+        with :func:`forecast.load_model`.
+        """
+        return save_model(self, path)
+
+    def _weights_bytes(self) -> bytes | None:
+        """The content of the weights file, or ``None`` when the JSON file holds everything."""
+        return None
+
+    def _restore_weights(self, data: bytes, source: str) -> None:
+        """Rebuild the ``_weights_attributes`` from the weights file's content."""
+        raise ModelFileError(f"{source}: a {self.name} model has no weights file")

@@ -18,16 +18,14 @@ root for every ``h`` (what volatility-scaled intervals need).
 from __future__ import annotations
 
 import numbers
-import os
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from forecast.errors import DataError, ModelFileError, ModelFitError
-from forecast.models.saving import save_model
+from forecast.errors import DataError, ModelFitError
+from forecast.models.saving import SavedModel
 from forecast.models.volatility.realized import LogOHLC, daily_variance, log_ohlc
 from forecast.models.volatility.value_at_risk import DEFAULT_T_DOF
 
@@ -37,7 +35,7 @@ from forecast.models.volatility.value_at_risk import DEFAULT_T_DOF
 FLOOR_FRACTION = 1e-3
 
 
-class BaseVolatilityModel(BaseEstimator):
+class BaseVolatilityModel(SavedModel, BaseEstimator):
     """Base class: parameters, the fit/forecast protocol over many origins, saving.
 
     Subclasses set ``name`` (the registry key), implement ``_fit(data)`` and
@@ -49,7 +47,6 @@ class BaseVolatilityModel(BaseEstimator):
     #: whether the output depends on a random seed (``seed`` parameter)
     stochastic: ClassVar[bool] = False
     #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
-    _weights_attributes: ClassVar[tuple[str, ...]] = ()
     #: what the model forecasts (its registry; model files record it) and the fitted
     #: attribute that says it has been fitted
     target: ClassVar[str] = "volatility"
@@ -142,19 +139,6 @@ class BaseVolatilityModel(BaseEstimator):
         """Degrees of freedom of the Student-t Value-at-Risk: fitted where the model has
         them (GARCH-t), else :data:`~forecast.models.volatility.value_at_risk.DEFAULT_T_DOF`."""
         return DEFAULT_T_DOF
-
-    # ---- saving -------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save the fitted model: a ``.json`` file (+ a ``.pt`` state_dict for the nets)."""
-        return save_model(self, path)
-
-    def _weights_bytes(self) -> bytes | None:
-        """The content of the weights file, or ``None`` when the JSON file holds everything."""
-        return None
-
-    def _restore_weights(self, data: bytes, source: str) -> None:
-        """Rebuild the ``_weights_attributes`` from the weights file's content."""
-        raise ModelFileError(f"{source}: a {self.name} model has no weights file")
 
     # ---- hooks for subclasses -----------------------------------------------------------
     def min_train_size(self) -> int:

@@ -18,14 +18,13 @@ torch is imported only inside fit, forecast, save and load, like the price nets.
 
 from __future__ import annotations
 
-import io
 import numbers
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from forecast.errors import ModelFileError, ModelFitError
+from forecast.errors import ModelFitError
 from forecast.models.volatility.base import (
     FLOOR_FRACTION,
     BaseVolatilityModel,
@@ -203,60 +202,29 @@ class RecurrentVolatility(BaseVolatilityModel):
         """Forecast ``log RV`` of steps ``1..horizon`` from standardised windows."""
         import torch
 
-        from forecast.models.networks import torch_settings
+        from forecast.models.networks import roll_forecast
 
-        x, blocks, done = torch.from_numpy(windows), [], 0
-        with torch_settings(), torch.inference_mode():
-            while done < horizon:  # direct for max_horizon steps, then on its own output
-                out = torch.stack([net(x) for net in self.nets_]).mean(0)  # (batch, H)
-                blocks.append(out)
-                done += out.shape[1]
-                x = torch.cat([x, out], dim=1)[:, -self.window :]
-        z = torch.cat(blocks, dim=1)[:, :horizon].numpy().astype(np.float64)
+        out = roll_forecast(self.nets_, torch.from_numpy(windows), horizon, self.window)
+        z = out.numpy().astype(np.float64)
         return self.mean_ + self.scale_ * z
 
     # ---- saving and loading -------------------------------------------------------------
     def _weights_bytes(self) -> bytes:
-        import torch
-        from torch import nn
+        from forecast.models.networks import nets_state_bytes
 
-        buffer = io.BytesIO()
-        torch.save(nn.ModuleList(self.nets_).state_dict(), buffer)
-        return buffer.getvalue()
+        return nets_state_bytes(self.nets_)
 
     def _restore_weights(self, data: bytes, source: str) -> None:
-        import torch
-        from torch import nn
+        from forecast.models.networks import RecurrentNet, load_nets_state
 
-        from forecast.models.networks import RecurrentNet
-
-        try:
-            # the restricted unpickler builds tensors and plain containers only
-            state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-        except Exception as exc:
-            raise ModelFileError(
-                f"{source}: not a valid weights file; torch.load(weights_only=True) refused "
-                f"it: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
-            ) from exc
-        if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-        ):
-            raise ModelFileError(
-                f"{source}: expected a state_dict of named tensors; got {type(state).__name__}"
-            )
         self._check_params()
-        with torch.random.fork_rng(devices=[]):  # the initial values are overwritten
-            nets = nn.ModuleList(RecurrentNet(self._net_config()) for _ in range(self.n_models))
-        try:
-            nets.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ModelFileError(
-                f"{source}: the weights do not fit {self.name} with hidden_size="
-                f"{self.hidden_size}, num_layers={self.num_layers}, max_horizon="
-                f"{self.max_horizon}, n_models={self.n_models}"
-            ) from exc
-        nets.eval()
-        self.nets_ = list(nets)
+        shape = (
+            f"{self.name} with hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
+            f"max_horizon={self.max_horizon}, n_models={self.n_models}"
+        )
+        self.nets_ = load_nets_state(
+            data, source, lambda: RecurrentNet(self._net_config()), self.n_models, shape
+        )
 
     def _net_config(self) -> NetConfig:
         from forecast.models.networks import NetConfig

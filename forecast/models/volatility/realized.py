@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.errors import DataError
+from forecast.models.base import log_prices
 
 #: the proxies, most efficient first; ``squared_returns`` needs the close only
 PROXIES = ("yang_zhang", "garman_klass", "parkinson", "squared_returns")
@@ -115,7 +116,7 @@ def log_ohlc(prices: pd.Series | pd.DataFrame | LogOHLC, name: str = "prices") -
     if isinstance(prices, LogOHLC):
         return prices
     if isinstance(prices, pd.Series):
-        return LogOHLC(_logs(prices.to_numpy(dtype=float), f"{name}"))
+        return LogOHLC(log_prices(prices.to_numpy(dtype=float), f"{name}"))
     if not isinstance(prices, pd.DataFrame):
         raise TypeError(f"{name} must be a pandas Series or DataFrame; got {type(prices).__name__}")
     cols = _find_columns(prices)
@@ -125,13 +126,15 @@ def log_ohlc(prices: pd.Series | pd.DataFrame | LogOHLC, name: str = "prices") -
             f"{name} needs a 'Close' or 'Adj Close' column; columns are {list(prices.columns)}"
         )
     close = prices[close_col].to_numpy(dtype=float)
-    log_close = _logs(close, f"{name}[{close_col!r}]")
+    log_close = log_prices(close, f"{name}[{close_col!r}]")
     if not all(k in cols for k in ("open", "high", "low", "close")):
         return LogOHLC(log_close)
-    raw_close = _logs(prices[cols["close"]].to_numpy(dtype=float), f"{name}[{cols['close']!r}]")
+    raw_close = log_prices(
+        prices[cols["close"]].to_numpy(dtype=float), f"{name}[{cols['close']!r}]"
+    )
     shift = log_close - raw_close  # log of the adjustment factor Adj Close / Close
     o, h, lo = (
-        _logs(prices[cols[k]].to_numpy(dtype=float), f"{name}[{cols[k]!r}]") + shift
+        log_prices(prices[cols[k]].to_numpy(dtype=float), f"{name}[{cols[k]!r}]") + shift
         for k in ("open", "high", "low")
     )
     h = np.maximum(h, np.maximum(o, log_close))
@@ -211,15 +214,3 @@ def _find_columns(frame: pd.DataFrame) -> dict[str, str]:
             if key in names and kind not in found:
                 found[kind] = col
     return found
-
-
-def _logs(values: np.ndarray, name: str) -> np.ndarray:
-    if values.ndim != 1:
-        raise DataError(f"{name} must be one-dimensional; got shape {values.shape}")
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        raise DataError(
-            f"{name} must hold positive finite prices; {int(bad.sum())} values are not "
-            f"(first at position {int(np.argmax(bad))})"
-        )
-    return np.log(values)
