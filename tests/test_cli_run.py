@@ -153,7 +153,8 @@ def test_scorecard_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split() == [
         "ticker", "model", "horizon", "n", "pending", "mae", "rmse", "rel_mae", "hit_rate",
-        "n_intervals", "level", "coverage", "width", "first_target", "last_target",
+        "n_intervals", "level", "coverage", "width", "n_calm", "coverage_calm", "n_turbulent",
+        "coverage_turbulent", "first_target", "last_target",
     ]  # fmt: skip
     assert "MSFT" not in text
     assert main(["scorecard", "--store", str(_store(config)), "--model", "naive", "--json"]) == 0
