@@ -26,6 +26,7 @@ repeated; the added wall time of a run on ``--jobs`` workers is their CPU over t
     python benchmarks/interval_calibration.py runs/compare            # targets of a run
     python benchmarks/interval_calibration.py --run /tmp/compare      # run it, then targets
     python benchmarks/interval_calibration.py runs/compare --timing   # + the scaling's cost
+    python benchmarks/interval_calibration.py --oracle                # the halves' own bias
     python benchmarks/interval_calibration.py --timing --end-to-end 1 # + two full compares
 """
 
@@ -42,7 +43,13 @@ import pandas as pd
 
 from forecast.evaluation.conformal import IntervalSettings
 from forecast.models import get_model
-from forecast.report.intervals import BASELINE, VARIANT_SHORT, coverage_numbers
+from forecast.report.intervals import (
+    BASELINE,
+    VARIANT_SHORT,
+    VOL_WINDOW,
+    coverage_numbers,
+    price_path,
+)
 from forecast.walkforward.runfiles import read_run
 from forecast.walkforward.scales import series_scales
 from forecast.walkforward.walk import run_series
@@ -115,8 +122,95 @@ def print_targets(run_dir: Path) -> str:
         "and is the narrowest of those")  # fmt: skip
     print(f"\nchosen by the rule: {chosen} ({VARIANT_SHORT[chosen]}): {rule}; mean width "
           f"{summary.loc[chosen, 'width_ratio']:.3f}x unscaled ACI")  # fmt: skip
+    run = read_run(run_dir)
+    print("width over unscaled ACI's, every point of both horizons pooled: "
+          + ", ".join(f"{VARIANT_SHORT[v]} {_pooled_width(run.forecasts, v):.3f}x"
+                      for v in variants))  # fmt: skip
     _per_model(numbers, chosen)
+    _leave_one_out(run.forecasts, (BASELINE, chosen))
     return chosen
+
+
+def _pooled_width(fc: pd.DataFrame, variant: str) -> float:
+    def width(v: str) -> float:
+        lo, hi = fc[f"lower_{v}"].to_numpy(float), fc[f"upper_{v}"].to_numpy(float)
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        return float(np.mean((hi[ok] - lo[ok]) / fc["forecast"].to_numpy(float)[ok]))
+
+    return width(variant) / width(BASELINE)
+
+
+def _leave_one_out(fc: pd.DataFrame, variants: tuple[str, ...]) -> None:
+    """The halves again, each date's realised volatility taken without its own return.
+
+    The report's split counts the target date's own return in the volatility that ranks it,
+    so a large move (the likeliest miss) pushes its own date into the turbulent half: even
+    intervals from the true volatility cover less there (see ``--oracle``). Leaving the
+    date's own return out removes that pull.
+    """
+    parts = []
+    for _, g in fc.groupby("series", sort=False):
+        path = price_path(g)
+        r2 = np.log(path).diff().iloc[1:] ** 2
+        total = r2.rolling(VOL_WINDOW, center=True, min_periods=1).sum()
+        count = r2.rolling(VOL_WINDOW, center=True, min_periods=1).count()
+        vol = (total - r2) / (count - 1)
+        dates = pd.Index(sorted(g["target_date"].unique()))
+        v = vol.reindex(dates).to_numpy(float)
+        calm = np.zeros(len(dates), bool)
+        calm[np.argsort(v, kind="stable")[: (len(dates) + 1) // 2]] = True
+        parts.append(pd.Series(np.where(calm, "calm", "turbulent"), index=dates))
+    print("\nhalves by realised volatility without the date's own return (diagnostic):")
+    for h in sorted(fc["horizon"].unique()):
+        one = fc[fc["horizon"] == h]
+        reg = np.concatenate([p.reindex(g["target_date"]).to_numpy()
+                              for p, (_, g) in zip(parts, one.groupby("series", sort=False),
+                                                   strict=True)])  # fmt: skip
+        one = pd.concat([g for _, g in one.groupby("series", sort=False)])
+        cells = []
+        for v in variants:
+            lo, hi = one[f"lower_{v}"].to_numpy(float), one[f"upper_{v}"].to_numpy(float)
+            a = one["actual"].to_numpy(float)
+            inside = (a >= lo) & (a <= hi)
+            cells.append(f"{VARIANT_SHORT[v]} calm {100 * inside[reg == 'calm'].mean():.1f}% "
+                         f"turbulent {100 * inside[reg == 'turbulent'].mean():.1f}%")  # fmt: skip
+        print(f"  h={h}: " + "; ".join(cells))
+
+
+def oracle(seeds: int = 20, n: int = 1250) -> None:
+    """Intervals from the true volatility of simulated GARCH(1,1) returns, in both splits.
+
+    Returns ``sigma_t z_t`` with normal ``z``, ``sigma_t`` of a GARCH(1,1) (omega 2e-6,
+    alpha 0.1, beta 0.88); the 80% interval ``+- 1.2816 sigma_t`` is exactly calibrated
+    given the past. Over the last 250 dates of each path: its coverage in the report's halves
+    and in the leave-one-out halves.
+    """
+    z80 = 1.2815515655446004
+    rows = []
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal(n)
+        r, s = np.empty(n), np.empty(n)
+        s2 = 2e-6 / (1 - 0.98)
+        for t in range(n):
+            s[t] = np.sqrt(s2)
+            r[t] = s[t] * z[t]
+            s2 = 2e-6 + 0.1 * r[t] ** 2 + 0.88 * s2
+        r2 = pd.Series(r**2)
+        total = r2.rolling(VOL_WINDOW, center=True, min_periods=1).sum()
+        count = r2.rolling(VOL_WINDOW, center=True, min_periods=1).count()
+        last = slice(n - 250, n)
+        inside = (np.abs(r) <= z80 * s)[last]
+        for name, vol in (("report", total / count), ("leave-one-out", (total - r2) / (count - 1))):
+            v = vol.to_numpy()[last]
+            calm = np.zeros(250, bool)
+            calm[np.argsort(v, kind="stable")[:125]] = True
+            rows.append((name, inside[calm].mean(), inside[~calm].mean()))
+    frame = pd.DataFrame(rows, columns=["split", "calm", "turbulent"])
+    print(f"\nexact intervals on {seeds} simulated GARCH paths (250 dates each), mean coverage:")
+    for name, g in frame.groupby("split", sort=False):
+        print(f"  {name:<14} calm {100 * g['calm'].mean():.1f}%  turbulent "
+              f"{100 * g['turbulent'].mean():.1f}%")  # fmt: skip
 
 
 def _per_model(numbers, chosen: str) -> None:
@@ -208,6 +302,9 @@ def main() -> None:
     )
     parser.add_argument("--config", type=Path, default=None, help="compare config (default one)")
     parser.add_argument("--timing", action="store_true", help="measure the scaling's cost")
+    parser.add_argument(
+        "--oracle", action="store_true", help="the halves of exact intervals on simulated GARCH"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (default 3)")
     parser.add_argument("--jobs", type=int, default=2, help="workers of the compare (default 2)")
     parser.add_argument(
@@ -227,6 +324,8 @@ def main() -> None:
         run_dir = args.run
     if run_dir is not None:
         print_targets(run_dir)
+    if args.oracle:
+        oracle()
     if args.timing:
         timing(config, args.repeat, args.jobs)
     if args.end_to_end:
