@@ -95,6 +95,7 @@ def test_backtest_by_ticker(tmp_path):
         (["--test-size", "100000"], "series 'GSPC' has 5031 rows; got test_size=100000"),
         (["--epochs", "0"], "expected an integer >= 1; got 0"),
         (["--csv", "nope.csv"], "price file not found: nope.csv"),
+        (["--scale", "vix"], "argument --scale: invalid choice: 'vix'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):

@@ -203,7 +203,6 @@ def test_engine_columns_and_the_chosen_variant():
     # the scaled band is the forecast times exp(+- q sigma)
     q = np.log(fc["upper_aci_ewma"] / fc["forecast"]) / fc["sigma_ewma"]
     np.testing.assert_allclose(np.log(fc["forecast"] / fc["lower_aci_ewma"]) / fc["sigma_ewma"], q)
-    assert res.series_info["scale_seconds"].iloc[0] > 0
     # the metrics' tests are Kupiec's and Christoffersen's on the misses, every h-th origin
     m = res.metrics.set_index(["model", "horizon"])
     for (model, h), g in fc.groupby(["model", "horizon"]):
@@ -238,3 +237,44 @@ def test_scaled_intervals_hold_both_halves_on_garch_returns_where_unscaled_do_no
             assert calm - turbulent < cover[(base, "calm")] - cover[(base, "turbulent")] - 0.05
     pooled = points.groupby("variant")["inside"].mean()
     assert pooled.between(0.77, 0.83).all()
+
+
+def test_a_failing_volatility_model_costs_its_scaled_intervals_only(monkeypatch):
+    import forecast.walkforward.engine as engine
+    import forecast.walkforward.scales as scales
+
+    s = price_series(400, seed=10)
+    real = scales.scale_model
+
+    class Broken:
+        def __init__(self, model):
+            self.model = model
+
+        def fit(self, prices):
+            raise RuntimeError("arch did not converge")
+
+        def __getattr__(self, name):
+            return getattr(self.model, name)
+
+    monkeypatch.setattr(
+        scales,
+        "scale_model",
+        lambda scale: Broken(real(scale)) if scale == "garch" else real(scale),
+    )
+    settings = IntervalSettings(calibration_size=40)
+    res = backtest(s, ["naive", "drift"], horizons=1, test_size=60, refit_every=30,
+                   intervals=settings)  # fmt: skip
+    fc, failures = res.forecasts, res.failures
+    assert fc["lower_aci_garch"].isna().all() and fc["sigma"].isna().all()
+    assert fc["lower_aci_ewma"].notna().all() and fc["lower_aci"].notna().all()
+    assert res.metrics["n"].tolist() == [60, 60]
+    # one row per failed refit, once per series (not once per model)
+    assert set(failures["stage"]) == {"volatility"} and len(failures) == 4
+    assert set(failures["model"]) == {"garch (interval scale)"}
+    assert failures["error"].str.contains("arch did not converge").all()
+    # a scale task that fails as a whole: one failure row, no sigma, the forecasts stand
+    monkeypatch.setattr(engine, "series_scales", lambda *a: 1 / 0)
+    res = backtest(s, ["naive"], horizons=1, test_size=60, intervals=settings)
+    assert res.failures[["model", "stage"]].values.tolist() == [["interval scales", "volatility"]]
+    assert "ZeroDivisionError" in res.failures["error"].iat[0]
+    assert res.forecasts["lower_aci_ewma"].isna().all() and res.forecasts["lower_aci"].notna().all()

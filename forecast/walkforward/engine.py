@@ -215,12 +215,10 @@ def _failed_scales(named, done, config: BacktestConfig) -> SeriesScales:
 
 
 def _with_scales(part: SeriesPart, scales: SeriesScales | None, first: bool) -> SeriesPart:
-    """The part with its series' scale time (and, once per series, the scale failures)."""
-    if scales is None:
+    """The part with, once per series (its first model's), the scale task's failures."""
+    if scales is None or not first or not scales.failures:
         return part
-    info = {**part.info, "scale_seconds": round(scales.seconds, 4)}
-    failures = scales.failures + part.failures if first else part.failures
-    return SeriesPart(part.forecasts, failures, part.timings, info)
+    return SeriesPart(part.forecasts, scales.failures + part.failures, part.timings, part.info)
 
 
 def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
