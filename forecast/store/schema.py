@@ -55,7 +55,8 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     Things an operator should know about (``kind``): ``bad_model_file`` (refit instead),
     ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``,
     ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
-    errors), ``interval_failed`` (a forecast stored without its interval).
+    errors), ``interval_failed`` (a forecast stored without its interval), ``scale_failed``
+    (no volatility forecast at the as-of: no scaled interval, sigma or regime that evening).
 ``scored_forecasts`` (view)
     Forecasts joined with their scores, for readers (with the interval columns since 2, the
     scale, sigma and regime since 3).
