@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -94,6 +95,7 @@ def test_backtest_by_ticker(tmp_path):
         (["--test-size", "100000"], "series 'GSPC' has 5031 rows; got test_size=100000"),
         (["--epochs", "0"], "expected an integer >= 1; got 0"),
         (["--csv", "nope.csv"], "price file not found: nope.csv"),
+        (["--scale", "vix"], "argument --scale: invalid choice: 'vix'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
@@ -106,3 +108,31 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
     assert not any("Traceback" in line for line in err)
+
+
+def test_cli_leakage_canary_covers_the_scaled_bounds_and_sigma(tmp_path):
+    """As ``../shared/checks/run`` does for the forecasts, for every bound and scale column:
+    prices changed after a cutoff move nothing decided at an earlier origin."""
+    prices = pd.read_csv(embedded_dir() / "IBM.csv")
+    k = len(prices) - 20
+    factor = np.ones(len(prices))
+    factor[k:] = np.exp(np.random.default_rng(1).normal(0, 0.05, len(prices) - k))
+    changed = prices.copy()
+    for col in ("Open", "High", "Low", "Close", "Adj Close"):
+        changed[col] = changed[col] * factor
+    changed.to_csv(tmp_path / "changed.csv", index=False)
+    runs = {}
+    for name, csv in (("a", embedded_dir() / "IBM.csv"), ("b", tmp_path / "changed.csv")):
+        argv = ["backtest", "--csv", str(csv), "--models", "naive,ar", "--horizons", "1,5",
+                "--test-size", "40", "--refit-every", "20", "--scale", "garch",
+                "--out", str(tmp_path / name), "--no-report", "--no-progress"]  # fmt: skip
+        assert main(argv) == 0
+        runs[name] = pd.read_csv(tmp_path / name / "forecasts.csv", parse_dates=["origin"])
+    cut = pd.Timestamp(prices["Date"][k])
+    a, b = (runs[n][runs[n]["origin"] < cut] for n in ("a", "b"))
+    columns = ["forecast"] + [c for c in a if c.startswith(("lower", "upper", "sigma"))]
+    assert {"sigma", "sigma_garch", "lower_aci_garch", "upper_conformal_ewma"} <= set(columns)
+    assert len(a) > 0
+    np.testing.assert_array_equal(a[columns].to_numpy(float), b[columns].to_numpy(float))
+    after = runs["a"]["origin"] >= cut
+    assert not np.array_equal(runs["a"].loc[after, "sigma"], runs["b"].loc[after, "sigma"])

@@ -81,15 +81,22 @@ def test_run_prints_a_line_per_ticker_and_json(tmp_path, capsys):
 def test_intervals_and_level_options_override_the_config(tmp_path, capsys):
     config = _config(tmp_path)
     args = ["run", "--config", str(config), "--jobs", "1", "--as-of"]
-    assert main([*args, D0, "--intervals", "conformal", "--level", "0.9"]) == 0
+    assert main([*args, D0, "--intervals", "conformal", "--level", "0.9", "--scale", "ewma"]) == 0
     assert main([*args, D1, "--intervals", "none"]) == 0
     assert "9 forecasts  0 with intervals" in capsys.readouterr().err
     methods = query(
-        _store(config), "SELECT DISTINCT as_of, interval_method, interval_level FROM forecasts"
+        _store(config),
+        "SELECT DISTINCT as_of, interval_method, interval_level, interval_scale, sigma > 0 "
+        "FROM forecasts",
     )
-    assert sorted(methods) == [(D0, "conformal", 0.9), (D1, None, None)]
+    assert sorted(methods) == [(D0, "conformal", 0.9, "ewma", 1), (D1, None, None, None, None)]
     assert main([*args, D1, "--intervals", "none", "--level", "0.9"]) == 2
     assert "--level has no effect with --intervals none" in capsys.readouterr().err
+    assert main([*args, D1, "--intervals", "none", "--scale", "garch"]) == 2
+    assert "--scale has no effect with --intervals none" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*args, D1, "--scale", "vix"])
+    assert "argument --scale: invalid choice: 'vix'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([*args, D1, "--level", "1.5"])
     assert "expected a number between 0 and 1 (exclusive); got '1.5'" in capsys.readouterr().err
@@ -153,7 +160,8 @@ def test_scorecard_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split() == [
         "ticker", "model", "horizon", "n", "pending", "mae", "rmse", "rel_mae", "hit_rate",
-        "n_intervals", "level", "coverage", "width", "first_target", "last_target",
+        "n_intervals", "level", "coverage", "width", "n_calm", "coverage_calm", "n_turbulent",
+        "coverage_turbulent", "first_target", "last_target",
     ]  # fmt: skip
     assert "MSFT" not in text
     assert main(["scorecard", "--store", str(_store(config)), "--model", "naive", "--json"]) == 0

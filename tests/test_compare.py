@@ -134,6 +134,8 @@ def test_compare_end_to_end(config_file, tmp_path, capsys):
             "calibration_size": 100,
             "window": 250,
             "gamma": 0.02,
+            "scale": "garch",
+            "scales": ["ewma", "garch"],
         },
     }
     assert run["arguments"]["models"] == {"drift": {}, "ar": {"max_lags": 2}}

@@ -68,6 +68,9 @@ def test_interval_keys(tmp_path):
                "interval_window = 60\n" + tail)
     )  # fmt: skip
     assert config.intervals == IntervalSettings("conformal", 0.9, calibration_size=0, window=60)
+    assert config.intervals.scale == "garch"  # the default scale
+    ewma = load_config(_write(tmp_path, base + 'scale = "ewma"\n' + tail))
+    assert ewma.intervals == IntervalSettings(scale="ewma") and ewma.digest() != config.digest()
     none = load_config(_write(tmp_path, base + 'intervals = "none"\n' + tail))
     assert none.intervals is None
     assert (
@@ -80,6 +83,14 @@ def test_interval_keys(tmp_path):
     ("text", "pattern"),
     [
         ("horizn = 5\n", r"job.toml: unknown key 'horizn'; valid keys: .*horizon"),
+        (
+            'tickers = ["A"]\nscale = "vix"\n[models.naive]\n',
+            r"scale must be one of none, ewma, garch; got 'vix'",
+        ),
+        (
+            'tickers = ["A"]\nintervals = "none"\nscale = "ewma"\n[models.naive]\n',
+            r"scale has no effect with intervals = 'none'",
+        ),
         ('tickers = ["A"]\n', r"missing required key 'models'"),
         ('tickers = ["A", "a"]\n[models.naive]\n', r"tickers\[1\]: 'A' is listed twice"),
         ('tickers = ["../x"]\n[models.naive]\n', r"tickers\[0\]: ticker may hold only"),

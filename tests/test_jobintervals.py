@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,10 +14,12 @@ import forecast.job.runner
 import forecast.job.ticker
 from forecast.data.loading import load_prices
 from forecast.evaluation.conformal import MIN_ERRORS, IntervalSettings
-from forecast.job.intervals import needs_bootstrap, replayed_bounds
+from forecast.execution.base import one_thread
+from forecast.job.intervals import PastError, needs_bootstrap, replay_state
 from forecast.job.runner import run_job
 from forecast.models import get_model
 from forecast.walkforward.engine import backtest
+from forecast.walkforward.scales import sigma_path, volatility_at
 
 DAYS = sessions(8, end="2013-02-28")
 SQL_ERRORS = (
@@ -35,8 +40,9 @@ def _split(errors: np.ndarray, level: float) -> tuple[float, float]:
 
 def test_bootstrap_is_the_engines_walk_and_gives_the_first_interval(tmp_path):
     config = job_config(
-        tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal", calibration_size=40
-    )
+        tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal",
+        calibration_size=40, scale="none",
+    )  # fmt: skip
     summary = run_job(config, as_of=DAYS[0])
     assert summary.tickers[0]["calibrated"] == ["drift"]
     # the engine's walk on the prices up to the as-of, one fit, gives the stored errors
@@ -89,7 +95,7 @@ def test_live_errors_take_over_from_the_bootstrap(tmp_path):
     """Once ``interval_window`` live errors are known, the interval is theirs alone."""
     config = job_config(
         tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal",
-        calibration_size=22, interval_window=20,
+        calibration_size=22, interval_window=20, scale="none",
     )  # fmt: skip
     days = sessions(24, end="2013-02-28")
     for day in days:
@@ -198,14 +204,112 @@ def test_a_failed_bootstrap_costs_the_intervals_not_the_forecasts(tmp_path, monk
 
 
 def test_needs_bootstrap_and_replay_rules():
-    settings = IntervalSettings()
+    settings = IntervalSettings(scale="none")
     live = [(i, h, "2020-01-01", "2020-01-02", 1.0, 1.0) for h in (1, 2) for i in range(MIN_ERRORS)]
     assert not needs_bootstrap((), live, 2, settings)  # enough live errors at every horizon
     assert needs_bootstrap((), live, 3, settings)  # horizon 3 has none
     assert not needs_bootstrap(((3, "2019-12-30", "2020-01-02", 0.0),), live, 3, settings)
+    assert not needs_bootstrap((), live, 3, settings, warm={3})  # horizon 3 has a state
     assert not needs_bootstrap((), [], 3, IntervalSettings(calibration_size=0))
-    errors = [("2020-01-01", "2020-01-02", 0.01 * i) for i in range(MIN_ERRORS)]
-    assert replayed_bounds(errors, "2020-01-02", "2020-01-03", settings, "aci") is not None
+    # scaled: live errors without a sigma, and bootstrap errors of another scale, do not count
+    garch = IntervalSettings(scale="garch")
+    assert needs_bootstrap((), live, 2, garch)
+    with_sigma = [(*r, None, None, None, None, None, 0.01) for r in live]
+    assert not needs_bootstrap((), with_sigma, 2, garch)
+    ewma_rows = ((3, "2019-12-30", "2020-01-02", 0.0, "ewma", 0.01),)
+    assert needs_bootstrap(ewma_rows, with_sigma, 3, garch)
+    assert not needs_bootstrap(ewma_rows, with_sigma, 3, IntervalSettings(scale="ewma"))
+    errors = [PastError("2020-01-01", "2020-01-02", 0.01 * i) for i in range(MIN_ERRORS)]
+    bounds, state, last = replay_state(errors, "2020-01-02", "2020-01-03", None, settings, "aci")
+    assert bounds is not None and len(state.scores) == MIN_ERRORS and last == "2020-01-01"
     # an error whose target is after the as-of is never used, even if passed
-    assert replayed_bounds(errors, "2020-01-01", "2020-01-03", settings, "aci") is None
-    assert replayed_bounds(errors[1:], "2020-01-02", "2020-01-03", settings, "aci") is None
+    assert replay_state(errors, "2020-01-01", "2020-01-03", None, settings, "aci")[0] is None
+    assert replay_state(errors[1:], "2020-01-02", "2020-01-03", None, settings, "aci")[0] is None
+
+
+def test_the_state_carries_the_interval_and_equals_a_full_replay(tmp_path, monkeypatch):
+    """Evening after evening, the stored state updated with the matured errors gives the
+    same bounds as replaying every error known at the as-of (the store without states)."""
+    models = {"drift": {}, "ar": {"max_lags": 2}}
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "replayed").mkdir()
+    kept = job_config(tmp_path / "kept", models=models, tickers=["AAPL"], calibration_size=30)
+    replayed = job_config(
+        tmp_path / "replayed", models=models, tickers=["AAPL"], calibration_size=30
+    )
+    replays = []
+    real = forecast.job.ticker.replay_state
+    monkeypatch.setattr(
+        forecast.job.ticker, "replay_state", lambda *a: replays.append(a[1]) or real(*a)
+    )
+    days = sessions(12, end="2013-02-28")
+    for day in days:
+        assert run_job(kept, as_of=day).exit_code == 0
+        assert run_job(replayed, as_of=day).exit_code == 0
+        with sqlite3.connect(replayed.store) as conn:  # as if no state had been kept
+            conn.execute("DELETE FROM interval_state")
+    # the kept store replayed on its first evening only (2 models x 3 horizons)
+    assert replays.count(days[0]) == 12 and set(replays) - {days[0]} <= set(days[1:])
+    assert sum(1 for d in replays if d != days[0]) == 6 * (len(days) - 1)  # the other store
+    a, b = dump(kept.store, "intervals"), dump(replayed.store, "intervals")
+    assert [r[:4] + r[6:] for r in a] == [r[:4] + r[6:] for r in b]
+    np.testing.assert_allclose([r[4:6] for r in a], [r[4:6] for r in b], rtol=1e-12)
+    assert all(r[4] is not None and r[6] == "aci" for r in a)
+    states = query(
+        kept.store, "SELECT model, horizon, as_of, method, scale, window_size, last_origin, "
+        "scores FROM interval_state ORDER BY model, horizon, as_of",
+    )  # fmt: skip
+    assert len(states) == 2 * 3 * 5  # the newest 5 evenings per model and horizon
+    newest = [s for s in states if s[2] == days[-1]]
+    assert {s[3:6] for s in newest} == {("aci", "garch", 250)}
+    # horizon 1's newest error is the forecast made the session before
+    assert {s[6] for s in newest if s[1] == 1} == {days[-2]}
+    # the bootstrap's 31 - h errors and the 12 - h live ones
+    assert all(len(json.loads(s[7])) == (31 - s[1]) + (12 - s[1]) for s in newest)
+
+
+def test_scaled_interval_is_sigma_times_the_conformal_quantile_of_the_scores(tmp_path):
+    config = job_config(
+        tmp_path, models={"drift": {}}, tickers=["AAPL"], intervals="conformal",
+        calibration_size=40, scale="garch",
+    )  # fmt: skip
+    assert run_job(config, as_of=DAYS[0]).exit_code == 0
+    prices = load_prices("AAPL").loc[: DAYS[0]]
+    # with one BLAS thread, as every job task runs: arch's optimiser moves in the 4th digit
+    # with the thread count
+    with one_thread():
+        sigma, regime = volatility_at(prices, 3, "garch", config.train_size)
+        # the bootstrap's sigma: a GARCH fitted once at its first origin, on the past only
+        origins = np.arange(len(prices) - 41, len(prices) - 1)
+        path, _ = sigma_path("garch", prices, origins, 3, 40, config.train_size)
+    stored = query(
+        config.store, "SELECT horizon, origin, log_error, scale, sigma FROM calibration_errors "
+        "ORDER BY horizon, origin",
+    )  # fmt: skip
+    for h in (1, 2, 3):
+        rows = [r for r in stored if r[0] == h]
+        assert {r[3] for r in rows} == {"garch"}
+        np.testing.assert_allclose([r[4] for r in rows], path[: 41 - h, h - 1], rtol=1e-12)
+        scores = np.sort([abs(r[2]) / r[4] for r in rows])
+        q = scores[int(np.ceil((len(scores) + 1) * 0.8)) - 1]
+        ((fc, lower, upper, scale, s, vol_regime),) = query(
+            config.store, "SELECT forecast, lower, upper, interval_scale, sigma, vol_regime "
+            "FROM forecasts WHERE horizon = ?", (h,),
+        )  # fmt: skip
+        assert (scale, vol_regime) == ("garch", regime)
+        assert s == pytest.approx(sigma[h - 1], rel=1e-12)
+        assert (lower, upper) == pytest.approx((fc * np.exp(-q * s), fc * np.exp(q * s)), rel=1e-12)
+
+
+def test_a_failed_volatility_forecast_costs_the_scaled_intervals_only(tmp_path, monkeypatch):
+    config = job_config(tmp_path, models={"drift": {}}, tickers=["AAPL"], calibration_size=30)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no volatility today")
+
+    monkeypatch.setattr(forecast.job.ticker, "volatility_at", fail)
+    summary = run_job(config, as_of=DAYS[0])
+    assert summary.exit_code == 0 and summary.tickers[0]["forecasts"] == 3
+    kinds = [e["kind"] for e in summary.tickers[0]["events"]]
+    assert kinds == ["scale_failed", "interval_failed"]
+    assert {r[4:] for r in dump(config.store, "intervals")} == {(None, None, "aci", 0.8)}

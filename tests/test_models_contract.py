@@ -92,10 +92,12 @@ def test_leakage_canary(name, series):
     a = full_a[(full_a.model == name) & (full_a.origin < before)]
     b = full_b[(full_b.model == name) & (full_b.origin < before)]
     assert len(a) > 0
-    # every interval variant too (NaN where a variant has no interval yet counts as equal)
-    columns = ["forecast", "lower", "upper", "lower_model", "upper_model", "lower_aci"]
+    # every interval variant, scaled ones included, and the volatility scales too (NaN where
+    # a variant has no interval yet counts as equal)
+    columns = ["forecast"] + [c for c in a if c.startswith(("lower", "upper", "sigma"))]
+    assert {"lower_aci_garch", "upper_conformal_ewma", "sigma", "sigma_ewma"} <= set(columns)
     np.testing.assert_array_equal(a[columns].to_numpy(float), b[columns].to_numpy(float))
-    assert a[["lower", "upper"]].notna().all().all()
+    assert a[["lower", "upper", "sigma"]].notna().all().all()
     # the forecasts made after the cutoff do see the change: the canary is alive
     after_a = full_a[(full_a.model == name) & (full_a.origin >= before)]
     after_b = full_b[(full_b.model == name) & (full_b.origin >= before)]

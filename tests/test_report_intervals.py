@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from forecast.data.series import embedded_dir, read_price_csv
+from forecast.evaluation.coverage import christoffersen_independence, coverage_test
 from forecast.evaluation.metrics import METRIC_COLUMNS
 from forecast.models import get_model
 from forecast.models.base import BaseForecaster
@@ -29,8 +30,12 @@ from tests.helpers import DataCells, price_series
 
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_MODEL = "flat|`x`<b>"
-VARIANTS = ("model", "conformal", "aci")
-_SUFFIXES = tuple(f"_{v}" for v in VARIANTS)
+#: the variants of the per-model tables: the model's own, unscaled ACI and the scaled ACIs
+VARIANTS = ("model", "aci", "aci_ewma", "aci_garch")
+#: every variant a run stores
+ALL_VARIANTS = ("model", "conformal", "aci", "conformal_ewma", "aci_ewma", "conformal_garch",
+                "aci_garch")  # fmt: skip
+_SUFFIXES = tuple(f"_{v}" for v in ALL_VARIANTS)
 
 
 class FlatForecaster(BaseForecaster):
@@ -126,11 +131,69 @@ def test_coverage_in_the_report_equals_a_direct_computation(run_dir):
     # the flat model has no distribution of its own: its cells are empty, not zero
     flat = [k for k in parser.found if k[2] == HOSTILE_MODEL and k[4].startswith("coverage:model")]
     assert not flat
-    # the chosen variant is the leaderboards' coverage, which is metrics.csv's
+    # the chosen variant is the leaderboards' coverage, which is metrics.csv's, and so are
+    # its coverage tests
     metrics = read_run(run_dir).metrics
     for r in metrics.itertuples():
-        shown, _ = parser.found[("series", r.series, r.model, r.horizon, "coverage:aci:all")]
+        key = ("series", r.series, r.model, r.horizon)
+        shown, _ = parser.found[(*key, "coverage:aci_garch:all")]
         assert float(shown) == pytest.approx(r.coverage, rel=1e-12)
+        for col in ("kupiec_pvalue", "ind_pvalue", "cc_pvalue"):
+            value, text = parser.found[(*key, col)]
+            assert float(value) == pytest.approx(getattr(r, col), rel=1e-12)
+            assert text == fmt(col, getattr(r, col))
+
+
+def _direct_tests(fc: pd.DataFrame) -> dict[tuple, tuple[float, float, float]]:
+    """(series, model, horizon, variant) -> Kupiec, independence and cc p-values, from the
+    misses of every h-th origin, with the core's tests."""
+    out = {}
+    for (s, m, h), g in fc.sort_values("origin").groupby(["series", "model", "horizon"]):
+        for v in ALL_VARIANTS:
+            lo, hi = g[f"lower_{v}"].astype(float), g[f"upper_{v}"].astype(float)
+            ok = (lo.notna() & hi.notna()).to_numpy()
+            if not ok.any():
+                continue
+            a = g["actual"].to_numpy()[ok]
+            misses = ((a < lo.to_numpy()[ok]) | (a > hi.to_numpy()[ok])).astype(int)
+            t = coverage_test(misses[::h], 0.2)
+            out[(s, m, h, v)] = (t.p_uc, t.p_ind, t.p_cc)
+    return out
+
+
+def test_the_variant_comparison_equals_a_direct_computation(run_dir):
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    parser = DataCells(("data-scope", "data-variant", "data-horizon"))
+    parser.feed(html)
+    fc = _raw_forecasts(run_dir)
+    regime = _direct_regimes(fc)
+    fc = fc.assign(regime=[regime[k] for k in zip(fc["series"], fc["target_date"], strict=True)])
+    tests = _direct_tests(fc)
+    for h in (1, 3):
+        one = fc[fc["horizon"] == h]
+        base = None
+        for v in ALL_VARIANTS:
+            lo, hi = one[f"lower_{v}"].to_numpy(float), one[f"upper_{v}"].to_numpy(float)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            actual = one["actual"].to_numpy(float)[ok]
+            inside = (actual >= lo[ok]) & (actual <= hi[ok])
+            regimes_ = one["regime"].to_numpy()[ok]
+            width = np.mean((hi[ok] - lo[ok]) / one["forecast"].to_numpy(float)[ok])
+            base = width if v == "aci" else base
+            got = {k[3]: float(val) for k, (val, _) in parser.found.items()
+                   if k[:3] == ("compared", v, h)}  # fmt: skip
+            assert got["coverage"] == pytest.approx(inside.mean(), rel=1e-12)
+            for part in ("calm", "turbulent"):
+                assert got[part] == pytest.approx(inside[regimes_ == part].mean(), rel=1e-12)
+            assert got["width"] == pytest.approx(width, rel=1e-12)
+            pairs = [p for k, p in tests.items() if k[2] == h and k[3] == v]
+            for i, name in enumerate(("kupiec_pass", "ind_pass", "cc_pass")):
+                share = np.mean([p[i] > 0.05 for p in pairs])
+                assert got[name] == pytest.approx(share, rel=1e-12), (v, h, name)
+        # the ratio to unscaled ACI's width, for the chosen one
+        got = {k[3]: float(val) for k, (val, _) in parser.found.items()
+               if k[:3] == ("compared", "aci_garch", h)}  # fmt: skip
+        assert got["width_ratio"] == pytest.approx(got["width"] / base, rel=1e-12)
 
 
 def test_markdown_shows_the_same_coverage(run_dir):
@@ -149,18 +212,31 @@ def test_headline_states_the_chosen_coverage_in_plain_words(run_dir):
     fc = _raw_forecasts(run_dir)
     regime = _direct_regimes(fc)
     one = fc[fc["horizon"] == 1]
-    inside = (one["actual"] >= one["lower_aci"]) & (one["actual"] <= one["upper_aci"])
+    inside = (one["actual"] >= one["lower_aci_garch"]) & (one["actual"] <= one["upper_aci_garch"])
     turbulent = [
         regime[k] == "turbulent" for k in zip(one["series"], one["target_date"], strict=True)
     ]
     lead = content.intervals.headline[0]
     assert lead.startswith(
-        f"80% intervals by adaptive conformal (ACI), this run's method, covered "
-        f"{fmt('coverage', inside.mean())} of the outcomes at h=1 (calm half "
+        f"80% intervals by adaptive conformal (ACI) scaled by GARCH(1,1)-t, this run's method, "
+        f"covered {fmt('coverage', inside.mean())} of the outcomes at h=1 (calm half "
         f"{fmt('coverage', inside[~np.array(turbulent)].mean())}, turbulent half "
         f"{fmt('coverage', inside[np.array(turbulent)].mean())})"
     )
-    assert "ACI against" in content.intervals.headline[-1]  # plain against adaptive
+    numbers = coverage_numbers(read_run(run_dir))
+    calibrated = numbers.calibrated_in_both_halves("aci_garch")
+    assert (
+        lead.endswith(
+            ": calibrated in both halves (each inside 75% to 85% at every horizon)."
+            if calibrated
+            else ")."
+        )
+        and ("not calibrated in both halves" in lead) != calibrated
+    )
+    assert any("with ACI GARCH against" in line for line in content.intervals.headline)
+    assert content.intervals.headline[-1].startswith(
+        "Misses of the chosen intervals at h=1: Christoffersen's independence test"
+    )
     assert any("75% to 85%" in line for line in content.intervals.headline)
     html = (run_dir / "report.html").read_text(encoding="utf-8").replace("&#39;", "'")
     assert lead in html and 'id="intervals"' in html
@@ -193,7 +269,7 @@ def _hand_made(n_dates: int = 60) -> pd.DataFrame:
     )
     # the interval holds every calm outcome and every other turbulent one
     wide = np.where(np.arange(n_dates) < calm, 0.02, np.where(np.arange(n_dates) % 2, 0.05, 0.0))
-    for v in VARIANTS:
+    for v in ("model", "conformal", "aci"):
         fc[f"lower_{v}"] = fc["forecast"] * (1 - wide)
         fc[f"upper_{v}"] = fc["forecast"] * (1 + wide)
     fc["lower"], fc["upper"] = fc["lower_aci"], fc["upper_aci"]
@@ -237,10 +313,18 @@ def test_coverage_per_half_on_the_hand_made_table(tmp_path):
     assert o.loc[("aci", "all"), "coverage"] == 0.75
     assert o.loc[("aci", "calm"), "n"] == 30
     content = build_content(_hand_run(_hand_made(60), tmp_path))
-    assert content.intervals.headline[0].startswith(
+    assert content.intervals.headline[0] == (
         "80% intervals by adaptive conformal (ACI), this run's method, covered 75.0% of the "
-        "outcomes at h=1 (calm half 100.0%, turbulent half 50.0%)"
+        "outcomes at h=1 (calm half 100.0%, turbulent half 50.0%), over 1 model and 1 series "
+        "pooled: not calibrated in both halves (outside 75% to 85%: the calm half at h=1 "
+        "(100.0%), the turbulent half at h=1 (50.0%))."
     )
+    assert not numbers.calibrated_in_both_halves("aci")
+    # misses at 30 alternate turbulent dates: 1 hit then 1 miss, strongly dependent
+    tests = numbers.tests.set_index("variant")
+    misses = np.r_[np.zeros(30, int), np.arange(30, 60) % 2 == 0].astype(int)
+    assert tests.loc["aci", "n"] == 60
+    assert tests.loc["aci", "ind_pvalue"] == christoffersen_independence(misses)[1] < 0.01
 
 
 def test_run_without_intervals_still_reports(tmp_path):
@@ -260,7 +344,8 @@ def test_old_run_files_without_interval_columns_still_report(run_dir):
     """A run from before intervals: no bound columns, no coverage metrics, no setting."""
     run = read_run(run_dir)
     fc = run.forecasts[[c for c in run.forecasts if "lower" not in c and "upper" not in c]]
-    metrics = run.metrics.drop(columns=["coverage", "width", "winkler"])
+    metrics = run.metrics.drop(columns=["coverage", "width", "winkler", "kupiec_pvalue",
+                                        "ind_pvalue", "cc_pvalue"])  # fmt: skip
     info = dict(run.run, config={k: v for k, v in run.run["config"].items() if k != "intervals"})
     content = build_content(RunFiles(run_dir, fc, metrics, info))
     assert content.intervals is None and "hold no prediction intervals" in content.intervals_off
@@ -289,7 +374,9 @@ def test_a_run_folder_from_before_intervals_still_reports(tmp_path):
     from forecast.walkforward.runfiles import read_run, write_run
 
     res = run_backtest(price_series(200), ["drift"], horizons=1, test_size=30, intervals=None)
-    res.metrics = res.metrics.drop(columns=["coverage", "width", "winkler"])
+    res.metrics = res.metrics.drop(
+        columns=["coverage", "width", "winkler", "kupiec_pvalue", "ind_pvalue", "cc_pvalue"]
+    )
     out = write_run(res, tmp_path / "old")
     run = read_run(out)
     assert run.metrics["coverage"].isna().all()

@@ -84,6 +84,20 @@ def test_interval_columns_known_answers():
     assert row["n_intervals"] == 0 and math.isnan(row["coverage"]) and math.isnan(row["level"])
 
 
+def test_live_coverage_is_split_by_the_volatility_regime():
+    rows = _rows("m", [100.0] * 6, [95.0, 99.0, 100.0, 104.0, 108.0, 101.0])
+    rows["lower"], rows["upper"], rows["interval_level"] = 96.0, 104.0, 0.8
+    # 95 out, 99 in, 100 in, 104 in, 108 out, 101 in; the last predates the regime (NULL)
+    rows["vol_regime"] = ["turbulent", "calm", "calm", "calm", "turbulent", None]
+    (row,) = compute_scorecard(rows).to_dict("records")
+    assert (row["n_intervals"], row["coverage"]) == (6, pytest.approx(4 / 6))
+    assert (row["n_calm"], row["coverage_calm"]) == (3, 1.0)
+    assert (row["n_turbulent"], row["coverage_turbulent"]) == (2, 0.0)
+    rows = rows.drop(columns="vol_regime")  # an older caller: no regime at all
+    (row,) = compute_scorecard(rows).to_dict("records")
+    assert (row["n_calm"], row["n_turbulent"]) == (0, 0) and math.isnan(row["coverage_calm"])
+
+
 def test_pending_forecasts_are_counted_not_scored():
     rows = _rows("m", [101.0, 99.0], [102.0, 98.0])
     rows.loc[1, ["actual", "error", "naive_error", "direction_hit", "scored"]] = [
@@ -113,6 +127,9 @@ def test_backfill_over_30_sessions_matches_a_direct_computation(tmp_path):
     table = scorecard(config.store)
     assert set(table["ticker"]) == {"AAPL", "MSFT"} and set(table["model"]) == set(BASELINES)
     coverages: list[float] = []
+    stored = query(config.store, "SELECT DISTINCT ticker, as_of, vol_regime FROM forecasts")
+    regimes = {(t, a): r for t, a, r in stored}
+    assert len(regimes) == len(stored) == 2 * 30  # one regime per ticker and as-of
 
     for ticker in ("AAPL", "MSFT"):
         prices = load_prices(ticker).loc[: days[-1]]
@@ -168,6 +185,17 @@ def test_backfill_over_30_sessions_matches_a_direct_computation(tmp_path):
                 assert row["coverage"] == pytest.approx(inside.mean(), rel=1e-12)
                 assert row["width"] == pytest.approx(np.mean((upper - lower) / f), rel=1e-12)
                 coverages.append(row["coverage"])
+                # split by the regime stored with each forecast (the same for every model
+                # and horizon of an as-of: the ticker's volatility at it)
+                regime = np.array([regimes[(ticker, d)] for d in origins])
+                for part in ("calm", "turbulent"):
+                    mask = regime == part
+                    assert row[f"n_{part}"] == mask.sum()
+                    expected = inside[mask].mean() if mask.any() else np.nan
+                    assert row[f"coverage_{part}"] == pytest.approx(
+                        expected, rel=1e-12, nan_ok=True
+                    )
+    assert set(regimes.values()) == {"calm", "turbulent"}
     assert 0.5 < np.mean(coverages) <= 1.0  # 80% intervals: not wildly off on 18 x ~28 targets
     # scores were written once each, by the run whose as-of reached the target
     assert len(dump(config.store, "scores")) == 2 * 3 * sum(30 - h for h in (1, 2, 3))

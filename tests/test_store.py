@@ -12,7 +12,14 @@ import pytest
 
 from forecast.store import database as st
 from forecast.store.database import StoreError, open_reader, open_store
-from forecast.store.rows import CalibrationRow, ForecastRow, NewVersion, ScoreRow, TickerResult
+from forecast.store.rows import (
+    CalibrationRow,
+    ForecastRow,
+    IntervalStateRow,
+    NewVersion,
+    ScoreRow,
+    TickerResult,
+)
 from forecast.store.schema import MIGRATIONS
 
 
@@ -115,16 +122,16 @@ def test_a_version_1_store_is_migrated_with_its_data_kept(tmp_path):
     path = tmp_path / "forecast.db"
     _v1_store(path)
     before = sqlite3.connect(path).execute("SELECT * FROM scored_forecasts").fetchall()
-    with pytest.raises(StoreError, match=r"schema version 1; this forecast reads version 2"):
+    with pytest.raises(StoreError, match=r"schema version 1; this forecast reads version 3"):
         open_reader(path)  # readers wait for the job to migrate it
     store = open_store(path)
-    assert st.schema_version(store.conn) == st.SCHEMA_VERSION == 2
+    assert st.schema_version(store.conn) == st.SCHEMA_VERSION == 3
     view = store.conn.execute("SELECT * FROM scored_forecasts").fetchall()
-    # the old columns and values as they were; the interval columns NULL
+    # the old columns and values as they were; the interval and scale columns NULL
     assert [tuple(r)[: len(before[0])] for r in view] == before
-    assert tuple(view[0])[len(before[0]) :] == (None, None, None, None)
+    assert tuple(view[0])[len(before[0]) :] == (None,) * 7
     assert [tuple(r) for r in store.past_forecasts("AAPL", "2013-02-28")] == [
-        (1, "naive", "sha256:abc", 1, "2013-02-27", "2013-02-28", 10.0, 11.0)
+        (1, "naive", "sha256:abc", 1, "2013-02-27", "2013-02-28", 10.0, 11.0) + (None,) * 6
     ]
     # the new rows go in next to the old ones
     store.write_ticker(_run(store), _result(as_of="2013-02-28"))
@@ -133,6 +140,102 @@ def test_a_version_1_store_is_migrated_with_its_data_kept(tmp_path):
     assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
     store.close()
     open_store(path).close()  # migrated once
+
+
+def _v2_store(path: Path) -> dict[str, list[tuple]]:
+    """A store as schema version 2 made it, with a row in every table; returns the rows."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    statements = [
+        "INSERT INTO runs (run_id, started_at, config_hash, status) VALUES (1, 't', 'h', "
+        "'succeeded')",
+        "INSERT INTO run_tickers (run_id, ticker, as_of, status) VALUES (1, 'AAPL', "
+        "'2013-02-27', 'stored')",
+        "INSERT INTO model_versions (version_id, ticker, model, spec_hash, params, "
+        "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id) VALUES "
+        "(1, 'AAPL', 'naive', 'sha256:abc', '{}', '2013-02-27', 100, 'd', 'f', 's', 0.1, 1)",
+        "INSERT INTO forecasts (forecast_id, ticker, model, version_id, as_of, horizon, "
+        "target_date, forecast, lower, upper, interval_method, interval_level, last_price, "
+        "data_hash, run_id) VALUES (1, 'AAPL', 'naive', 1, '2013-02-27', 1, '2013-02-28', "
+        "10.0, 9.5, 10.5, 'aci', 0.8, 10.0, 'd', 1)",
+        "INSERT INTO scores VALUES (1, 11.0, -1.0, -1.0, NULL, 0, 1)",
+        "INSERT INTO calibration_errors VALUES ('AAPL', 'naive', 'sha256:abc', '2013-02-27', 1, "
+        "'2013-02-20', '2013-02-21', 0.01, 1)",
+        "INSERT INTO events (run_id, ticker, model, kind, message) VALUES (1, 'AAPL', NULL, "
+        "'stale_prices', 'x')",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+    tables = ("runs", "run_tickers", "model_versions", "forecasts", "scores",
+              "calibration_errors", "events", "scored_forecasts")  # fmt: skip
+    rows = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+    conn.close()
+    return rows
+
+
+def test_a_version_2_store_is_migrated_to_3_with_every_row_kept(tmp_path):
+    path = tmp_path / "forecast.db"
+    before = _v2_store(path)
+    with pytest.raises(StoreError, match=r"schema version 2; this forecast reads version 3"):
+        open_reader(path)
+    store = open_store(path)
+    assert st.schema_version(store.conn) == 3
+    for table, rows in before.items():
+        after = store.conn.execute(f"SELECT * FROM {table}").fetchall()
+        assert len(after) == len(rows) == 1, table
+        # the old columns as they were, the new ones (scale, sigma, regime) NULL
+        old = tuple(after[0])[: len(rows[0])]
+        assert old == rows[0], table
+        assert set(tuple(after[0])[len(rows[0]) :]) <= {None}, table
+    columns = [r[1] for r in store.conn.execute("PRAGMA table_info(forecasts)")]
+    assert columns[-3:] == ["interval_scale", "sigma", "vol_regime"]
+    assert store.conn.execute("SELECT COUNT(*) FROM interval_state").fetchone()[0] == 0
+    # the old calibration error is read with a NULL scale and sigma
+    assert store.calibration("AAPL", "naive", "sha256:abc", "2013-02-28") == [
+        (1, "2013-02-20", "2013-02-21", 0.01, None, None)
+    ]
+    # new rows, scaled and with a state, go in next to the old ones; CHECKs hold
+    r = _result(as_of="2013-02-28")
+    r.forecasts = [
+        ForecastRow("naive", "sha256:abc", "2013-02-28", 1, "2013-03-01", 11.0, 10.0, 12.0,
+                    "aci", 0.8, "garch", 0.012, "turbulent")
+    ]  # fmt: skip
+    r.states = [_state("2013-02-27")]
+    store.write_ticker(_run(store), r)
+    assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        store.conn.execute("UPDATE forecasts SET interval_scale = 'vix' WHERE forecast_id = 1")
+    store.close()
+    assert st.schema_version(open_reader(path)) == 3
+
+
+def _state(last_origin: str | None, horizon: int = 1, alpha: float = 0.2) -> IntervalStateRow:
+    return IntervalStateRow("naive", "sha256:abc", horizon, "aci", "garch", 0.8, 0.02, 250,
+                            alpha, "[0.5, 1.25]", last_origin)  # fmt: skip
+
+
+def test_interval_states_are_read_as_of_and_the_newest_few_kept(db):
+    run = _run(db)
+    days = [f"2013-02-{d:02d}" for d in range(11, 19)]
+    for i, day in enumerate(days):
+        r = _result(as_of=day)
+        r.states = [_state(days[i - 1] if i else None, h, 0.1 * i) for h in (1, 2)]
+        db.write_ticker(run, r)
+    kept = db.conn.execute("SELECT DISTINCT as_of FROM interval_state ORDER BY 1").fetchall()
+    assert [k[0] for k in kept] == days[-st.STATE_KEEP :]
+    newest = db.interval_states("AAPL", "naive", "sha256:abc", "2013-02-16")
+    assert set(newest) == {1, 2}
+    assert newest[1]["as_of"] == "2013-02-16" and newest[1]["alpha"] == pytest.approx(0.5)
+    assert newest[2]["scores"] == "[0.5, 1.25]" and newest[2]["last_origin"] == "2013-02-15"
+    # never a later state; none before the oldest kept
+    assert db.interval_states("AAPL", "naive", "sha256:abc", "2013-02-15")[1]["as_of"] == (
+        "2013-02-15"
+    )
+    assert db.interval_states("AAPL", "naive", "sha256:abc", "2013-02-13") == {}
+    assert db.interval_states("AAPL", "naive", "sha256:other", "2013-03-01") == {}
 
 
 def test_calibration_rows_are_written_with_the_ticker_and_read_as_of(db):
@@ -148,8 +251,9 @@ def test_calibration_rows_are_written_with_the_ticker_and_read_as_of(db):
     assert db.conn.execute("SELECT COUNT(*) FROM calibration_errors").fetchone()[0] == 4
     # the newest bootstrap at or before the as-of, never a later one
     assert db.calibration("AAPL", "naive", "sha256:abc", "2013-02-26") == [
-        (1, "2013-02-11", "2013-02-20", 0.11), (1, "2013-02-12", "2013-02-20", 0.12)
-    ]  # fmt: skip
+        (1, "2013-02-11", "2013-02-20", 0.11, None, None),
+        (1, "2013-02-12", "2013-02-20", 0.12, None, None),
+    ]
     assert {r[2] for r in db.calibration("AAPL", "naive", "sha256:abc", "2013-03-01")} == {
         "2013-02-27"
     }

@@ -143,10 +143,10 @@ def level_arg(text: str) -> float:
 
 
 def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
-    """``--intervals`` and ``--level``, with the engine's defaults or, with ``from_config``,
-    ``None`` (the command's config decides)."""
+    """``--intervals``, ``--scale`` and ``--level``, with the engine's defaults or, with
+    ``from_config``, ``None`` (the command's config decides)."""
     from forecast.checks import DEFAULT_LEVEL
-    from forecast.evaluation.conformal import DEFAULT_METHOD, METHODS
+    from forecast.evaluation.conformal import DEFAULT_METHOD, DEFAULT_SCALE, METHODS, SCALES
 
     suffix = " (default: the config's)" if from_config else ""
     bands = parser.add_argument_group(f"prediction intervals{suffix}")
@@ -157,6 +157,14 @@ def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = 
         help="aci: adaptive conformal on each model's past walk-forward errors"
         f"{'' if from_config else ' (default)'}; conformal: the same at a fixed level; model: "
         "each model's own distribution (conformal for the nets); none",
+    )
+    bands.add_argument(
+        "--scale",
+        choices=SCALES,
+        default=None if from_config else DEFAULT_SCALE,
+        help="divide the conformal scores by a volatility forecast made at the origin: garch "
+        "(GARCH(1,1)-t, refit with the models), ewma (RiskMetrics, lambda 0.94) or none"
+        f"{'' if from_config else f' (default {DEFAULT_SCALE})'}",
     )
     bands.add_argument(
         "--level",

@@ -93,7 +93,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
     intervals = None
     if args.intervals != "none":
-        intervals = IntervalSettings(method=args.intervals, level=args.level)
+        intervals = IntervalSettings(method=args.intervals, level=args.level, scale=args.scale)
     settings = BacktestConfig(
         tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
         intervals,

@@ -74,22 +74,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _with_intervals(config: JobConfig, method: str | None, level: float | None) -> JobConfig:
-    """The config with ``--intervals`` / ``--level`` applied (checked again as a whole)."""
-    if method is None and level is None:
+def _with_intervals(
+    config: JobConfig, method: str | None, level: float | None, scale: str | None = None
+) -> JobConfig:
+    """The config with ``--intervals`` / ``--level`` / ``--scale`` applied (checked again as a
+    whole)."""
+    if method is None and level is None and scale is None:
         return config
     if method == "none":
-        if level is not None:
-            raise ValueError("--level has no effect with --intervals none; remove one of them")
+        given = "--level" if level is not None else "--scale" if scale is not None else None
+        if given:
+            raise ValueError(f"{given} has no effect with --intervals none; remove one of them")
         return replace(config, intervals=None)
     if config.intervals is None and method is None:
+        given = "--level" if level is not None else "--scale"
         raise ValueError(
-            f"--level has no effect: {config.source} sets intervals = 'none'; add --intervals"
+            f"{given} has no effect: {config.source} sets intervals = 'none'; add --intervals"
         )
     base = config.intervals or IntervalSettings()
     method = base.method if method is None else method
     level = base.level if level is None else level
-    return replace(config, intervals=replace(base, method=method, level=level))
+    scale = base.scale if scale is None else scale
+    return replace(config, intervals=replace(base, method=method, level=level, scale=scale))
 
 
 def _day(text: str):
@@ -109,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = _with_intervals(load_config(args.config), args.intervals, args.level)
+    config = _with_intervals(load_config(args.config), args.intervals, args.level, args.scale)
     if args.store is not None:
         config = replace(config, store=args.store)
     executor = executor_from_args(args, n_tasks=len(config.tickers))

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="For the forecasts `forecast run` stored and later scored: MAE, MAE "
         "relative to the random walk on the same targets (below 1 beats it), the direction "
         "hit rate, and the live coverage (share of actuals inside the interval; compare with "
-        "level) and mean relative width of the prediction intervals, per ticker, model and "
+        "level) and mean relative width of the prediction intervals, overall and split by the "
+        "volatility regime at each forecast's as-of (calm, turbulent), per ticker, model and "
         "horizon.",
     )
     p.add_argument(

@@ -1,8 +1,8 @@
 """Evaluation: statistics of forecasts, as pure functions of arrays and of the long table.
 
 Owns the error metrics and the per-model tests (:mod:`~forecast.evaluation.metrics`), the
-conformal prediction intervals calibrated on past errors (:mod:`~forecast.evaluation.conformal`)
-and the tests of their coverage (:mod:`~forecast.evaluation.coverage`: Kupiec, Christoffersen);
+conformal prediction intervals calibrated on past errors, unscaled or scaled by a volatility
+forecast given to them (:mod:`~forecast.evaluation.conformal`) and the tests of their coverage (:mod:`~forecast.evaluation.coverage`: Kupiec, Christoffersen);
 the verdicts that survive testing many models (:mod:`~forecast.evaluation.verdicts` on
 :mod:`~forecast.evaluation.nested`: Clark-West, R²_OS, and :mod:`~forecast.evaluation.bootstrap`:
 MCS, SPA, StepM from ``arch``); economic value (:mod:`~forecast.evaluation.trading`,

@@ -12,17 +12,28 @@ Three ways to give a central ``level`` interval for the price at each horizon:
     targets are at or before the origin (so known then), over the last ``window`` of them.
     On log-returns, so the band scales with the price.
 ``aci``
-    Adaptive conformal inference (Gibbs and Candès, 2021): the same quantiles, at a level
-    that moves after each observed miss (wider) or hit (narrower) by ``gamma``, so the
+    Adaptive conformal inference (Gibbs and Candès, 2021, eq. 2): the same quantiles, at a
+    level that moves after each observed miss (wider) or hit (narrower) by ``gamma``, so the
     coverage recovers after a volatility regime change.
 
+The conformal methods take a **scale**: ``none`` (the signed errors above, two-sided
+quantiles) or a volatility forecast made at the origin, ``sigma(origin, h)``, the standard
+deviation of the ``h``-day log return (EWMA or GARCH(1,1)-t, computed by the engine on the
+prices up to the origin, see :mod:`forecast.walkforward.scales`). A scaled interval scores
+each past error as ``|log(actual / forecast)| / sigma(its origin, h)`` and gives the band
+``log forecast +- q sigma(origin, h)``, ``q`` the split-conformal quantile of the scores
+(normalised nonconformity scores: Lei, G'Sell, Rinaldo, Tibshirani and Wasserman, 2018,
+JASA 113, section 5.2; Papadopoulos, Vovk and Gammerman, 2008). The band then widens the day
+volatility rises instead of after the misses have come. Variant names join the two:
+``aci_garch``, ``conformal_ewma``; the unscaled ones keep their names (``aci``).
+
 Everything here is a pure function of past values; no interval ever looks at an error whose
-target lies after its origin.
+target lies after its origin, nor at a scale made after its origin.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,10 +41,15 @@ import pandas as pd
 from forecast.checks import DEFAULT_LEVEL, check_int, check_level, check_number
 
 METHODS = ("model", "conformal", "aci")
+#: volatility scales of the conformal scores: none, RiskMetrics EWMA, GARCH(1,1)-t
+SCALES = ("none", "ewma", "garch")
 #: measured on the embedded series (see the README): the models' own distributions cover
 #: 85-97% at a nominal 80% (their variance spans calmer and wilder years than the test
 #: year), plain conformal 60-87%, adaptive conformal 75-83%
 DEFAULT_METHOD = "aci"
+DEFAULT_SCALE = "garch"
+#: the scaled variants every run computes beside the chosen one, so that a report compares them
+DEFAULT_SCALES = ("ewma", "garch")
 DEFAULT_WINDOW = 250
 DEFAULT_GAMMA = 0.02
 DEFAULT_CALIBRATION = 100
@@ -49,9 +65,10 @@ class IntervalSettings:
     ----------
     method
         ``"model"`` (the model's distribution, conformal for models without one),
-        ``"conformal"`` or ``"aci"``; see the module docstring. Every run computes all three
-        variants (columns ``lower_model``, ``lower_conformal``, ``lower_aci``...) so a report
-        can compare them; ``lower``/``upper`` are the chosen one.
+        ``"conformal"`` or ``"aci"``; see the module docstring. Every run computes every
+        variant (columns ``lower_model``, ``lower_conformal``, ``lower_aci``,
+        ``lower_aci_garch``...) so a report can compare them; ``lower``/``upper`` are the
+        chosen one.
     level
         Nominal coverage of the central interval, in (0, 1).
     calibration_size
@@ -61,6 +78,12 @@ class IntervalSettings:
         The conformal quantiles use at most the last ``window`` known errors.
     gamma
         The adaptive conformal step.
+    scale
+        The volatility scale of the chosen conformal interval: ``"none"``, ``"ewma"`` or
+        ``"garch"`` (with ``method="model"``: of the conformal fallback of the nets).
+    scales
+        The scaled variants computed for comparison (``()``: none, the cheapest run); the
+        chosen ``scale`` is always among them.
     """
 
     method: str = DEFAULT_METHOD
@@ -68,6 +91,8 @@ class IntervalSettings:
     calibration_size: int = DEFAULT_CALIBRATION
     window: int = DEFAULT_WINDOW
     gamma: float = DEFAULT_GAMMA
+    scale: str = DEFAULT_SCALE
+    scales: tuple[str, ...] = field(default=DEFAULT_SCALES)
 
     def __post_init__(self) -> None:
         check_method(self.method)
@@ -75,6 +100,25 @@ class IntervalSettings:
         check_int(self.calibration_size, "calibration_size", 0)
         check_int(self.window, "window", MIN_ERRORS)
         check_number(self.gamma, "gamma", 0, 1)
+        check_scale(self.scale)
+        if isinstance(self.scales, str) or not hasattr(self.scales, "__iter__"):
+            raise TypeError(f"scales must be a list of scales; got {self.scales!r}")
+        listed = [check_scale(s, "scales") for s in self.scales]
+        if self.scale != "none":
+            listed.append(self.scale)
+        # in SCALES order, once each, never "none" (the unscaled variants are always made)
+        chosen = tuple(s for s in SCALES[1:] if s in listed)
+        object.__setattr__(self, "scales", chosen)
+
+    @property
+    def variant(self) -> str:
+        """The name of the chosen variant (``aci``, ``aci_garch``, ``model``...)."""
+        return variant_name(self.method, self.scale)
+
+    def variants(self) -> tuple[str, ...]:
+        """Every variant a run with these settings computes, in report order."""
+        return ("model", *(variant_name(m, s) for s in ("none", *self.scales)
+                           for m in ("conformal", "aci")))  # fmt: skip
 
 
 def check_method(method: object) -> str:
@@ -82,6 +126,69 @@ def check_method(method: object) -> str:
     if method not in METHODS:
         raise ValueError(f"interval method must be one of {', '.join(METHODS)}; got {method!r}")
     return str(method)
+
+
+def check_scale(scale: object, name: str = "scale") -> str:
+    """Return ``scale`` or raise ``ValueError`` listing the valid ones."""
+    if scale not in SCALES:
+        raise ValueError(f"{name} must be one of {', '.join(SCALES)}; got {scale!r}")
+    return str(scale)
+
+
+def variant_name(method: str, scale: str = "none") -> str:
+    """``aci`` + ``garch`` -> ``aci_garch``; unscaled variants and ``model`` keep their name."""
+    return method if scale == "none" or method == "model" else f"{method}_{scale}"
+
+
+@dataclass
+class ConformalState:
+    """What a conformal interval carries from one origin to the next.
+
+    The past scores known so far (the last ``window``; signed log errors, or absolute log
+    errors over their scale) and adaptive conformal's working miscoverage ``alpha``. The
+    backtest runs one through every origin (:func:`conformal_bounds`); the scheduled job
+    stores it between evenings (:mod:`forecast.job.intervals`), so that both give the same
+    bounds from the same errors.
+    """
+
+    level: float
+    method: str = "conformal"
+    scaled: bool = False
+    window: int = DEFAULT_WINDOW
+    gamma: float = DEFAULT_GAMMA
+    alpha: float = field(default=float("nan"))
+    scores: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not np.isfinite(self.alpha):
+            self.alpha = 1.0 - self.level
+
+    def observe(self, score: float, miss: bool | None = None) -> None:
+        """Add a newly known score; ``miss``: whether its own interval missed (``None``: it
+        had none). ACI's level moves by ``gamma (alpha_nominal - miss)`` (Gibbs and Candès,
+        eq. 2): after a miss the working miscoverage falls by ``gamma (1 - alpha)``, after
+        a hit it rises by ``gamma alpha``."""
+        if self.method == "aci" and miss is not None:
+            self.alpha += self.gamma * ((1.0 - self.level) - float(miss))
+        self.scores.append(float(score))
+        if len(self.scores) > self.window:
+            del self.scores[: len(self.scores) - self.window]
+
+    def log_bounds(self, scale: float | None = None) -> tuple[float, float] | None:
+        """The interval on the log error at the next origin, or ``None`` with fewer than
+        :data:`MIN_ERRORS` scores (or, scaled, without a positive finite ``scale``)."""
+        if len(self.scores) < MIN_ERRORS:
+            return None
+        a = min(max(self.alpha, 1e-6), 1.0) if self.method == "aci" else 1.0 - self.level
+        recent = np.asarray(self.scores)
+        if not self.scaled:
+            lo, hi = _split_quantiles(recent, a)
+            # the band always holds the point forecast (an error of zero)
+            return min(lo, 0.0), max(hi, 0.0)
+        if scale is None or not np.isfinite(scale) or scale <= 0:
+            return None
+        q = _abs_quantile(recent, a) * scale
+        return -q, q
 
 
 def conformal_bounds(
@@ -93,6 +200,7 @@ def conformal_bounds(
     window: int = DEFAULT_WINDOW,
     method: str = "conformal",
     gamma: float = DEFAULT_GAMMA,
+    scale: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Conformal bounds on the log error, for one model and horizon, in origin order.
 
@@ -114,39 +222,65 @@ def conformal_bounds(
     gamma
         The ACI step: after each observed miss the working miscoverage falls by
         ``gamma * (1 - alpha)``, after each hit it rises by ``gamma * alpha``.
+    scale
+        ``None`` (unscaled: signed errors, two-sided quantiles), or per row the volatility
+        forecast ``sigma(origin, h)`` made at its origin: scores ``|error| / sigma`` and a
+        symmetric band ``+- q sigma``. A row without a positive finite scale gets no
+        interval and lends no score.
 
     Returns
     -------
     (lower, upper)
-        Quantiles of the past errors to add to the log forecast, widened if needed to hold
-        0 (the forecast itself); NaN where fewer than :data:`MIN_ERRORS` errors were known
-        at the origin.
+        Bounds to add to the log forecast, holding 0 (the forecast itself); NaN where fewer
+        than :data:`MIN_ERRORS` errors were known at the origin.
     """
+    lower, upper, _ = conformal_walk(
+        log_errors, known_at, origins, level, window=window, method=method, gamma=gamma,
+        scale=scale,
+    )  # fmt: skip
+    return lower, upper
+
+
+def conformal_walk(
+    log_errors: np.ndarray,
+    known_at: np.ndarray,
+    origins: np.ndarray,
+    level: float,
+    *,
+    window: int = DEFAULT_WINDOW,
+    method: str = "conformal",
+    gamma: float = DEFAULT_GAMMA,
+    scale: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, ConformalState]:
+    """:func:`conformal_bounds`, and the state after the last origin (every error known at
+    it incorporated): what the scheduled job keeps for the next evening."""
     n = len(origins)
     lower, upper = np.full(n, np.nan), np.full(n, np.nan)
-    alpha = 1.0 - level
-    alpha_t = alpha
+    log_errors = np.asarray(log_errors, dtype=float)
+    if scale is None:
+        scores, sigma = log_errors, np.ones(n)
+    else:
+        sigma = np.asarray(scale, dtype=float)
+        good = np.isfinite(sigma) & (sigma > 0)
+        sigma = np.where(good, sigma, np.nan)
+        scores = np.abs(log_errors) / sigma
+    state = ConformalState(level, method, scale is not None, window, gamma)
     order = np.argsort(known_at, kind="stable")
-    seen: list[float] = []
     k = 0  # errors in `order` already incorporated
     for i in range(n):
         while k < n and known_at[order[k]] <= origins[i]:
             j = order[k]
             k += 1
-            if not np.isfinite(log_errors[j]):
+            if not np.isfinite(scores[j]):
                 continue
-            if method == "aci" and np.isfinite(lower[j]):
+            miss = None
+            if np.isfinite(lower[j]):
                 miss = not (lower[j] <= log_errors[j] <= upper[j])
-                alpha_t += gamma * (alpha - float(miss))
-            seen.append(float(log_errors[j]))
-        if len(seen) < MIN_ERRORS:
-            continue
-        recent = np.asarray(seen[-window:])
-        a = min(max(alpha_t, 1e-6), 1.0) if method == "aci" else alpha
-        lo, hi = _split_quantiles(recent, a)
-        # the band always holds the point forecast (an error of zero)
-        lower[i], upper[i] = min(lo, 0.0), max(hi, 0.0)
-    return lower, upper
+            state.observe(scores[j], miss)
+        bounds = state.log_bounds(sigma[i])
+        if bounds is not None:
+            lower[i], upper[i] = bounds
+    return lower, upper, state
 
 
 def _split_quantiles(errors: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -157,6 +291,14 @@ def _split_quantiles(errors: np.ndarray, alpha: float) -> tuple[float, float]:
     hi_rank = min(int(np.ceil((m + 1) * (1 - alpha / 2))), m)
     lo_rank = max(int(np.floor((m + 1) * (alpha / 2))), 1)
     return float(srt[lo_rank - 1]), float(srt[hi_rank - 1])
+
+
+def _abs_quantile(scores: np.ndarray, alpha: float) -> float:
+    """The ``ceil((m + 1)(1 - alpha))``-th smallest score (Lei et al. 2018, eq. 5), capped
+    at the largest and at least the smallest."""
+    m = len(scores)
+    rank = min(max(int(np.ceil((m + 1) * (1 - alpha))), 1), m)
+    return float(np.partition(scores, rank - 1)[rank - 1])
 
 
 def interval_scores(
@@ -180,23 +322,32 @@ def interval_scores(
     }
 
 
-def add_conformal_columns(forecasts: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
-    """Add ``lower_conformal, upper_conformal, lower_aci, upper_aci`` to a forecasts table.
+def sigma_column(scale: str) -> str:
+    """The forecasts-table column holding ``sigma(origin, h)`` of a scale: ``sigma_garch``."""
+    return f"sigma_{scale}"
 
-    ``forecasts`` carries ``_pos``, the row number of each origin in its series. Rows are
-    grouped by series, model and horizon; within a group each interval uses only errors
-    whose target position (``_pos + horizon``) is at or before the row's origin.
+
+def add_conformal_columns(forecasts: pd.DataFrame, settings: IntervalSettings) -> pd.DataFrame:
+    """Add the bounds of every conformal variant (``lower_conformal``, ``upper_aci_garch``...).
+
+    ``forecasts`` carries ``_pos``, the row number of each origin in its series, and for each
+    scale of ``settings.scales`` the column ``sigma_<scale>`` (see :func:`sigma_column`).
+    Rows are grouped by series, model and horizon; within a group each interval uses only
+    errors whose target position (``_pos + horizon``) is at or before the row's origin.
     """
     out = forecasts.copy()
-    for col in ("lower_conformal", "upper_conformal", "lower_aci", "upper_aci"):
-        out[col] = np.nan
+    variants = [(m, s) for s in ("none", *settings.scales) for m in ("conformal", "aci")]
+    for method, scale in variants:
+        for side in ("lower", "upper"):
+            out[f"{side}_{variant_name(method, scale)}"] = np.nan
     for _, g in out.groupby(["series", "model", "horizon"], sort=False):
         g = g.sort_values("_pos", kind="stable")
         origin_pos = g["_pos"].to_numpy(int)
         h = g["horizon"].to_numpy(int)
         fc = g["forecast"].to_numpy(float)
         err = np.log(g["actual"].to_numpy(float) / fc)
-        for method in ("conformal", "aci"):
+        for method, scale in variants:
+            sigma = None if scale == "none" else g[sigma_column(scale)].to_numpy(float)
             lo, hi = conformal_bounds(
                 err,
                 origin_pos + h,
@@ -205,9 +356,11 @@ def add_conformal_columns(forecasts: pd.DataFrame, settings: IntervalSettings) -
                 window=settings.window,
                 method=method,
                 gamma=settings.gamma,
+                scale=sigma,
             )
-            out.loc[g.index, f"lower_{method}"] = fc * np.exp(lo)
-            out.loc[g.index, f"upper_{method}"] = fc * np.exp(hi)
+            name = variant_name(method, scale)
+            out.loc[g.index, f"lower_{name}"] = fc * np.exp(lo)
+            out.loc[g.index, f"upper_{name}"] = fc * np.exp(hi)
     return out
 
 
@@ -218,7 +371,8 @@ def finish_intervals(
 
     The calibration rows lend their errors to the conformal intervals and are dropped. With
     ``method="model"``, a model without a predictive distribution (the nets) gets the
-    conformal interval.
+    conformal interval (of the chosen scale). With a scale, ``sigma`` is that scale's
+    ``sigma(origin, h)``: the forecast standard deviation of the ``h``-day log return.
     """
     both = pd.concat(
         [calibration_rows.assign(_cal=True), rows.assign(_cal=False)], ignore_index=True
@@ -226,11 +380,17 @@ def finish_intervals(
     both = add_conformal_columns(both, settings)
     out = both[~both["_cal"].astype(bool)].drop(columns="_cal").reset_index(drop=True)
     if settings.method == "model":
-        out["lower"] = out["lower_model"].fillna(out["lower_conformal"])
-        out["upper"] = out["upper_model"].fillna(out["upper_conformal"])
+        fallback = variant_name("conformal", settings.scale)
+        out["lower"] = out["lower_model"].fillna(out[f"lower_{fallback}"])
+        out["upper"] = out["upper_model"].fillna(out[f"upper_{fallback}"])
     else:
-        out["lower"], out["upper"] = (
-            out[f"lower_{settings.method}"],
-            out[f"upper_{settings.method}"],
-        )
-    return out
+        chosen = settings.variant
+        out["lower"], out["upper"] = out[f"lower_{chosen}"], out[f"upper_{chosen}"]
+    if settings.scale != "none":
+        out["sigma"] = out[sigma_column(settings.scale)]
+    # the chosen interval first, then every variant in report order, then the scales
+    bounds = [f"{side}_{v}" for v in settings.variants() for side in ("lower", "upper")]
+    scales = [sigma_column(s) for s in settings.scales]
+    picked = ["lower", "upper", *(["sigma"] if settings.scale != "none" else [])]
+    first = [c for c in out.columns if c not in {*bounds, *scales, *picked}]
+    return out[[*first, *picked, *bounds, *scales]]

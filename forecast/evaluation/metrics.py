@@ -4,6 +4,15 @@ The random walk (``naive``) is the benchmark of every relative measure and test:
 ``rel_*`` columns divide by its errors on the same forecast points, ``dm_*`` is the
 Diebold-Mariano test against it (squared errors, Harvey-Leybourne-Newbold correction,
 the horizon passed through), ``pt_pvalue`` the Pesaran-Timmermann test of direction.
+
+With intervals, ``coverage``, ``width`` and ``winkler`` score the chosen interval, and three
+tests of its misses (an actual outside ``[lower, upper]``; probability ``1 - level`` each
+under a correct interval) judge whether they come at the right rate and independently
+(:mod:`forecast.evaluation.coverage`): ``kupiec_pvalue`` (Kupiec's unconditional coverage),
+``ind_pvalue`` (Christoffersen's independence against a first-order Markov chain: small when
+misses cluster) and ``cc_pvalue`` (Christoffersen's conditional coverage, both at once). For
+``h > 1`` consecutive targets overlap, so misses cluster even for a correct interval: the
+tests use every ``h``-th origin (from the first with an interval), whose targets do not.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from statsmodels.stats.diagnostic import pesaran_timmermann
 from statsmodels.tsa.stattools import diebold_mariano_test
 
 from forecast.evaluation.conformal import interval_scores
+from forecast.evaluation.coverage import coverage_test_h
 
 BENCHMARK = "naive"
 
@@ -38,9 +48,40 @@ METRIC_COLUMNS = [
     "coverage",
     "width",
     "winkler",
+    "kupiec_pvalue",
+    "ind_pvalue",
+    "cc_pvalue",
 ]
 #: filled only when the forecasts carry intervals (and absent from runs made before them)
-INTERVAL_METRIC_COLUMNS = ["coverage", "width", "winkler"]
+INTERVAL_METRIC_COLUMNS = [
+    "coverage",
+    "width",
+    "winkler",
+    "kupiec_pvalue",
+    "ind_pvalue",
+    "cc_pvalue",
+]
+#: the coverage tests among them
+COVERAGE_TEST_COLUMNS = ["kupiec_pvalue", "ind_pvalue", "cc_pvalue"]
+
+
+def interval_tests(
+    actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float, horizon: int
+) -> dict[str, float]:
+    """Kupiec and Christoffersen p-values of one model's intervals at one horizon.
+
+    The arrays are in origin order, one origin after the other; points without an interval
+    are left out, and for ``horizon > 1`` every ``horizon``-th of the rest is tested (see the
+    module docstring). NaN when no point has an interval.
+    """
+    lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+    ok = np.isfinite(lower) & np.isfinite(upper)
+    if not ok.any():
+        return dict.fromkeys(COVERAGE_TEST_COLUMNS, float("nan"))
+    a = np.asarray(actual, dtype=float)[ok]
+    misses = ((a < lower[ok]) | (a > upper[ok])).astype(np.int64)
+    test = coverage_test_h(misses, 1.0 - level, int(horizon))
+    return {"kupiec_pvalue": test.p_uc, "ind_pvalue": test.p_ind, "cc_pvalue": test.p_cc}
 
 
 def mase_scale(prices: np.ndarray) -> float:
@@ -144,15 +185,10 @@ def compute_metrics(
         bench = groups.get((series, BENCHMARK, horizon))
         row = _metrics_row(g, bench, mase_scales.get(series, np.nan), int(horizon))
         if level is not None and "lower" in g:
-            row.update(
-                interval_scores(
-                    g["actual"].to_numpy(float),
-                    g["lower"].to_numpy(float),
-                    g["upper"].to_numpy(float),
-                    g["forecast"].to_numpy(float),
-                    level,
-                )
-            )
+            g = g.sort_values("origin", kind="stable")
+            actual, lower, upper = (g[c].to_numpy(float) for c in ("actual", "lower", "upper"))
+            row.update(interval_scores(actual, lower, upper, g["forecast"].to_numpy(float), level))
+            row.update(interval_tests(actual, lower, upper, level, int(horizon)))
         rows.append(row)
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     out["n"] = out["n"].astype(int)

@@ -11,6 +11,7 @@ A config file (see ``pipelines/daily.toml``)::
     train_size = 2500           # fit on the last N prices (omit: all of them)
     seed = 0                    # seeds the stochastic models
     intervals = "aci"           # prediction intervals: aci, conformal, model or none
+    scale = "garch"             # volatility scale of the conformal scores: garch, ewma, none
     level = 0.8                 # their nominal coverage
     calibration_size = 100      # sessions of the bootstrap walk (0: wait for live errors)
     interval_window = 250       # the conformal quantiles use the last N errors

@@ -16,11 +16,14 @@ For each configured ticker, at one as-of session:
 3. **compute** (:func:`forecast.job.ticker.compute_ticker`, pure: it writes nothing): fit
    or deserialise, forecast the next ``horizon`` sessions of the exchange calendar, score
    the stored forecasts whose target dates have now passed, and give each new forecast its
-   prediction interval from the model's errors known at the as-of (its stored forecasts
-   whose targets are at or before it, and while those are few a one-off bootstrap walk on
-   the prices up to the as-of; see :mod:`forecast.job.intervals`);
+   prediction interval from the model's stored interval state updated with the errors
+   known at the as-of (rebuilt from its stored forecasts whose targets are at or before it,
+   and while those are few a one-off bootstrap walk on the prices up to the as-of, when
+   there is no state; see :mod:`forecast.job.intervals`), scaled by the scaling model's
+   volatility forecast made from the prices up to the as-of;
 4. **write**: new model files atomically, then the ticker's versions, forecasts, scores,
-   calibration errors and status in one transaction, then retention of old model files.
+   calibration errors, interval states and status in one transaction, then retention of old
+   model files.
 
 A failing model or ticker never stops the others. Nothing here reads the clock except to
 choose the last closed session when no as-of is given online, and for bookkeeping timestamps.
@@ -51,7 +54,7 @@ from forecast.execution.base import Executor, Outcome
 from forecast.execution.sizing import resolve_executor
 from forecast.job import modelfiles
 from forecast.job.config import JobConfig
-from forecast.job.intervals import needs_bootstrap
+from forecast.job.intervals import needs_bootstrap, state_matches
 from forecast.job.lock import JobLock
 from forecast.job.summary import (
     EXIT_OK,
@@ -325,26 +328,43 @@ def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) ->
 
 
 def _with_past_errors(config, db: Store, ticker: str, as_of: str, tasks: list) -> list:
-    """Each task with its model's errors known at ``as_of`` and whether to bootstrap it.
+    """Each task with its model's interval states and errors known at ``as_of``, and whether
+    to bootstrap it.
 
-    Known at ``as_of``: stored forecasts of the same model and spec whose targets are at or
-    before it, and the newest bootstrap computed at or before it; never anything later, so a
-    replayed as-of gets the intervals it got (or would have got) on the day.
+    Known at ``as_of``: the newest interval state at or before it made with the run's
+    interval settings, stored forecasts of the same model and spec whose targets are at or
+    before it (with every horizon stated: only those made after the states' last origins),
+    and the newest bootstrap computed at or before it; never anything later, so a replayed
+    as-of gets the intervals it got (or would have got) on the day.
     """
-    if config.intervals is None or not tasks:
+    settings = config.intervals
+    if settings is None or not tasks:
         return tasks
-    live: dict[tuple[str, str], list[tuple]] = {}
-    for r in db.past_forecasts(ticker, as_of):
-        live.setdefault((r["model"], r["spec_hash"]), []).append(
-            (r["forecast_id"], r["horizon"], r["as_of"], r["target_date"], r["forecast"],
-             r["actual"])
-        )  # fmt: skip
+    method = "conformal" if settings.method == "model" else settings.method
+    horizons = set(range(1, config.horizon + 1))
     out = []
     for task in tasks:
-        mine = tuple(live.get((task.name, task.spec_hash), ()))
-        calibration = tuple(db.calibration(ticker, task.name, task.spec_hash, as_of))
-        calibrate = needs_bootstrap(calibration, mine, config.horizon, config.intervals)
-        out.append(replace(task, calibrate=calibrate, calibration=calibration, live=mine))
+        stored = db.interval_states(ticker, task.name, task.spec_hash, as_of)
+        states = {h: s for h, s in stored.items() if h in horizons and
+                  state_matches(s, settings, method)}  # fmt: skip
+        warm = set(states) == horizons
+        origins = [s["last_origin"] for s in states.values()]
+        since = min(origins) if warm and all(origins) else None
+        live = tuple(
+            (r["forecast_id"], r["horizon"], r["as_of"], r["target_date"], r["forecast"],
+             r["actual"], r["lower"], r["upper"], r["interval_method"], r["interval_scale"],
+             r["interval_level"], r["sigma"])
+            for r in db.past_forecasts(ticker, as_of, model=task.name, since=since)
+            if r["spec_hash"] == task.spec_hash
+        )  # fmt: skip
+        calibration = (
+            () if warm else tuple(db.calibration(ticker, task.name, task.spec_hash, as_of))
+        )
+        calibrate = not warm and needs_bootstrap(
+            calibration, live, config.horizon, settings, warm=set(states)
+        )
+        out.append(replace(task, calibrate=calibrate, calibration=calibration, live=live,
+                           states=states))  # fmt: skip
     return out
 
 

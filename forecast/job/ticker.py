@@ -4,8 +4,9 @@
 target sessions, and per model either "refit" or the bytes of a model file whose sha256 the
 driver has checked, with the model's past errors known at the as-of) and returns a
 :class:`~forecast.store.rows.TickerResult`: new model versions with their file contents,
-forecast rows with their prediction intervals, scores of matured forecasts, new calibration errors,
-events and failures.
+forecast rows with their prediction intervals (and the scaling model's sigma and volatility
+regime), scores of matured forecasts, new calibration errors and interval states, events and
+failures.
 It reads no store, writes no file and uses no clock for results, so that it can run in a
 worker process while only the driver writes (see :mod:`forecast.job`).
 """
@@ -23,20 +24,33 @@ import pandas as pd
 
 from forecast.data.series import series_hash
 from forecast.errors import ModelFileError
-from forecast.evaluation.conformal import IntervalSettings
+from forecast.evaluation.conformal import MIN_ERRORS, IntervalSettings
 from forecast.job import modelfiles
 from forecast.job.intervals import (
     CalibrationError,
     LiveRow,
+    PastError,
     bootstrap,
-    conformal_intervals,
+    calibration_errors,
+    chosen_scale,
     distribution_bounds,
-    past_errors,
+    live_errors,
+    replay_state,
+    state_row,
+    update_state,
 )
 from forecast.models.loading import model_from_files
 from forecast.models.saving import model_files
-from forecast.store.rows import CalibrationRow, ForecastRow, NewVersion, ScoreRow, TickerResult
+from forecast.store.rows import (
+    CalibrationRow,
+    ForecastRow,
+    IntervalStateRow,
+    NewVersion,
+    ScoreRow,
+    TickerResult,
+)
 from forecast.walkforward.configfile import ModelSpec
+from forecast.walkforward.scales import volatility_at
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +63,10 @@ MODEL_FILE = "model.json"
 class ModelTask:
     """What to do for one model of one ticker: refit, or use a checked model file.
 
-    With intervals on, ``calibration`` and ``live`` are the model's past errors known at the
-    as-of (see :mod:`forecast.job.intervals`), and ``calibrate`` asks for a bootstrap.
+    With intervals on, ``states`` are the model's stored interval states usable at the
+    as-of (by horizon), ``calibration`` and ``live`` its past errors known at the as-of that
+    they have not seen (all of them for a horizon without a state; see
+    :mod:`forecast.job.intervals`), and ``calibrate`` asks for a bootstrap.
     """
 
     name: str
@@ -64,6 +80,7 @@ class ModelTask:
     calibrate: bool = False
     calibration: tuple[CalibrationError, ...] = field(default=(), repr=False)
     live: tuple[LiveRow, ...] = field(default=(), repr=False)
+    states: dict[int, dict] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,7 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     # scored first: a forecast whose target is the as-of lends its error to today's intervals
     result.scores = score_forecasts(prices, work.unscored)
     actuals = {s.forecast_id: s.actual for s in result.scores}
+    sigma, regime = _volatility(work, result) if work.tasks else (None, None)
     for task in work.tasks:
         stage = ["load"]
         try:
@@ -139,11 +157,12 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                  "error": f"{type(exc).__name__}: {exc}"}
             )  # fmt: skip
             continue
-        lower, upper, method = _intervals(work, task, model, values, actuals, result)
+        lower, upper, method, scale = _intervals(work, task, model, values, actuals, result, sigma)
         level = None if method is None else work.intervals.level
+        sigmas = [None] * horizon if sigma is None else [float(v) for v in sigma]
         result.forecasts += [
             ForecastRow(task.name, task.spec_hash, trained_through, h, target, float(v),
-                        lower[h - 1], upper[h - 1], method, level)
+                        lower[h - 1], upper[h - 1], method, level, scale, sigmas[h - 1], regime)
             for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
         ]  # fmt: skip
     if any(s.restated for s in result.scores):
@@ -199,6 +218,24 @@ def _model_for(
     return model, work.as_of
 
 
+def _volatility(work: TickerWork, result: TickerResult) -> tuple[np.ndarray | None, str | None]:
+    """``sigma(as-of, h)`` of the scaling model and the volatility regime (see
+    :func:`forecast.walkforward.scales.volatility_at`); ``(None, None)`` with intervals off.
+
+    A failure costs the scaled intervals and the regime (an event), never the forecasts.
+    """
+    if work.intervals is None:
+        return None, None
+    scale = chosen_scale(work.intervals)
+    try:
+        return volatility_at(work.prices, len(work.target_dates), scale, work.train_size)
+    except Exception as exc:
+        msg = f"{type(exc).__name__}: {exc}; scaled intervals and regime left out"
+        log.warning("%s: volatility %s failed: %s", work.ticker, scale or "ewma", msg)
+        result.events.append((None, "scale_failed", msg))
+        return None, None
+
+
 def _intervals(
     work: TickerWork,
     task: ModelTask,
@@ -206,36 +243,84 @@ def _intervals(
     values: np.ndarray,
     actuals: dict[int, float],
     result: TickerResult,
-) -> tuple[list, list, str | None]:
-    """One model's interval bounds and method; a bootstrap's rows go to ``result``.
+    sigma: np.ndarray | None,
+) -> tuple[list, list, str | None, str | None]:
+    """One model's interval bounds, method and scale; its new interval states (and a
+    bootstrap's rows) go to ``result``.
 
     A failure here costs the intervals (NULL bounds and an event), never the forecasts.
     """
     none = [None] * len(values)
     settings = work.intervals
     if settings is None:
-        return none, none, None
+        return none, none, None, None
     method = "conformal" if settings.method == "model" else settings.method
+    scale = chosen_scale(settings)
     try:
         if settings.method == "model":
             bounds = distribution_bounds(model, work.prices, values, settings.level)
             if bounds is not None:
-                return bounds[0], bounds[1], "model"
-        calibration = task.calibration
-        if task.calibrate:
-            rows = _bootstrap(work, task, result)
-            if rows:
-                calibration = tuple((r.horizon, r.origin, r.target_date, r.log_error) for r in rows)
-        errors = past_errors(calibration, task.live, actuals)
-        lower, upper = conformal_intervals(
-            values, work.target_dates, work.as_of, errors, settings, method
-        )
+                return bounds[0], bounds[1], "model", None
+        if scale is not None and sigma is None:
+            raise ValueError(f"no {scale} volatility forecast for the scaled interval")
+        lower, upper, states = _conformal(work, task, values, actuals, result, sigma, method)
     except Exception as exc:
         msg = f"{type(exc).__name__}: {exc}; stored without intervals"
         log.warning("%s/%s: %s", work.ticker, task.name, msg)
         result.events.append((task.name, "interval_failed", msg))
-        return none, none, method
-    return lower, upper, method
+        return none, none, method, scale
+    result.states += states
+    return lower, upper, method, scale
+
+
+def _conformal(
+    work: TickerWork,
+    task: ModelTask,
+    values: np.ndarray,
+    actuals: dict[int, float],
+    result: TickerResult,
+    sigma: np.ndarray | None,
+    method: str,
+) -> tuple[list, list, list[IntervalStateRow]]:
+    """Conformal bounds per horizon: a stored state updated with the errors matured since,
+    or (none usable) a replay of every error known at the as-of; and the new states."""
+    settings = work.intervals
+    scale = chosen_scale(settings)
+    live = live_errors(task.live, actuals, settings, method)
+    calibration: dict[int, list[PastError]] | None = None
+    lower: list[float | None] = []
+    upper: list[float | None] = []
+    states = []
+    for h, (target, value) in enumerate(zip(work.target_dates, values, strict=True), 1):
+        s = None if sigma is None else float(sigma[h - 1])
+        stored = task.states.get(h)
+        if stored is not None:
+            state, last = update_state(stored, live.get(h, []), work.as_of)
+            bounds = state.log_bounds(s)
+        else:
+            if calibration is None:
+                calibration = _calibration(work, task, result)
+            errors = calibration.get(h, []) + live.get(h, [])
+            bounds, state, last = replay_state(errors, work.as_of, target, s, settings, method)
+        if len(state.scores) >= MIN_ERRORS:  # else a later run tries a bootstrap again
+            states.append(state_row(task.name, task.spec_hash, h, state, last, scale))
+        lower.append(None if bounds is None else float(value * np.exp(bounds[0])))
+        upper.append(None if bounds is None else float(value * np.exp(bounds[1])))
+    return lower, upper, states
+
+
+def _calibration(
+    work: TickerWork, task: ModelTask, result: TickerResult
+) -> dict[int, list[PastError]]:
+    """The bootstrap errors by horizon: a new bootstrap when asked for, else the stored one."""
+    calibration: tuple[CalibrationError, ...] = task.calibration
+    if task.calibrate:
+        rows = _bootstrap(work, task, result)
+        if rows:
+            calibration = tuple(
+                (r.horizon, r.origin, r.target_date, r.log_error, r.scale, r.sigma) for r in rows
+            )
+    return calibration_errors(calibration, work.intervals)
 
 
 def _bootstrap(work: TickerWork, task: ModelTask, result: TickerResult) -> list[CalibrationRow]:
@@ -248,6 +333,7 @@ def _bootstrap(work: TickerWork, task: ModelTask, result: TickerResult) -> list[
             len(work.target_dates),
             work.intervals.calibration_size,
             work.train_size,
+            chosen_scale(work.intervals),
         )
     except Exception as exc:  # the intervals wait for live errors; a later run tries again
         msg = f"{type(exc).__name__}: {exc}; intervals wait for live errors"

@@ -14,6 +14,7 @@ Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure function
 files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
 volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
 :mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
+:mod:`~forecast.report.interval_text` (the interval section's sentences),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
 :mod:`~forecast.report.markdown`.

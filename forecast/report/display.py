@@ -28,6 +28,9 @@ LABELS = {
     "coverage": ("coverage", "share of actuals inside the run's chosen interval"),
     "width": ("width", "mean of (upper - lower) / forecast of the chosen interval"),
     "winkler": ("Winkler", "mean interval score, in price units: width plus the miss penalty"),
+    "kupiec_pvalue": ("Kupiec p", "Kupiec's test of the miss rate (unconditional coverage)"),
+    "ind_pvalue": ("ind. p", "Christoffersen's test that misses do not cluster (independence)"),
+    "cc_pvalue": ("cc p", "Christoffersen's conditional coverage test (rate and independence)"),
     "note": ("note", ""),
 }
 #: marks after a coverage outside the tolerance band (the same text on both pages)
@@ -85,7 +88,7 @@ def fmt(column: str, value: object) -> str:
     v = float(value)  # type: ignore[arg-type]
     if column in ("n", "n_series", "better", "better_significant", "worse_significant"):
         return f"{int(v)}"
-    if column in ("pt_pvalue", "dm_pvalue"):
+    if column in ("pt_pvalue", "dm_pvalue", "kupiec_pvalue", "ind_pvalue", "cc_pvalue"):
         return format_p(v)
     if column in ("direction_acc", "coverage"):
         return f"{100 * v:.1f}%"
@@ -336,9 +339,10 @@ def pairs_table(pairs: dict[str, str], key: str = "setting", value: str = "value
 class IntervalSection:
     """The "Prediction intervals" section, formatted (see :mod:`forecast.report.interval_display`).
 
-    ``pooled``, ``widths`` and ``per_series`` hold one entry per horizon; ``notes`` explain
-    the band, its sampling error and the regime split; ``regimes`` shows how different the
-    calm and turbulent halves of each series are.
+    ``compared``, ``pooled``, ``widths`` and ``per_series`` hold one entry per horizon;
+    ``notes`` explain the band, its sampling error, the regime split, how the variants are
+    scored and the comparison; ``regimes`` shows how different the calm and turbulent halves
+    of each series are.
     """
 
     headline: tuple[str, ...]
@@ -348,6 +352,7 @@ class IntervalSection:
     widths: tuple[tuple[int, Table], ...]
     per_series: tuple[tuple[int, tuple[Table, ...]], ...]
     regimes: Table
+    compared: tuple[tuple[int, Table], ...] = ()
 
 
 @dataclass(frozen=True)

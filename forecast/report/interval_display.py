@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.evaluation.metrics import COVERAGE_TEST_COLUMNS
 from forecast.report.display import (
     ABOVE,
     BELOW,
+    LABELS,
     Cell,
     IntervalSection,
     Table,
@@ -20,15 +22,17 @@ from forecast.report.display import (
     coverage_cell,
     fmt,
 )
+from forecast.report.interval_text import headline
 from forecast.report.intervals import (
+    BASELINE,
     REGIMES,
+    TEST_ALPHA,
     TOLERANCE,
     VARIANT_NAMES,
     VARIANT_SHORT,
     VOL_WINDOW,
     CoverageNumbers,
     IntervalRun,
-    headline,
     keyed,
     standard_error,
 )
@@ -49,16 +53,21 @@ def variant_table(
     keys: dict[str, str],
     column: str = "coverage",
     caption: str = "",
+    tests: pd.DataFrame | None = None,
 ) -> Table:
     """Models by variants (all points, calm half, turbulent half) of one coverage summary.
 
     ``frame``: rows of :func:`~forecast.report.intervals.coverage_summary` for one horizon
-    and scope; ``column``: ``"coverage"`` (marked against the band) or ``"width"``.
+    and scope; ``column``: ``"coverage"`` (marked against the band) or ``"width"``. The
+    variants are :attr:`~forecast.report.intervals.IntervalRun.shown`. With ``tests`` (the
+    coverage tests of one series and horizon), the chosen variant's p-values follow.
     """
     rows, row_keys = [], []
     by_key = keyed(frame, ["model", "variant", "regime"])
+    shown = s.shown
+    tested = keyed(tests, ["model", "variant"]) if tests is not None else None
     for model in models:
-        if not any((model, v, "all") in by_key for v in s.variants):
+        if not any((model, v, "all") in by_key for v in shown):
             continue
         cells = [Cell(model)]
         if column == "coverage":
@@ -66,7 +75,7 @@ def variant_table(
             n = max(int(r["n"]) for k, r in by_key.items() if k[0] == model)
             n = int(chosen["n"]) if chosen is not None else n
             cells.append(Cell(str(n), float(n)))
-        for v in s.variants:
+        for v in shown:
             for part in _PARTS:
                 row = by_key.get((model, v, part))
                 value = float(row[column]) if row is not None else float("nan")
@@ -74,6 +83,12 @@ def variant_table(
                     cells.append(coverage_cell(value, s.level))
                 else:
                     cells.append(Cell(fmt("width", value), value if np.isfinite(value) else None))
+        if tested is not None:
+            found = tested.get((model, s.method))
+            for col in COVERAGE_TEST_COLUMNS:
+                p = float(found[col]) if found is not None else float("nan")
+                bad = "bad" if np.isfinite(p) and p <= TEST_ALPHA else ""
+                cells.append(Cell(fmt(col, p), p if np.isfinite(p) else None, tone=bad))
         rows.append(tuple(cells))
         row_keys.append({**keys, "model": model})
     first = [("model", "")]
@@ -82,7 +97,7 @@ def variant_table(
     what = "coverage" if column == "coverage" else "mean relative width"
     columns, metrics, sub = list(first), [""] * len(first), [c for c, _ in first]
     groups = [("", 1)] * len(first)
-    for v in s.variants:
+    for v in shown:
         label = _variant_label(v, s)
         groups.append((label, len(_PARTS)))
         for part in _PARTS:
@@ -91,6 +106,13 @@ def variant_table(
             columns.append((name, f"{what} of {VARIANT_NAMES[v]} over {points}"))
             metrics.append(f"{column}:{v}:{part}")
             sub.append(part)
+    if tested is not None:
+        groups.append((f"tests of {_variant_label(s.method, s)}", len(COVERAGE_TEST_COLUMNS)))
+        for col in COVERAGE_TEST_COLUMNS:
+            label, help_ = LABELS[col]
+            columns.append((label, f"{help_}: p-value of the chosen intervals"))
+            metrics.append(col)
+            sub.append(label)
     if column == "coverage":
         metrics[1] = "n"
     return Table(
@@ -184,7 +206,57 @@ def _notes(numbers: CoverageNumbers) -> tuple[str, ...]:
             " With method 'model', a model without a distribution gets the conformal "
             "interval in lower, upper, so its leaderboard coverage is its conformal one."
         )
-    return band, regimes, scored
+    compared = (
+        "Every variant this run computed, every series and model pooled: coverage of every "
+        "point and of the calm and turbulent halves, mean relative width and its ratio to "
+        f"unscaled ACI's ({VARIANT_SHORT[BASELINE]}), and the share of series-model pairs "
+        f"whose misses pass each coverage test (p > {TEST_ALPHA:g}): Kupiec's (the miss rate "
+        "is 1 - level), Christoffersen's independence (misses do not cluster: a miss is no "
+        "more likely after a miss) and conditional coverage (both). The scaled variants "
+        "divide each past error by a volatility forecast made at its origin and scale the "
+        "band by the volatility forecast at the new origin. At horizons above 1 the tests "
+        "use every h-th origin (non-overlapping targets)."
+    )
+    return band, regimes, scored, compared
+
+
+def comparison_table(numbers: CoverageNumbers, h: int) -> Table:
+    """The variants compared at horizon ``h`` (:func:`~forecast.report.intervals.comparison`)."""
+    s = numbers.settings
+    frame = numbers.compared[numbers.compared["horizon"] == h]
+    rows, keys = [], []
+    for r in frame.to_dict("records"):
+        v = r["variant"]
+        cells = [Cell(_variant_label(v, s)), Cell(str(r["n"]), float(r["n"]))]
+        cells += [coverage_cell(r[part], s.level) for part in ("coverage", *REGIMES)]
+        cells.append(Cell(fmt("width", r["width"]), _finite(r["width"])))
+        ratio = r["width_ratio"]
+        cells.append(Cell(f"{ratio:.3f}x" if np.isfinite(ratio) else "-", _finite(ratio)))
+        for name in ("kupiec", "ind", "cc"):
+            share = r[f"{name}_pass"]
+            text = f"{round(share * r['pairs'])} of {r['pairs']}" if np.isfinite(share) else "-"
+            cells.append(Cell(text, _finite(share)))
+        rows.append(tuple(cells))
+        keys.append({"scope": "compared", "variant": v, "horizon": str(h)})
+    columns = (
+        ("variant", ""),
+        ("n", "forecast points with this interval"),
+        ("coverage", "share of actuals inside, every point"),
+        ("calm", "coverage of the calm half"),
+        ("turbulent", "coverage of the turbulent half"),
+        ("width", "mean of (upper - lower) / forecast"),
+        ("vs ACI", "width over unscaled ACI's"),
+        ("Kupiec ok", f"series-model pairs with Kupiec p > {TEST_ALPHA:g}"),
+        ("independent", f"series-model pairs with Christoffersen independence p > {TEST_ALPHA:g}"),
+        ("cond. cov. ok", f"series-model pairs with conditional coverage p > {TEST_ALPHA:g}"),
+    )
+    metrics = ("variant", "n", "coverage", "calm", "turbulent", "width", "width_ratio",
+               "kupiec_pass", "ind_pass", "cc_pass")  # fmt: skip
+    return Table(columns, tuple(rows), tuple(keys), metrics, caption=f"Horizon {h}")
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
 
 
 def interval_section(numbers: CoverageNumbers, n_series: int, models: list[str]) -> IntervalSection:
@@ -192,6 +264,7 @@ def interval_section(numbers: CoverageNumbers, n_series: int, models: list[str])
     s = numbers.settings
     horizons = sorted({int(h) for h in numbers.pooled["horizon"]})
     pooled, widths, per_series = [], [], []
+    tests = numbers.tests
     for h in horizons:
         p = numbers.pooled[numbers.pooled["horizon"] == h]
         keys = {"scope": "pooled", "series": "", "horizon": str(h)}
@@ -203,7 +276,10 @@ def interval_section(numbers: CoverageNumbers, n_series: int, models: list[str])
                 (numbers.per_series["horizon"] == h) & (numbers.per_series["series"] == series)
             ]
             keys = {"scope": "series", "series": str(series), "horizon": str(h)}
-            tables.append(variant_table(one, models, s, keys, caption=f"{series}, horizon {h}"))
+            mine = tests[(tests["horizon"] == h) & (tests["series"] == series)]
+            tables.append(
+                variant_table(one, models, s, keys, caption=f"{series}, horizon {h}", tests=mine)
+            )
         per_series.append((h, tuple(tables)))
     legend = (
         f"Coverage of the {percent(s.level)} intervals, per model: every point, then the calm "
@@ -216,6 +292,7 @@ def interval_section(numbers: CoverageNumbers, n_series: int, models: list[str])
         legend=legend,
         pooled=tuple(pooled),
         widths=tuple(widths),
+        compared=tuple((h, comparison_table(numbers, h)) for h in horizons),
         per_series=tuple(per_series),
         regimes=regime_table(numbers),
     )

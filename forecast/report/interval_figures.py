@@ -33,7 +33,15 @@ from forecast.report.intervals import (
 
 #: figures of this kind are shown in the interval section, not among the other figures
 INTERVAL_SECTION = "intervals"
-VARIANT_COLORS = {"model": "#8c6bb1", "conformal": "#1f77b4", "aci": "#e6550d"}
+VARIANT_COLORS = {
+    "model": "#8c6bb1",
+    "conformal": "#1f77b4",
+    "aci": "#e6550d",
+    "conformal_ewma": "#9ecae1",
+    "aci_ewma": "#31a354",
+    "conformal_garch": "#6baed6",
+    "aci_garch": "#252525",
+}
 BAND_COLOR = "#dafbe1"
 
 
@@ -52,14 +60,15 @@ def coverage_figure(numbers: CoverageNumbers, models: list[str]) -> Figure:
     horizons = sorted({int(h) for h in pooled["horizon"]})
     present = [m for m in models if (pooled["model"] == m).any()]
     by_key = keyed(pooled, ["model", "horizon", "variant", "regime"])
-    offsets = np.linspace(-0.25, 0.25, len(s.variants)) if len(s.variants) > 1 else [0.0]
+    variants = s.shown
+    offsets = np.linspace(-0.3, 0.3, len(variants)) if len(variants) > 1 else [0.0]
     fig, axes = _grid(len(horizons), sharex=False, sharey=True, bottom=0.95, top=0.35)
     width = max(PANEL[0], 0.75 * len(present) + 0.8)
     if width > PANEL[0]:  # many models: wider panels, same height
         fig.set_figwidth(fig.get_figwidth() * width / PANEL[0])
     for ax, h in zip(axes, horizons, strict=True):
         _band(ax, s.level)
-        for off, v in zip(offsets, s.variants, strict=True):
+        for off, v in zip(offsets, variants, strict=True):
             for i, model in enumerate(present):
                 rows = {
                     part: by_key.get((model, h, v, part)) for part in ("all", "calm", "turbulent")
@@ -87,8 +96,8 @@ def coverage_figure(numbers: CoverageNumbers, models: list[str]) -> Figure:
         ax.set_title(f"horizon {h}", fontsize=10, loc="left")
         ax.yaxis.set_major_formatter(lambda y, _: f"{y:g}%")
     axes[0].set_ylabel("coverage, series pooled", fontsize=8)
-    handles = [Line2D([], [], color=VARIANT_COLORS[v], marker="o", lw=1.2) for v in s.variants]
-    names = [VARIANT_SHORT[v] + (" (chosen)" if v == s.method else "") for v in s.variants]
+    handles = [Line2D([], [], color=VARIANT_COLORS[v], marker="o", lw=1.2) for v in variants]
+    names = [VARIANT_SHORT[v] + (" (chosen)" if v == s.method else "") for v in variants]
     handles += [
         Line2D([], [], color="#555", marker="^", lw=0, markersize=4),
         Line2D([], [], color="#555", marker="v", lw=0, markersize=4),
@@ -102,13 +111,13 @@ def coverage_figure(numbers: CoverageNumbers, models: list[str]) -> Figure:
 def rolling_coverage_figure(
     fc: pd.DataFrame, numbers: CoverageNumbers, series: list[str], horizon: int, window: int
 ) -> Figure | None:
-    """Rolling coverage of the conformal variants over the test period, one panel per series.
+    """Rolling coverage of the adaptive variants over the test period, one panel per series.
 
     At each target date, the share of every model's forecasts that the interval covered over
     the last ``window`` dates; turbulent dates shaded.
     """
     s = numbers.settings
-    shown = [v for v in ("conformal", "aci") if v in s.variants] or list(s.variants)
+    shown = [v for v in s.shown if v != "model"] or list(s.variants)
     points = scored_points(fc[fc["horizon"] == horizon], tuple(shown))
     if points.empty:
         return None
@@ -172,10 +181,9 @@ def interval_figures(
                 INTERVAL_SECTION,
                 f"Rolling coverage over the test period, horizon {h}",
                 f"Share of the actual prices inside the interval over the last {window} target "
-                "dates, every model pooled; grey: the dates of the turbulent half. Plain "
-                "conformal follows a change of volatility only as its window of past errors "
-                "turns over; the adaptive variant also widens after each miss and narrows "
-                "after each hit.",
+                "dates, every model pooled; grey: the dates of the turbulent half. Unscaled "
+                "ACI widens only after misses (and narrows after hits); the scaled variants "
+                "widen with the volatility forecast at the origin, before the misses come.",
                 render(fig),
             )
         )

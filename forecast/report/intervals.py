@@ -18,7 +18,13 @@ stated here once (the glossary repeats them in plain words):
   date, fewer at the ends), and the series' target dates are ranked by it: the lower half is
   *calm*, the upper half *turbulent* (the middle date of an odd count is calm). A forecast
   takes the regime of its target date. The split looks at returns after the target: it
-  classifies the past for the evaluation, it is not something a forecaster could have known.
+  classifies the past for the evaluation, it is not something a forecaster could have known;
+- the *coverage tests* of a variant on one series, model and horizon are Kupiec's and
+  Christoffersen's on its misses (:func:`forecast.evaluation.metrics.interval_tests`: every
+  ``h``-th origin for ``h > 1``); a variant *passes* a test there when its p-value exceeds
+  :data:`TEST_ALPHA`, and the comparison counts the share of series-model pairs that pass;
+- a variant is *calibrated in both halves* when its pooled coverage of the calm half and of
+  the turbulent half are both inside the tolerance band at every horizon.
 """
 
 from __future__ import annotations
@@ -28,23 +34,45 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecast.evaluation.conformal import SCALES, variant_name
+from forecast.evaluation.metrics import COVERAGE_TEST_COLUMNS, interval_tests
 from forecast.walkforward.runfiles import RunFiles
 
-#: the interval variants a run stores, in report order
-VARIANTS = ("model", "conformal", "aci")
-#: how the report names each variant in sentences and in table headers
-VARIANT_NAMES = {
+#: the interval variants a run may store, in report order
+VARIANTS = (
+    "model",
+    *(variant_name(m, s) for s in SCALES for m in ("conformal", "aci")),
+)
+_METHOD_NAMES = {
     "model": "the model's own distribution",
     "conformal": "plain conformal",
     "aci": "adaptive conformal (ACI)",
 }
-#: the variants as subjects of "... covered 80% at h=1"
-OTHER_NAMES = {
-    "model": "the models' own distributions covered",
-    "conformal": "plain conformal covered",
-    "aci": "adaptive conformal covered",
+_SCALE_NAMES = {"ewma": "EWMA (RiskMetrics)", "garch": "GARCH(1,1)-t"}
+_METHOD_SHORT = {"model": "model dist.", "conformal": "conformal", "aci": "ACI"}
+_SCALE_SHORT = {"ewma": "EWMA", "garch": "GARCH"}
+
+
+def _parts(variant: str) -> tuple[str, str]:
+    method, _, scale = variant.partition("_")
+    return method, scale or "none"
+
+
+#: how the report names each variant in sentences and in table headers
+VARIANT_NAMES = {
+    v: _METHOD_NAMES[_parts(v)[0]]
+    + (f" scaled by {_SCALE_NAMES[_parts(v)[1]]}" if _parts(v)[1] != "none" else "")
+    for v in VARIANTS
 }
-VARIANT_SHORT = {"model": "model dist.", "conformal": "conformal", "aci": "ACI"}
+VARIANT_SHORT = {
+    v: _METHOD_SHORT[_parts(v)[0]]
+    + (f" {_SCALE_SHORT[_parts(v)[1]]}" if _parts(v)[1] != "none" else "")
+    for v in VARIANTS
+}
+#: the unscaled adaptive conformal interval: the yardstick of the scaled ones' width
+BASELINE = "aci"
+#: a coverage test passes when its p-value is above this
+TEST_ALPHA = 0.05
 #: half-width of the tolerance band around the nominal level (5 points)
 TOLERANCE = 0.05
 #: returns in the centred realised-volatility window (a trading month)
@@ -77,6 +105,13 @@ class IntervalRun:
         """The tolerance band ``(level - TOLERANCE, level + TOLERANCE)``."""
         return self.level - TOLERANCE, self.level + TOLERANCE
 
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The variants of the per-model tables: the model's distribution, unscaled ACI,
+        every scaled ACI and the chosen one (every variant is in the comparison table)."""
+        wanted = {"model", BASELINE, self.method} | {v for v in self.variants if "aci_" in v}
+        return tuple(v for v in self.variants if v in wanted)
+
 
 def interval_run(run: RunFiles) -> IntervalRun | None:
     """The run's interval settings, or ``None`` when its files hold no intervals."""
@@ -91,7 +126,9 @@ def interval_run(run: RunFiles) -> IntervalRun | None:
     variants = tuple(v for v in VARIANTS if f"lower_{v}" in fc and f"upper_{v}" in fc)
     if not variants or fc.empty or not 0 < level < 1:
         return None
-    return IntervalRun(str(settings.get("method", "?")), level, variants)
+    # runs made before volatility scaling have no scale: unscaled
+    method = variant_name(str(settings.get("method", "?")), str(settings.get("scale", "none")))
+    return IntervalRun(method, level, variants)
 
 
 def intervals_off_sentence(run: RunFiles) -> str:
@@ -221,6 +258,72 @@ def coverage_summary(points: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return out
 
 
+def coverage_tests(fc: pd.DataFrame, variants: tuple[str, ...], level: float) -> pd.DataFrame:
+    """Kupiec and Christoffersen p-values per series, model, horizon and variant.
+
+    Columns ``series, model, horizon, variant, n, kupiec_pvalue, ind_pvalue, cc_pvalue``
+    (``n``: the points tested, every ``h``-th for ``h > 1``); a variant without any
+    interval in a group has no row. The chosen variant's equal ``metrics.csv``'s.
+    """
+    rows = []
+    ordered = fc.sort_values(["series", "model", "horizon", "origin"], kind="stable")
+    for (series, model, h), g in ordered.groupby(["series", "model", "horizon"], sort=False):
+        actual = g["actual"].to_numpy(float)
+        for v in variants:
+            lo = pd.to_numeric(g[f"lower_{v}"], errors="coerce").to_numpy(float)
+            hi = pd.to_numeric(g[f"upper_{v}"], errors="coerce").to_numpy(float)
+            ok = np.isfinite(lo) & np.isfinite(hi)
+            if not ok.any():
+                continue
+            tests = interval_tests(actual, lo, hi, level, int(h))
+            n = len(range(0, int(ok.sum()), int(h)))
+            rows.append({"series": series, "model": model, "horizon": int(h), "variant": v,
+                         "n": n, **tests})  # fmt: skip
+    columns = ["series", "model", "horizon", "variant", "n", *COVERAGE_TEST_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def comparison(
+    overall: pd.DataFrame, tests: pd.DataFrame, variants: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per horizon and variant: coverage of every point and of each half, mean relative
+    width, that width over unscaled ACI's, and the share of series-model pairs passing
+    each coverage test.
+
+    Columns ``horizon, variant, n, coverage, calm, turbulent, width, width_ratio,
+    kupiec_pass, ind_pass, cc_pass, pairs``.
+    """
+    by_key = keyed(overall, ["horizon", "variant", "regime"])
+    rows = []
+    for h in sorted({int(h) for h in overall["horizon"]}):
+        base = by_key.get((h, BASELINE, "all"))
+        for v in variants:
+            whole = by_key.get((h, v, "all"))
+            if whole is None:
+                continue
+            t = tests[(tests["horizon"] == h) & (tests["variant"] == v)]
+            row = {
+                "horizon": h,
+                "variant": v,
+                "n": int(whole["n"]),
+                "coverage": float(whole["coverage"]),
+                "width": float(whole["width"]),
+            }
+            for part in REGIMES:
+                found = by_key.get((h, v, part))
+                row[part] = float(found["coverage"]) if found is not None else float("nan")
+            row["width_ratio"] = (
+                row["width"] / float(base["width"]) if base is not None else float("nan")
+            )
+            for col, name in zip(COVERAGE_TEST_COLUMNS, ("kupiec", "ind", "cc"), strict=True):
+                p = t[col].to_numpy(float)
+                p = p[np.isfinite(p)]
+                row[f"{name}_pass"] = float(np.mean(p > TEST_ALPHA)) if len(p) else float("nan")
+            row["pairs"] = len(t)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class CoverageNumbers:
     """Every coverage the section shows, computed once.
@@ -238,6 +341,11 @@ class CoverageNumbers:
         Per horizon, variant and regime over every series and model (the headline).
     volatility
         Per series and regime: target dates and mean realised volatility.
+    tests
+        Per series, model, horizon and variant: the coverage tests
+        (:func:`coverage_tests`).
+    compared
+        Per horizon and variant: the comparison of the variants (:func:`comparison`).
     """
 
     settings: IntervalRun
@@ -245,6 +353,17 @@ class CoverageNumbers:
     per_series: pd.DataFrame
     overall: pd.DataFrame
     volatility: pd.DataFrame
+    tests: pd.DataFrame
+    compared: pd.DataFrame
+
+    def calibrated_in_both_halves(self, variant: str) -> bool:
+        """Whether the variant's calm and turbulent coverage (every series and model
+        pooled) are inside the tolerance band at every horizon."""
+        rows = self.compared[self.compared["variant"] == variant]
+        level = self.settings.level
+        return bool(len(rows)) and all(
+            band_side(c, level) == 0 and np.isfinite(c) for c in (*rows["calm"], *rows["turbulent"])
+        )
 
 
 def coverage_numbers(run: RunFiles) -> CoverageNumbers | None:
@@ -261,12 +380,16 @@ def coverage_numbers(run: RunFiles) -> CoverageNumbers | None:
         .agg(dates=("target_date", "size"), volatility=("volatility", "mean"))
         .reset_index()
     )
+    overall = coverage_summary(points, ["horizon", "variant"])
+    tests = coverage_tests(run.forecasts, settings.variants, settings.level)
     return CoverageNumbers(
         settings,
         coverage_summary(points, ["model", "horizon", "variant"]),
         coverage_summary(points, ["series", "model", "horizon", "variant"]),
-        coverage_summary(points, ["horizon", "variant"]),
+        overall,
         volatility,
+        tests,
+        comparison(overall, tests, settings.variants),
     )
 
 
@@ -283,101 +406,3 @@ def percent_level(value: float) -> str:
 def pct(value: float) -> str:
     """A coverage for prose and tables: ``0.7834`` -> ``"78.3%"``; ``-`` if undefined."""
     return f"{100 * value:.1f}%" if np.isfinite(value) else "-"
-
-
-def headline(numbers: CoverageNumbers, n_series: int) -> list[str]:
-    """The section's sentences: the chosen intervals' coverage, the band, the regimes, the rest.
-
-    The first sentence is the lead; every number in them is in one of the tables.
-    """
-    s = numbers.settings
-    horizons = sorted({int(h) for h in numbers.overall["horizon"]})
-    chosen = s.method if s.method in s.variants else s.variants[0]
-    cov = _coverage_lookup(numbers)
-    n_models = numbers.pooled["model"].nunique()
-    covered = [
-        _at(cov, chosen, h, what=" of the outcomes" * (i == 0)) for i, h in enumerate(horizons)
-    ]
-    lines = [
-        f"{percent_level(s.level)} intervals by {VARIANT_NAMES[chosen]}, this run's method, "
-        f"covered {' and '.join(covered)}"
-        + f", over {n_models} model{'s' * (n_models != 1)} and {n_series} series pooled."
-    ]
-    lines += _band_lines(numbers, chosen, horizons)
-    others = [
-        f"{OTHER_NAMES[v]} " + " and ".join(_at(cov, v, h, "") for h in horizons)
-        for v in s.variants
-        if v != chosen
-    ]
-    if others:
-        lines.append(f"For comparison, {'; '.join(others)}.")
-    if "conformal" in s.variants and "aci" in s.variants:
-        gaps = []
-        for h in horizons:
-            g = {v: cov(v, h, "calm") - cov(v, h, "turbulent") for v in ("conformal", "aci")}
-            gaps.append(
-                f"{100 * g['aci']:.1f} points with ACI against {100 * g['conformal']:.1f} "
-                f"with plain conformal at h={h}"
-            )
-        lines.append(f"Calm minus turbulent coverage: {'; '.join(gaps)}.")
-    return lines
-
-
-def _coverage_lookup(numbers: CoverageNumbers):
-    """``cov(variant, h, regime)``: the pooled coverage of one cell (NaN when absent)."""
-    by_key = keyed(numbers.overall, ["horizon", "variant", "regime"])
-
-    def cov(variant: str, h: int, regime: str = "all") -> float:
-        row = by_key.get((h, variant, regime))
-        return float(row["coverage"]) if row is not None else float("nan")
-
-    return cov
-
-
-def _at(cov, variant: str, h: int, word: str = " half", what: str = "") -> str:
-    return (
-        f"{pct(cov(variant, h))}{what} at h={h} (calm{word} {pct(cov(variant, h, 'calm'))}, "
-        f"turbulent{word} {pct(cov(variant, h, 'turbulent'))})"
-    )
-
-
-def _band_lines(numbers: CoverageNumbers, chosen: str, horizons: list[int]) -> list[str]:
-    """How many coverages of the chosen variant fall inside the band, pooled, per series and
-    per regime."""
-    s = numbers.settings
-    lo, hi = s.band
-    pooled = numbers.pooled[(numbers.pooled["variant"] == chosen)]
-    whole = pooled[pooled["regime"] == "all"]
-    outside = [r for r in whole.itertuples() if band_side(r.coverage, s.level)]
-    band = f"{percent_level(lo)} to {percent_level(hi)}"
-    if not outside:
-        lines = [
-            f"Every model's coverage (series pooled) is inside the band of {band} at "
-            f"{_horizons(horizons)}."
-        ]
-    else:
-        listed = "; ".join(f"{r.model} h={r.horizon}: {pct(r.coverage)}" for r in outside)
-        lines = [
-            f"{len(whole) - len(outside)} of {len(whole)} model-horizon coverages (series "
-            f"pooled) are inside the band of {band}; outside: {listed}."
-        ]
-    per = numbers.per_series
-    per = per[(per["variant"] == chosen) & (per["regime"] == "all")]
-    inside = sum(band_side(c, s.level) == 0 for c in per["coverage"])
-    lines.append(
-        f"Per series, {inside} of {len(per)} series-model-horizon coverages are inside the band."
-    )
-    turbulent = pooled[pooled["regime"] == "turbulent"]
-    low = int(sum(band_side(c, s.level) < 0 for c in turbulent["coverage"]))
-    calm = pooled[pooled["regime"] == "calm"]
-    high = int(sum(band_side(c, s.level) > 0 for c in calm["coverage"]))
-    lines.append(
-        f"In the turbulent halves the intervals are too narrow for {low} of {len(turbulent)} "
-        f"model-horizon pairs (below {percent_level(lo)}); in the calm halves too wide for "
-        f"{high} of {len(calm)} (above {percent_level(hi)})."
-    )
-    return lines
-
-
-def _horizons(horizons: list[int]) -> str:
-    return " and ".join(f"h={h}" for h in horizons)

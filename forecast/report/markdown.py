@@ -72,6 +72,8 @@ def _interval_section(
     for f in figures:
         if f.section == INTERVAL_SECTION:
             out += _figure(f, figure_dir)
+    out += ["### Unscaled and scaled variants compared", md_escape(section.notes[3])]
+    out += [md_table(table) for _, table in section.compared]
     out += ["### Coverage, every series pooled", md_escape(section.legend)]
     for h, table in section.pooled:
         out += [f"#### Horizon {h}", md_table(table)]

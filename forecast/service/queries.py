@@ -161,7 +161,8 @@ def forecast_rows(
     """The forecasts of ``ticker`` by ``models`` from ``as_of``, with version and actual."""
     sql = (
         "SELECT f.model, f.horizon, f.target_date, f.forecast, f.lower, f.upper, "
-        "f.interval_method, f.interval_level, f.last_price, f.data_hash, f.run_id, s.actual, "
+        "f.interval_method, f.interval_level, f.interval_scale, f.sigma, f.vol_regime, "
+        "f.last_price, f.data_hash, f.run_id, s.actual, "
         "v.version_id, v.trained_through, v.spec_hash, v.params, v.n_train, "
         "v.data_hash AS train_data_hash, v.status "
         "FROM forecasts AS f JOIN model_versions AS v USING (version_id) "

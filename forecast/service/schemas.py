@@ -232,6 +232,17 @@ class Forecast(_Model):
         None, description="How the interval was made; null: intervals were off"
     )
     interval_level: float | None = Field(None, description="The interval's nominal coverage")
+    interval_scale: Literal["ewma", "garch"] | None = Field(
+        None, description="Volatility scale of a conformal interval; null: unscaled"
+    )
+    sigma: float | None = Field(
+        None,
+        description="The scaling model's forecast standard deviation of the horizon-day log "
+        "return, made at as_of; null: scaling off",
+    )
+    vol_regime: Literal["calm", "turbulent"] | None = Field(
+        None, description="1-day volatility forecast at as_of against its 250-session median"
+    )
     last_price: float = Field(description="The price at as_of (the random-walk forecast)")
     actual: float | None = Field(description="The price on target_date once scored, else null")
     data_hash: str = Field(description="Hash of the prices the forecast was made from")
@@ -266,6 +277,10 @@ class ScorecardRow(_Model):
         None, description="Share of those forecasts whose actual fell inside the interval"
     )
     width: float | None = Field(None, description="Mean (upper - lower) / forecast")
+    n_calm: int = Field(0, description="Of n_intervals, forecasts made in a calm regime")
+    coverage_calm: float | None = Field(None, description="Coverage of those")
+    n_turbulent: int = Field(0, description="Of n_intervals, forecasts made in a turbulent regime")
+    coverage_turbulent: float | None = Field(None, description="Coverage of those")
     first_target: date | None = None
     last_target: date | None = None
 

@@ -6,8 +6,9 @@ Every write is ``BEGIN IMMEDIATE`` on a connection in autocommit mode (``isolati
 Python 3.11 has no ``autocommit=``), so a writer takes the write lock before reading and never
 hits the deferred-upgrade deadlock. The journal is the rollback journal (``DELETE``), not WAL:
 the SQLite linked into Python 3.11 here (3.40) has the WAL-reset corruption bug, fixed in 3.51.3.
-A ticker's forecasts (with their intervals), versions, scores and calibration errors are
-committed together, so a reader sees all of a ticker's results for an as-of or none.
+A ticker's forecasts (with their intervals), versions, scores, calibration errors and
+interval states are committed together, so a reader sees all of a ticker's results for an
+as-of or none.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import quote
 
 from forecast.errors import ForecastError
 from forecast.store.rows import TickerResult
-from forecast.store.schema import MIGRATIONS, SCHEMA_VERSION
+from forecast.store.schema import MIGRATIONS, SCHEMA_VERSION, STATE_KEEP
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -231,31 +232,59 @@ class Store:
             (ticker, as_of),
         ).fetchall()
 
-    def past_forecasts(self, ticker: str, as_of: str) -> list[sqlite3.Row]:
+    def past_forecasts(
+        self, ticker: str, as_of: str, model: str | None = None, since: str | None = None
+    ) -> list[sqlite3.Row]:
         """Forecasts of ``ticker`` whose target date is at or before ``as_of`` (so known then).
 
-        With the spec hash of their model version and the actual (NULL until scored), in
-        (model, horizon, as-of) order: the live errors of the conformal intervals.
+        With the spec hash of their model version, the actual (NULL until scored), their
+        stored interval (bounds, method, scale, level) and ``sigma``, in (model, horizon,
+        as-of) order: the live errors of the conformal intervals. ``model``: only its
+        forecasts; ``since``: only those made after that as-of (what a stored interval
+        state has not seen yet).
         """
-        return self.conn.execute(
+        sql = (
             "SELECT f.forecast_id, f.model, v.spec_hash, f.horizon, f.as_of, f.target_date, "
-            "f.forecast, s.actual FROM forecasts AS f JOIN model_versions AS v "
+            "f.forecast, s.actual, f.lower, f.upper, f.interval_method, f.interval_scale, "
+            "f.interval_level, f.sigma FROM forecasts AS f JOIN model_versions AS v "
             "USING (version_id) LEFT JOIN scores AS s USING (forecast_id) "
-            "WHERE f.ticker = ? AND f.target_date <= ? ORDER BY f.model, f.horizon, f.as_of",
-            (ticker, as_of),
-        ).fetchall()
+            "WHERE f.ticker = ? AND f.target_date <= ?"
+        )
+        params: list[str] = [ticker, as_of]
+        if model is not None:
+            sql += " AND f.model = ?"
+            params.append(model)
+        if since is not None:
+            sql += " AND f.as_of > ?"
+            params.append(since)
+        return self.conn.execute(sql + " ORDER BY f.model, f.horizon, f.as_of", params).fetchall()
 
     def calibration(self, ticker: str, model: str, spec_hash: str, as_of: str) -> list[tuple]:
-        """``(horizon, origin, target_date, log_error)`` of the newest bootstrap at or before
-        ``as_of``: never a later one, whose errors a replay of ``as_of`` could not know."""
+        """``(horizon, origin, target_date, log_error, scale, sigma)`` of the newest bootstrap
+        at or before ``as_of``: never a later one, whose errors a replay of ``as_of`` could
+        not know."""
         rows = self.conn.execute(
-            "SELECT horizon, origin, target_date, log_error FROM calibration_errors "
-            "WHERE ticker = ?1 AND model = ?2 AND spec_hash = ?3 AND as_of = ("
+            "SELECT horizon, origin, target_date, log_error, scale, sigma FROM "
+            "calibration_errors WHERE ticker = ?1 AND model = ?2 AND spec_hash = ?3 AND as_of = ("
             "SELECT MAX(as_of) FROM calibration_errors WHERE ticker = ?1 AND model = ?2 "
             "AND spec_hash = ?3 AND as_of <= ?4) ORDER BY horizon, origin",
             (ticker, model, spec_hash, as_of),
         )
         return [tuple(r) for r in rows]
+
+    def interval_states(
+        self, ticker: str, model: str, spec_hash: str, as_of: str
+    ) -> dict[int, dict]:
+        """Per horizon, the newest stored interval state at or before ``as_of`` (never a
+        later one), as a dict of its columns."""
+        rows = self.conn.execute(
+            "SELECT s.* FROM interval_state AS s WHERE s.ticker = ?1 AND s.model = ?2 "
+            "AND s.spec_hash = ?3 AND s.as_of = (SELECT MAX(t.as_of) FROM interval_state AS t "
+            "WHERE t.ticker = ?1 AND t.model = ?2 AND t.spec_hash = ?3 "
+            "AND t.horizon = s.horizon AND t.as_of <= ?4)",
+            (ticker, model, spec_hash, as_of),
+        ).fetchall()
+        return {int(r["horizon"]): dict(r) for r in rows}
 
     # ---- writing a ticker -----------------------------------------------------------------
     def write_ticker(self, run_id: int, result: TickerResult) -> None:
@@ -289,20 +318,22 @@ class Store:
                 c.execute(
                     "INSERT INTO forecasts (ticker, model, version_id, as_of, horizon, "
                     "target_date, forecast, lower, upper, interval_method, interval_level, "
-                    "last_price, data_hash, run_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "interval_scale, sigma, vol_regime, last_price, data_hash, run_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (ticker, model, as_of, horizon) DO NOTHING",
                     (r.ticker, f.model, version_id, r.as_of, f.horizon, f.target_date,
                      f.forecast, f.lower, f.upper, f.interval_method, f.interval_level,
-                     r.last_price, r.data_hash, run_id),
+                     f.interval_scale, f.sigma, f.vol_regime, r.last_price, r.data_hash,
+                     run_id),
                 )  # fmt: skip
             c.executemany(
                 "INSERT INTO calibration_errors (ticker, model, spec_hash, as_of, horizon, "
-                "origin, target_date, log_error, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
+                "origin, target_date, log_error, scale, sigma, run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(r.ticker, e.model, e.spec_hash, r.as_of, e.horizon, e.origin, e.target_date,
-                  e.log_error, run_id) for e in r.calibration],
+                  e.log_error, e.scale, e.sigma, run_id) for e in r.calibration],
             )  # fmt: skip
+            self._states(c, run_id, r)
             c.executemany(
                 "INSERT INTO scores (forecast_id, actual, error, naive_error, direction_hit, "
                 "restated, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -315,6 +346,27 @@ class Store:
                 [(run_id, r.ticker, model, kind, msg) for model, kind, msg in r.events],
             )
             self._ticker_row(c, run_id, r)
+
+    @staticmethod
+    def _states(c: sqlite3.Connection, run_id: int, r: TickerResult) -> None:
+        """The interval states of this as-of, and only the newest :data:`STATE_KEEP` kept
+        per key (an older replay rebuilds its state from the stored errors)."""
+        c.executemany(
+            "INSERT INTO interval_state (ticker, model, spec_hash, horizon, as_of, method, "
+            "scale, level, gamma, window_size, alpha, scores, last_origin, run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(r.ticker, s.model, s.spec_hash, s.horizon, r.as_of, s.method, s.scale, s.level,
+              s.gamma, s.window_size, s.alpha, s.scores, s.last_origin, run_id)
+             for s in r.states],
+        )  # fmt: skip
+        for s in r.states:
+            c.execute(
+                "DELETE FROM interval_state WHERE ticker = ?1 AND model = ?2 AND spec_hash = ?3 "
+                "AND horizon = ?4 AND as_of < (SELECT as_of FROM interval_state WHERE "
+                "ticker = ?1 AND model = ?2 AND spec_hash = ?3 AND horizon = ?4 "
+                "ORDER BY as_of DESC LIMIT 1 OFFSET ?5)",
+                (r.ticker, s.model, s.spec_hash, s.horizon, STATE_KEEP - 1),
+            )
 
     @staticmethod
     def _ticker_row(c: sqlite3.Connection, run_id: int, r: TickerResult) -> None:

@@ -30,7 +30,10 @@ class ForecastRow:
     """One forecast; ``trained_through`` with model and spec hash names its version.
 
     ``lower``/``upper``: the central prediction interval in price units (``None``: none);
-    ``interval_method``/``interval_level``: how it was made (``None``: intervals off).
+    ``interval_method``/``interval_level``: how it was made (``None``: intervals off);
+    ``interval_scale``: the volatility scale of a conformal interval (``None``: unscaled);
+    ``sigma``: the scaling model's forecast standard deviation of the ``horizon``-day log
+    return; ``vol_regime``: ``calm`` or ``turbulent`` at the as-of.
     """
 
     model: str
@@ -43,11 +46,18 @@ class ForecastRow:
     upper: float | None = None
     interval_method: str | None = None
     interval_level: float | None = None
+    interval_scale: str | None = None
+    sigma: float | None = None
+    vol_regime: str | None = None
 
 
 @dataclass(frozen=True)
 class CalibrationRow:
-    """One bootstrap error ``log(actual / forecast)``; stored with the ticker's as-of."""
+    """One bootstrap error ``log(actual / forecast)``; stored with the ticker's as-of.
+
+    ``scale``/``sigma``: the volatility scale of the run and ``sigma(origin, horizon)`` by
+    it (``None``: unscaled).
+    """
 
     model: str
     spec_hash: str
@@ -55,6 +65,26 @@ class CalibrationRow:
     origin: str
     target_date: str
     log_error: float
+    scale: str | None = None
+    sigma: float | None = None
+
+
+@dataclass(frozen=True)
+class IntervalStateRow:
+    """The conformal interval of a model and horizon as this run leaves it (see
+    :mod:`forecast.job.intervals`); stored with the ticker's as-of."""
+
+    model: str
+    spec_hash: str
+    horizon: int
+    method: str
+    scale: str | None
+    level: float
+    gamma: float
+    window_size: int
+    alpha: float
+    scores: str
+    last_origin: str | None
 
 
 @dataclass(frozen=True)
@@ -86,5 +116,6 @@ class TickerResult:
     rejected: list[int] = field(default_factory=list)
     scores: list[ScoreRow] = field(default_factory=list)
     calibration: list[CalibrationRow] = field(default_factory=list)
+    states: list[IntervalStateRow] = field(default_factory=list)
     events: list[tuple[str | None, str, str]] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)

@@ -40,17 +40,43 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     ``target_date`` (at or before ``as_of``), ``run_id``. Written once, in the ticker's
     transaction, when a model has neither calibration nor enough live errors; a run at an
     as-of uses the newest bootstrap computed at or before it (see :mod:`forecast.job.intervals`).
+``interval_state``
+    The conformal interval of a (ticker, model, spec_hash, horizon) as the job left it at
+    ``as_of``, so that the next evening updates it with the errors that matured since
+    instead of replaying every past error: ``method`` (``aci`` or ``conformal``), ``scale``
+    (``ewma``, ``garch`` or NULL: unscaled), ``level``, ``gamma`` and ``window_size`` (the
+    settings it belongs to: a run with other settings starts afresh), ``alpha`` (adaptive
+    conformal's working miscoverage), ``scores`` (JSON list of the last ``window_size`` scores,
+    oldest first: signed log errors, or absolute log errors over their origin's ``sigma``),
+    ``last_origin`` (the newest forecast as-of whose error is in ``scores``), ``run_id``.
+    The newest few per key are kept (see :data:`STATE_KEEP`); a run at an as-of uses the
+    newest state at or before it, never a later one.
 ``events``
     Things an operator should know about (``kind``): ``bad_model_file`` (refit instead),
     ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``,
     ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
-    errors), ``interval_failed`` (a forecast stored without its interval).
+    errors), ``interval_failed`` (a forecast stored without its interval), ``scale_failed``
+    (no volatility forecast at the as-of: no scaled interval, sigma or regime that evening).
 ``scored_forecasts`` (view)
-    Forecasts joined with their scores, for readers (with the interval columns since 2).
+    Forecasts joined with their scores, for readers (with the interval columns since 2, the
+    scale, sigma and regime since 3).
+
+Since version 3, ``forecasts`` also holds ``interval_scale`` (``ewma`` or ``garch``: the
+volatility scale of a conformal interval; NULL: unscaled, or no interval), ``sigma`` (the
+scaling model's forecast standard deviation of the ``horizon``-day log return, made at
+``as_of`` from the prices up to it; NULL when scaling is off) and ``vol_regime``
+(``calm`` or ``turbulent``: the 1-day volatility forecast at ``as_of`` is at most, or
+above, the median of the same forecast over the 250 sessions before, see
+:func:`forecast.walkforward.scales.volatility_at`;
+NULL before version 3), and ``calibration_errors`` holds ``sigma`` (the bootstrap origin's
+forecast standard deviation of the horizon's log return, by the scale of ``scale``).
 
 History: version 1 created the tables; version 2 added ``interval_method``,
-``interval_level``, ``calibration_errors`` and the interval columns of the view. A store of
-an older version is migrated when the job opens it; readers refuse it until then.
+``interval_level``, ``calibration_errors`` and the interval columns of the view; version 3
+added the volatility scale (``interval_scale``, ``sigma``, ``vol_regime``; ``sigma`` and
+``scale`` of ``calibration_errors``) and ``interval_state``, keeping every row (the new
+columns of old rows are NULL). A store of an older version is migrated when the job opens
+it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
 rely on these names; change them only through a new migration.
@@ -60,7 +86,9 @@ from __future__ import annotations
 
 #: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
 MAX_HORIZON = 250
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: interval states kept per (ticker, model, spec_hash, horizon): the newest few as-ofs
+STATE_KEEP = 5
 
 #: ``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -170,6 +198,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                    f.forecast, f.last_price, s.actual, s.error, s.naive_error,
                    s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
                    f.interval_level
+            FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+    (  # 2 -> 3: volatility-scaled intervals, their sigma and regime, the interval state
+        "ALTER TABLE forecasts ADD COLUMN interval_scale TEXT "
+        "CHECK (interval_scale IN ('ewma', 'garch'))",
+        "ALTER TABLE forecasts ADD COLUMN sigma REAL CHECK (sigma > 0)",
+        "ALTER TABLE forecasts ADD COLUMN vol_regime TEXT "
+        "CHECK (vol_regime IN ('calm', 'turbulent'))",
+        "ALTER TABLE calibration_errors ADD COLUMN scale TEXT CHECK (scale IN ('ewma', 'garch'))",
+        "ALTER TABLE calibration_errors ADD COLUMN sigma REAL CHECK (sigma > 0)",
+        """CREATE TABLE interval_state (
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            spec_hash TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            as_of TEXT NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('aci', 'conformal')),
+            scale TEXT CHECK (scale IN ('ewma', 'garch')),
+            level REAL NOT NULL CHECK (level > 0 AND level < 1),
+            gamma REAL NOT NULL,
+            window_size INTEGER NOT NULL CHECK (window_size >= 1),
+            alpha REAL NOT NULL,
+            scores TEXT NOT NULL,
+            last_origin TEXT,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            PRIMARY KEY (ticker, model, spec_hash, horizon, as_of)
+        ) STRICT""",
+        "DROP VIEW scored_forecasts",
+        """CREATE VIEW scored_forecasts AS
+            SELECT f.ticker, f.model, f.version_id, f.as_of, f.horizon, f.target_date,
+                   f.forecast, f.last_price, s.actual, s.error, s.naive_error,
+                   s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
+                   f.interval_level, f.interval_scale, f.sigma, f.vol_regime
             FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
     ),
 )

@@ -24,6 +24,12 @@ One row per (ticker, model, horizon) over the *matured* forecasts (those the job
     (the actual on the forecast's price basis, as the errors); compare with ``level``.
 ``width``
     Mean relative width ``(upper - lower) / forecast``.
+``n_calm``, ``coverage_calm``, ``n_turbulent``, ``coverage_turbulent``
+    The same live coverage split by the volatility regime at each forecast's as-of
+    (``vol_regime``: the scaling model's 1-day volatility forecast at the as-of against its
+    median over the 250 sessions before, see :func:`forecast.walkforward.scales.volatility_at`):
+    an interval that is right on average but wrong when markets move shows here. Forecasts
+    stored before the regime existed (schema 2) count in ``coverage`` only.
 ``first_target``, ``last_target``
     The range of target dates scored.
 
@@ -56,9 +62,15 @@ SCORECARD_COLUMNS = [
     "level",
     "coverage",
     "width",
+    "n_calm",
+    "coverage_calm",
+    "n_turbulent",
+    "coverage_turbulent",
     "first_target",
     "last_target",
 ]
+#: the regimes of the split, as ``forecasts.vol_regime`` stores them
+REGIMES = ("calm", "turbulent")
 
 
 def load_forecasts(
@@ -67,7 +79,8 @@ def load_forecasts(
     """Stored forecasts with their scores (NaN where not scored yet), optionally filtered."""
     sql = (
         "SELECT f.ticker, f.model, f.horizon, f.as_of, f.target_date, f.forecast, "
-        "f.last_price, f.lower, f.upper, f.interval_level, s.actual, s.error, s.naive_error, "
+        "f.last_price, f.lower, f.upper, f.interval_level, f.interval_method, "
+        "f.interval_scale, f.sigma, f.vol_regime, s.actual, s.error, s.naive_error, "
         "s.direction_hit, "
         "s.forecast_id IS NOT NULL AS scored "
         "FROM forecasts AS f LEFT JOIN scores AS s USING (forecast_id) WHERE 1 = 1"
@@ -110,28 +123,39 @@ def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
             )
         rows.append(row)
     out = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
-    return out.astype({"horizon": int, "n": int, "pending": int, "n_intervals": int})
+    counts = {"horizon": int, "n": int, "pending": int, "n_intervals": int, "n_calm": int,
+              "n_turbulent": int}  # fmt: skip
+    return out.astype(counts)
 
 
 def _interval_columns(scored: pd.DataFrame) -> dict:
-    """``n_intervals``, ``level``, ``coverage`` and ``width`` of scored forecasts."""
+    """``n_intervals``, ``level``, ``coverage``, ``width`` and the regime split of scored
+    forecasts."""
+    none = {"n_intervals": 0, "n_calm": 0, "n_turbulent": 0}
     if "lower" not in scored:  # rows from an older caller, without interval columns
-        return {"n_intervals": 0}
+        return none
     with_interval = scored[scored["lower"].notna() & scored["upper"].notna()]
     if not len(with_interval):
-        return {"n_intervals": 0}
+        return none
     newest = with_interval.sort_values("as_of", kind="stable")["interval_level"].iloc[-1]
     same = with_interval[with_interval["interval_level"] == newest]
     actual, lower, upper, forecast = (
         same[c].to_numpy(float) for c in ("actual", "lower", "upper", "forecast")
     )
     scores = interval_scores(actual, lower, upper, forecast, float(newest))
-    return {
+    out = {
         "n_intervals": len(same),
         "level": float(newest),
         "coverage": scores["coverage"],
         "width": scores["width"],
     }
+    regime = same["vol_regime"] if "vol_regime" in same else pd.Series(index=same.index)
+    inside = (actual >= lower) & (actual <= upper)
+    for name in REGIMES:
+        mask = (regime == name).to_numpy()
+        out[f"n_{name}"] = int(mask.sum())
+        out[f"coverage_{name}"] = float(inside[mask].mean()) if mask.any() else np.nan
+    return out
 
 
 def _hit_rate(scored: pd.DataFrame) -> float:

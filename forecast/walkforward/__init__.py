@@ -2,9 +2,11 @@
 
 Owns the settings (:mod:`~forecast.walkforward.config`), the inputs in one shape
 (:mod:`~forecast.walkforward.inputs`: series and models by name, the random walk added as the
-benchmark, here and nowhere else), the walk of one series (:mod:`~forecast.walkforward.walk`), the
-engine that runs the walks on an executor and scores them (:mod:`~forecast.walkforward.engine`:
-``backtest``), the run folder's files (:mod:`~forecast.walkforward.runfiles`) and the pipeline
+benchmark, here and nowhere else), the walk of one series (:mod:`~forecast.walkforward.walk`),
+the volatility scales of the conformal intervals (:mod:`~forecast.walkforward.scales`: EWMA and
+GARCH forecasts made at each origin, once per series), the engine that runs the walks on an
+executor and scores them (:mod:`~forecast.walkforward.engine`: ``backtest``), the run folder's
+files (:mod:`~forecast.walkforward.runfiles`) and the pipeline
 config files' shared pieces (:mod:`~forecast.walkforward.configfile`).
 
 May import: ``forecast.models`` (the protocol and the registry; the engine never imports a

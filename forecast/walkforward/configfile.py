@@ -19,9 +19,11 @@ from forecast.errors import ConfigError
 from forecast.evaluation.conformal import (
     DEFAULT_CALIBRATION,
     DEFAULT_METHOD,
+    DEFAULT_SCALE,
     DEFAULT_WINDOW,
     METHODS,
     MIN_ERRORS,
+    SCALES,
     IntervalSettings,
 )
 from forecast.models import available_models, get_model
@@ -47,7 +49,7 @@ def default_config_path(name: str) -> Path:
 
 
 #: the keys :func:`parse_intervals` reads
-INTERVAL_KEYS = ("intervals", "level", "calibration_size", "interval_window")
+INTERVAL_KEYS = ("intervals", "level", "calibration_size", "interval_window", "scale")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -158,8 +160,9 @@ def _check_param(value: object, default: object, key: str, source: str) -> None:
 
 
 def parse_intervals(raw: dict[str, Any], source: str) -> IntervalSettings | None:
-    """``intervals`` (aci, conformal, model or none), ``level``, ``calibration_size`` and
-    ``interval_window``, checked; ``None`` for ``intervals = "none"``."""
+    """``intervals`` (aci, conformal, model or none), ``level``, ``calibration_size``,
+    ``interval_window`` and ``scale`` (none, ewma or garch), checked; ``None`` for
+    ``intervals = "none"``."""
     method = raw.get("intervals", DEFAULT_METHOD)
     if method == "none":
         extra = sorted(set(INTERVAL_KEYS[1:]) & set(raw))
@@ -181,4 +184,7 @@ def parse_intervals(raw: dict[str, Any], source: str) -> IntervalSettings | None
     check_config_int(size, "calibration_size", 0, source)
     window = raw.get("interval_window", DEFAULT_WINDOW)
     check_config_int(window, "interval_window", MIN_ERRORS, source)
-    return IntervalSettings(method, float(level), calibration_size=size, window=window)
+    scale = raw.get("scale", DEFAULT_SCALE)
+    if not isinstance(scale, str) or scale not in SCALES:
+        raise ConfigError(f"{source}: scale must be one of {', '.join(SCALES)}; got {scale!r}")
+    return IntervalSettings(method, float(level), calibration_size=size, window=window, scale=scale)

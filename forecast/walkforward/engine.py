@@ -20,6 +20,7 @@ import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from forecast.checks import DEFAULT_LEVEL
@@ -31,6 +32,7 @@ from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.inputs import named_models, named_series
+from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
@@ -165,11 +167,22 @@ def _run_tasks(
         order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
         done_bar = TaskProgress(len(tasks)) if progress else None
     parts: dict[tuple[str, str], SeriesPart] = {}
+    scaled = config.intervals is not None and bool(config.intervals.scales)
+    scales: dict[str, SeriesScales | None] = {} if scaled else dict.fromkeys(named)
     with executor.start() as batch:
-        for name, model in order:  # the prices go with each task: workers read no files
-            one = {model: templates[model]}
-            batch.submit((name, model), run_series, name, named[name], one, config, bar)
+        # the volatility scales first, one task per series, longest first (every model of
+        # the series reads them); the model tasks go in once all are known, in the order above
+        for name in sorted(named, key=lambda k: -len(named[k])) if scaled else ():
+            batch.submit(("scales", name), series_scales, name, named[name], config)
+        if len(scales) == len(named):
+            _submit_models(batch, order, named, templates, config, bar, scales)
         for done in batch.completed():
+            if done.key[0] == "scales":
+                name = done.key[1]
+                scales[name] = done.value if done.ok else _failed_scales(named, done, config)
+                if len(scales) == len(named):
+                    _submit_models(batch, order, named, templates, config, bar, scales)
+                continue
             name, model = done.key
             parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
             if done_bar is not None:
@@ -177,7 +190,35 @@ def _run_tasks(
     for shown in (bar, done_bar):
         if shown is not None:
             shown.close()
-    return [parts[task] for task in tasks]
+    return [_with_scales(parts[task], scales[task[0]], task[1] == tasks[0][1])
+            for task in tasks]  # fmt: skip
+
+
+def _submit_models(batch, order, named, templates, config, bar, scales) -> None:
+    for name, model in order:  # the prices go with each task: workers read no files
+        one = {model: templates[model]}
+        batch.submit((name, model), run_series, name, named[name], one, config, bar, scales[name])
+
+
+def _failed_scales(named, done, config: BacktestConfig) -> SeriesScales:
+    """A scale task that failed as a whole: no sigma anywhere (the scaled intervals are
+    empty), one failure row."""
+    name = done.key[1]
+    n = len(named[name])
+    first = int(scale_origins(n, config)[0])
+    rows = n - 1 - first
+    out = SeriesScales(first)
+    out.sigma = {s: np.full((rows, max(config.horizons)), np.nan) for s in config.intervals.scales}
+    out.failures = [{"series": name, "model": "interval scales", "origin": None,
+                     "stage": "volatility", "error": done.error}]  # fmt: skip
+    return out
+
+
+def _with_scales(part: SeriesPart, scales: SeriesScales | None, first: bool) -> SeriesPart:
+    """The part with, once per series (its first model's), the scale task's failures."""
+    if scales is None or not first or not scales.failures:
+        return part
+    return SeriesPart(part.forecasts, scales.failures + part.failures, part.timings, part.info)
 
 
 def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:

@@ -20,16 +20,28 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.errors import DataError
+from forecast.evaluation.conformal import SCALES, sigma_column
 from forecast.evaluation.metrics import INTERVAL_METRIC_COLUMNS, METRIC_COLUMNS
 from forecast.walkforward.engine import BacktestResult
 from forecast.walkforward.walk import FORECAST_COLUMNS
 
 RUN_FORMAT = 1
-#: every interval variant's bounds, present when the run made intervals
+#: every interval variant's bounds and the volatility scales, present when the run made
+#: intervals (the scaled ones since volatility scaling: a run made before has none)
 INTERVAL_COLUMNS = [
-    f"{side}{variant}"
-    for variant in ("", "_model", "_conformal", "_aci")
-    for side in ("lower", "upper")
+    *(
+        f"{side}{variant}"
+        for variant in ("", "_model", "_conformal", "_aci")
+        for side in ("lower", "upper")
+    ),
+    *(
+        f"{side}_{method}_{scale}"
+        for scale in SCALES[1:]
+        for method in ("conformal", "aci")
+        for side in ("lower", "upper")
+    ),
+    "sigma",
+    *(sigma_column(scale) for scale in SCALES[1:]),
 ]
 #: columns of forecasts.csv and metrics.csv read as text whatever they look like
 TEXT_COLUMNS = ("series", "model")

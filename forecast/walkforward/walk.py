@@ -9,7 +9,9 @@ With intervals on, a separate copy of the model first walks the ``calibration_si
 just before the test period, on the same refit cadence, so that the conformal intervals have
 past errors at the first test origin; the copy keeps the test-period fits (warm starts
 included) exactly as they are without intervals. Calibration rows serve the intervals only
-and never reach the forecasts table or the metrics.
+and never reach the forecasts table or the metrics. The scaled conformal variants read the
+series' volatility forecasts ``sigma(origin, h)`` (:mod:`forecast.walkforward.scales`),
+computed once per series by the engine and handed to each of its tasks.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import pandas as pd
 from sklearn.base import clone
 
 from forecast.data.series import series_hash
-from forecast.evaluation.conformal import finish_intervals
+from forecast.evaluation.conformal import finish_intervals, sigma_column
 from forecast.evaluation.metrics import mase_scale
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
+from forecast.walkforward.scales import SeriesScales, series_scales
 
 FORECAST_COLUMNS = [
     "series",
@@ -78,13 +81,21 @@ def run_series(
     templates: Mapping[str, BaseForecaster],
     config: BacktestConfig,
     bar: object | None = None,
+    scales: SeriesScales | None = None,
 ) -> SeriesPart:
-    """Backtest every model on one series (the unit of work a parallel run distributes)."""
+    """Backtest every model on one series (the unit of work a parallel run distributes).
+
+    ``scales``: the series' volatility forecasts for the scaled intervals
+    (:func:`~forecast.walkforward.scales.series_scales`); computed here when not given.
+    """
     prices = series.to_numpy(dtype=float)
     origins = walk_forward_origins(len(prices), config.test_size)
     info = series_info(name, series, config)
     frames, failures, timings = [], [], []
     settings = config.intervals
+    if settings is not None and scales is None:
+        scales = series_scales(name, series, config)
+        failures += scales.failures
     for model_name, template in templates.items():
         test = _walk(clone(template), model_name, name, series, origins, config, bar, "")
         walks = [test]
@@ -97,7 +108,8 @@ def run_series(
             cal = _walk(clone(template), model_name, name, series, cal_origins, config, None,
                         "calibration ")  # fmt: skip
             walks.append(cal)
-            cal_rows = _concat(cal.frames)
+            cal_rows = _with_sigma(_concat(cal.frames), scales)
+            rows = _with_sigma(rows, scales)
             rows = finish_intervals(rows, cal_rows, settings) if len(rows) else rows
         frames.append(rows)
         failures += [f for w in walks for f in w.failures]
@@ -113,6 +125,18 @@ def run_series(
         )
     fc = pd.concat(frames, ignore_index=True) if frames else empty_table(FORECAST_COLUMNS)
     return SeriesPart(fc.drop(columns=["_pos"], errors="ignore"), failures, timings, info)
+
+
+def _with_sigma(rows: pd.DataFrame, scales: SeriesScales) -> pd.DataFrame:
+    """``rows`` with ``sigma_<scale>`` at each row's origin and horizon, for every scale."""
+    rows = rows.copy()
+    for scale in scales.sigma:
+        rows[sigma_column(scale)] = (
+            scales.lookup(scale, rows["_pos"].to_numpy(int), rows["horizon"].to_numpy(int))
+            if len(rows)
+            else pd.Series(dtype=float)
+        )
+    return rows
 
 
 def _walk(

@@ -18,6 +18,7 @@ The config file (every key optional except the model tables; the defaults are sh
     jobs = 0             # worker processes; 0 = one per available core
     alpha = 0.05         # significance level of the report
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
+    scale = "garch"      # volatility scale of the conformal scores: garch, ewma or none
     level = 0.8          # their nominal coverage
     calibration_size = 100  # origins walked before the test period for conformal errors
     interval_window = 250   # the conformal quantiles use the last N errors
