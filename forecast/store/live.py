@@ -207,3 +207,37 @@ def live_alerts(table: pd.DataFrame, stored: bool, since: object = None) -> pd.D
         columns={"previous_status": "status", "previous_coverage_status": "coverage_status"}
     )
     return sequential_alerts(seq, previous=previous[SEQUENTIAL_COLUMNS])
+
+
+def sequence_text(table: pd.DataFrame) -> str:
+    """The confidence-sequence columns of a live scorecard as a plain-text table."""
+    if not len(table):
+        return "no forecasts stored yet"
+
+    def cs(lo: float, hi: float, fmt: str) -> str:
+        return "-" if math.isnan(lo) or math.isnan(hi) else f"[{lo:{fmt}}, {hi:{fmt}}]"
+
+    def num(v: float, fmt: str) -> str:
+        return "-" if v is None or math.isnan(v) else f"{v:{fmt}}"
+
+    shown = pd.DataFrame({
+        "ticker": table["ticker"],
+        "model": table["model"],
+        "h": table["horizon"],
+        "n_diff": table["n_diff"],
+        "mean_diff": [num(v, ".3g") for v in table["mean_diff"].astype(float)],
+        "95% CS": [cs(lo, hi, ".3g") for lo, hi in
+                   zip(table["diff_lower"].astype(float), table["diff_upper"].astype(float),
+                       strict=True)],
+        "status": table["status"],
+        "decided_on": table["decided_on"].fillna("-"),
+        "n_hits": table["n_hits"],
+        "coverage": [num(v, ".1%") for v in table["cs_coverage"].astype(float)],
+        "95% CS ": [cs(lo, hi, ".1%") for lo, hi in
+                    zip(table["coverage_lower"].astype(float),
+                        table["coverage_upper"].astype(float), strict=True)],
+        "level": [num(v, ".0%") for v in table["level"].astype(float)],
+        "coverage_status": table["coverage_status"],
+        "since": table["coverage_decided_on"].fillna("-"),
+    })  # fmt: skip
+    return shown.to_string(index=False)
