@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -94,62 +93,54 @@ def _day(text: str):
 
 def run(args: argparse.Namespace) -> int:
     """Print the scorecard, or with ``--alerts`` only the new alerts."""
-    from forecast.store.live import live_scorecard
+    from forecast.store.live import live_rows
 
     if args.since is not None and not args.alerts:
         raise ValueError(f"--since is used with --alerts only; got --since {args.since}")
-    table, state = live_scorecard(_store_path(args), ticker=args.ticker, model=args.model)
-    if state is None and len(table):
+    rows, state = live_rows(_store_path(args), ticker=args.ticker, model=args.model)
+    if state is None and rows:
         print(
             "forecast scorecard: note: the stored scorecard is missing or older than the "
             "store (the next `forecast run` stores it); computed from the forecasts",
             file=sys.stderr,
         )
     if args.alerts:
-        return _alerts(table, state is not None, args)
+        return _alerts(rows, state is not None, args)
     if args.json:
-        print(json.dumps(_records(table), indent=1))
+        print(json.dumps(rows, indent=1))
     else:
-        print(_text(table, state))
+        print(_text(rows, state))
     return 0
 
 
-def _alerts(table, stored: bool, args: argparse.Namespace) -> int:
+def _alerts(rows: list[dict], stored: bool, args: argparse.Namespace) -> int:
     from forecast.evaluation.alerts import format_alerts
-    from forecast.store.live import live_alerts
+    from forecast.store.live_compute import live_alerts, records
 
-    alerts = live_alerts(table, stored, since=args.since)
+    alerts = live_alerts(rows, stored, since=args.since)
     if args.json:
-        print(json.dumps(_records(alerts), indent=1))
+        print(json.dumps(records(alerts), indent=1))
     elif len(alerts):
         print(format_alerts(alerts))
     return EXIT_ALERTS if len(alerts) else 0
 
 
-def _records(frame) -> list[dict]:
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-        for r in frame.to_dict("records")
-    ]
+def _text(rows: list[dict], state: dict | None) -> str:
+    from forecast.store.live import accuracy_text, sequence_text
 
-
-def _text(table, state: dict | None) -> str:
-    from forecast.store.live import sequence_text
-    from forecast.store.scorecard import SCORECARD_COLUMNS, format_scorecard
-
-    accuracy = format_scorecard(table[SCORECARD_COLUMNS])
-    if not len(table):
+    accuracy = accuracy_text(rows)
+    if not rows:
         return accuracy
-    when = (
-        f"stored by run {state['run_id']} at {state['computed_at']}"
-        if state is not None
-        else "computed now"
-    )
+    if state is None:
+        when = "computed now"
+    else:
+        run = f" by run {state['run_id']}" if state["run_id"] is not None else ""
+        when = f"stored{run} at {state['computed_at']}"
     head = (
         f"\nConfidence sequences (95%, anytime-valid; {when}): mean squared-log-error "
         "difference against the random walk (below 0: better) and interval hit rate"
     )
-    return f"{accuracy}\n{head}\n{sequence_text(table)}"
+    return f"{accuracy}\n{head}\n{sequence_text(rows)}"
 
 
 def _store_path(args: argparse.Namespace) -> Path:

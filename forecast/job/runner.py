@@ -69,7 +69,7 @@ from forecast.job.summary import (
 )
 from forecast.job.ticker import ModelTask, TickerWork, compute_ticker, spec_of
 from forecast.store.database import Store, StoreError, check_store_folder, open_store
-from forecast.store.live import refresh_live_scorecard
+from forecast.store.live_compute import refresh_live_scorecard
 from forecast.store.rows import TickerResult
 
 log = logging.getLogger(__name__)

@@ -1,72 +1,46 @@
-"""The live scorecard with its confidence sequences, computed by the job and stored.
+"""The stored live scorecard and its confidence sequences: reading it, quickly.
 
-:func:`compute_live` joins the scorecard of :mod:`forecast.store.scorecard` (MAE, rel_mae,
-live coverage...) with the anytime-valid confidence sequences of
-:func:`forecast.evaluation.monitoring.sequential_table` (mean squared-log-error difference
-against the random walk, interval hit rate against its level) per (ticker, model, horizon):
-:data:`LIVE_COLUMNS`. The sequence columns keep their names there except the hit-rate
-sequence's, renamed so they do not clash with the direction ``hit_rate`` and the plain
-``coverage``: ``cs_coverage`` (the hit rate of the ``n_hits`` intervals that enter the
-sequence: every ``h``-th), ``coverage_lower`` and ``coverage_upper``.
+The job computes the live scorecard once per run, after it has scored
+(:func:`forecast.store.live_compute.refresh_live_scorecard`), and stores one row per
+(ticker, model, horizon) in ``live_scorecard``: the accuracy columns of
+:mod:`forecast.store.scorecard` and the anytime-valid confidence sequences of
+:func:`forecast.evaluation.monitoring.sequential_table` (:data:`LIVE_COLUMNS`; the hit-rate
+sequence's columns are renamed ``cs_coverage``, ``coverage_lower``, ``coverage_upper`` so they
+do not clash with the direction ``hit_rate`` and the plain ``coverage``), with the statuses of
+the computation it replaced (:data:`PREVIOUS_COLUMNS`).
 
-Computing it reads every stored forecast (seconds for a year of 50 tickers), so the job does
-it once per run after it has scored (:func:`refresh_live_scorecard`) and stores the rows in
-``live_scorecard``, replacing the table in one transaction together with a
-``live_scorecard_state`` row; readers (:func:`read_live`: the command line, the service)
-read those few thousand rows. Forecasts and scores are append-only, so the store's newest
-``forecast_id`` and its count of scores, saved with the table, tell a reader whether the
-table still describes the store: when not (a run killed between its last ticker and the
-table, a store written by an older version), :func:`live_scorecard` computes it afresh.
-
-Each row keeps the statuses of the computation it replaced (``previous_status``,
-``previous_coverage_status``), so :func:`live_alerts` lists what the newest run changed; a
-rerun that scored nothing new leaves the table, and so the alerts, as they were.
+Computing it reads every stored forecast (seconds for a year of 50 tickers); reading it is a
+few thousand rows. This module reads with the standard library only (no pandas: ``forecast
+scorecard`` starts and answers in well under a second). Forecasts and scores are
+append-only, so the store's newest ``forecast_id`` and its count of scores, saved with the
+table in ``live_scorecard_state``, tell a reader whether the table still describes the store;
+when not (a run killed between its last ticker and the table, a store written by an older
+version), :func:`live_rows` computes it afresh from the forecasts.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
-
-from forecast.evaluation.alerts import sequential_alerts
-from forecast.evaluation.monitoring import SEQUENTIAL_COLUMNS, matured_from_scored, sequential_table
-from forecast.store.database import open_reader, transaction
-from forecast.store.scorecard import SCORECARD_COLUMNS, compute_scorecard, load_forecasts
+from forecast.store.database import open_reader
 
 KEYS = ["ticker", "model", "horizon"]
-#: the hit-rate sequence's columns of ``sequential_table`` and their names here
-RENAMED = {"hit_rate": "cs_coverage", "hit_lower": "coverage_lower", "hit_upper": "coverage_upper"}
+#: the columns of :data:`forecast.store.scorecard.SCORECARD_COLUMNS` (checked by a test)
+ACCURACY_COLUMNS = [
+    *KEYS, "n", "pending", "mae", "rmse", "rel_mae", "hit_rate", "n_intervals", "level",
+    "coverage", "width", "n_calm", "coverage_calm", "n_turbulent", "coverage_turbulent",
+    "first_target", "last_target",
+]  # fmt: skip
 SEQUENCE_COLUMNS = [
     "n_diff", "mean_diff", "diff_lower", "diff_upper", "status", "decided_on",
     "n_hits", "cs_coverage", "coverage_lower", "coverage_upper", "coverage_status",
     "coverage_decided_on",
 ]  # fmt: skip
-LIVE_COLUMNS = [*SCORECARD_COLUMNS, *SEQUENCE_COLUMNS]
+LIVE_COLUMNS = [*ACCURACY_COLUMNS, *SEQUENCE_COLUMNS]
 PREVIOUS_COLUMNS = ["previous_status", "previous_coverage_status"]
 STORED_COLUMNS = [*LIVE_COLUMNS, *PREVIOUS_COLUMNS]
-_COUNTS = ["n_diff", "n_hits"]
-
-
-def compute_live(forecasts: pd.DataFrame) -> pd.DataFrame:
-    """:data:`LIVE_COLUMNS` from :func:`forecast.store.scorecard.load_forecasts` rows.
-
-    A (ticker, model, horizon) with no matured forecast yet has ``n_diff`` and ``n_hits`` 0,
-    status ``undecided`` and coverage status ``in band``, as the sequences give before their
-    first value.
-    """
-    table = compute_scorecard(forecasts)
-    seq = sequential_table(matured_from_scored(forecasts)).rename(columns=RENAMED)
-    seq = seq[[*KEYS, *SEQUENCE_COLUMNS]].astype({"horizon": "int64"})
-    out = table.merge(seq, on=KEYS, how="left")
-    out[_COUNTS] = out[_COUNTS].fillna(0).astype("int64")
-    out["status"] = out["status"].fillna("undecided")
-    out["coverage_status"] = out["coverage_status"].fillna("in band")
-    return out[LIVE_COLUMNS]
 
 
 def store_token(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -75,92 +49,35 @@ def store_token(conn: sqlite3.Connection) -> tuple[int, int]:
     return int(newest), int(conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
 
 
-def _state(conn: sqlite3.Connection) -> dict | None:
+def stored_state(conn: sqlite3.Connection) -> dict | None:
+    """The newest ``live_scorecard_state`` row (``None``: never computed)."""
     row = conn.execute(
         "SELECT * FROM live_scorecard_state ORDER BY computed_id DESC LIMIT 1"
     ).fetchone()
     return None if row is None else dict(row)
 
 
-def refresh_live_scorecard(
-    conn: sqlite3.Connection, run_id: int | None = None, now: datetime | None = None
-) -> dict | None:
-    """Recompute ``live_scorecard`` if the store changed since it was stored; the job's step.
-
-    The caller is the only writer (the job holds the store's lock). The rows are computed
-    outside any transaction and written in one (the old table, its previous statuses read
-    inside it, replaced as a whole), so a reader sees the old table or the new one.
-
-    Returns
-    -------
-    dict or None
-        ``None`` when nothing was stored since the last computation (the table is kept,
-        with its previous statuses); else ``{"rows", "changes", "seconds"}``, ``changes``
-        the rows whose status or coverage status differs from the previous computation's.
-    """
-    t0 = time.perf_counter()
-    token = store_token(conn)
-    state = _state(conn)
-    if state is not None and (state["max_forecast_id"], state["n_scores"]) == token:
-        return None
-    table = compute_live(load_forecasts(conn))
-    with transaction(conn) as c:
-        old = pd.read_sql_query(
-            "SELECT ticker, model, horizon, status AS previous_status, "
-            "coverage_status AS previous_coverage_status FROM live_scorecard",
-            c,
-        )
-        rows = table.merge(old.astype({"horizon": "int64"}), on=KEYS, how="left")
-        c.execute("DELETE FROM live_scorecard")
-        c.executemany(
-            f"INSERT INTO live_scorecard ({', '.join(STORED_COLUMNS)}) "  # noqa: S608 (fixed names)
-            f"VALUES ({', '.join('?' * len(STORED_COLUMNS))})",
-            _records(rows[STORED_COLUMNS]),
-        )
-        seconds = time.perf_counter() - t0
-        c.execute(
-            "INSERT INTO live_scorecard_state (run_id, computed_at, max_forecast_id, n_scores, "
-            "n_rows, seconds) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, (now or datetime.now(UTC)).isoformat(timespec="seconds"), *token,
-             len(rows), round(seconds, 3)),
-        )  # fmt: skip
-    changed = (rows["status"] != rows["previous_status"]) | (
-        rows["coverage_status"] != rows["previous_coverage_status"]
-    )
-    return {"rows": len(rows), "changes": int(changed.sum()), "seconds": round(seconds, 3)}
-
-
-def _records(frame: pd.DataFrame) -> list[tuple]:
-    """Plain Python values, NaN as NULL (numpy scalars are not SQLite types)."""
-    out = []
-    for rec in frame.itertuples(index=False, name=None):
-        out.append(tuple(
-            None if (isinstance(v, float) and math.isnan(v)) or v is pd.NA else
-            (v.item() if hasattr(v, "item") else v) for v in rec
-        ))  # fmt: skip
-    return out
-
-
 def read_live(
     conn: sqlite3.Connection, ticker: str | None = None, model: str | None = None
-) -> tuple[pd.DataFrame, dict] | None:
-    """The stored table (:data:`STORED_COLUMNS`) and its state row, or ``None`` when the
-    table is missing or stale (the store changed after it was computed)."""
-    state = _state(conn)
+) -> tuple[list[dict], dict] | None:
+    """The stored rows (:data:`STORED_COLUMNS`, NULL as ``None``) and their state row, or
+    ``None`` when the table is missing or stale (the store changed after it was computed)."""
+    state = stored_state(conn)
     if state is None or (state["max_forecast_id"], state["n_scores"]) != store_token(conn):
         return None
-    sql, params = f"SELECT {', '.join(STORED_COLUMNS)} FROM live_scorecard WHERE 1 = 1", []  # noqa: S608
+    sql = f"SELECT {', '.join(STORED_COLUMNS)} FROM live_scorecard WHERE 1 = 1"  # noqa: S608 (fixed names)
+    params: list[str] = []
     if ticker is not None:
         sql, params = sql + " AND ticker = ?", [*params, ticker]
     if model is not None:
         sql, params = sql + " AND model = ?", [*params, model]
-    table = pd.read_sql_query(sql + " ORDER BY ticker, model, horizon", conn, params=params)
-    return table, state
+    rows = conn.execute(sql + " ORDER BY ticker, model, horizon", params).fetchall()
+    return [dict(zip(STORED_COLUMNS, r, strict=True)) for r in rows], state
 
 
-def live_scorecard(
+def live_rows(
     store: str | Path, ticker: str | None = None, model: str | None = None
-) -> tuple[pd.DataFrame, dict | None]:
+) -> tuple[list[dict], dict | None]:
     """The live scorecard of a store with its confidence sequences, read-only.
 
     Parameters
@@ -172,72 +89,76 @@ def live_scorecard(
 
     Returns
     -------
-    table : pd.DataFrame
-        :data:`STORED_COLUMNS`, one row per (ticker, model, horizon).
+    rows : list of dict
+        :data:`STORED_COLUMNS`, one per (ticker, model, horizon); NaN and NULL as ``None``.
     state : dict or None
-        The ``live_scorecard_state`` row of the stored table; ``None`` when the table was
-        missing or stale and was computed from the forecasts instead (seconds for a large
-        store; previous statuses unknown, NULL).
+        The ``live_scorecard_state`` row of the stored table; ``None`` when it was missing or
+        stale and the rows were computed from the forecasts instead (seconds for a large
+        store; the previous statuses are then unknown, ``None``).
     """
     conn = open_reader(Path(store))
     try:
         stored = read_live(conn, ticker, model)
         if stored is not None:
             return stored
+        from forecast.store.live_compute import compute_live, records
+        from forecast.store.scorecard import load_forecasts
+
         table = compute_live(load_forecasts(conn, ticker, model))
     finally:
         conn.close()
-    for col in PREVIOUS_COLUMNS:
-        table[col] = None
-    return table, None
+    return [{**r, "previous_status": None, "previous_coverage_status": None}
+            for r in records(table)], None  # fmt: skip
 
 
-def live_alerts(table: pd.DataFrame, stored: bool, since: object = None) -> pd.DataFrame:
-    """The alerts of a live scorecard (:func:`forecast.evaluation.alerts.sequential_alerts`).
-
-    ``since`` given: statuses that began on or after that target date. Otherwise, for a
-    ``stored`` table, the statuses its computation changed (against ``previous_status`` and
-    ``previous_coverage_status``: what the newest run made new); for a table computed
-    afresh, the statuses that began on its newest target date.
-    """
-    seq = table.drop(columns=["hit_rate"]).rename(columns={v: k for k, v in RENAMED.items()})
-    if since is not None or not stored:
-        return sequential_alerts(seq, since=since)
-    previous = seq.drop(columns=["status", "coverage_status"]).rename(
-        columns={"previous_status": "status", "previous_coverage_status": "coverage_status"}
-    )
-    return sequential_alerts(seq, previous=previous[SEQUENTIAL_COLUMNS])
+# ---- plain text ---------------------------------------------------------------------------
+def _num(v: object, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
-def sequence_text(table: pd.DataFrame) -> str:
-    """The confidence-sequence columns of a live scorecard as a plain-text table."""
-    if not len(table):
+def _cs(lo: object, hi: object, fmt: str) -> str:
+    if _num(lo, fmt) == "-" or _num(hi, fmt) == "-":
+        return "-"
+    return f"[{format(lo, fmt)}, {format(hi, fmt)}]"
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 2) -> str:
+    """Columns right-aligned (the first ``left`` left-aligned), two spaces apart."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def accuracy_text(rows: list[dict]) -> str:
+    """The accuracy columns (:data:`ACCURACY_COLUMNS`) as a plain-text table."""
+    if not rows:
         return "no forecasts stored yet"
+    cols = ACCURACY_COLUMNS
+    body = [
+        [str(r[c]) if isinstance(r[c], (int, str)) else _num(r[c], ".4g") for c in cols]
+        for r in rows
+    ]
+    return _table(cols, body)
 
-    def cs(lo: float, hi: float, fmt: str) -> str:
-        return "-" if math.isnan(lo) or math.isnan(hi) else f"[{lo:{fmt}}, {hi:{fmt}}]"
 
-    def num(v: float, fmt: str) -> str:
-        return "-" if v is None or math.isnan(v) else f"{v:{fmt}}"
-
-    shown = pd.DataFrame({
-        "ticker": table["ticker"],
-        "model": table["model"],
-        "h": table["horizon"],
-        "n_diff": table["n_diff"],
-        "mean_diff": [num(v, ".3g") for v in table["mean_diff"].astype(float)],
-        "95% CS": [cs(lo, hi, ".3g") for lo, hi in
-                   zip(table["diff_lower"].astype(float), table["diff_upper"].astype(float),
-                       strict=True)],
-        "status": table["status"],
-        "decided_on": table["decided_on"].fillna("-"),
-        "n_hits": table["n_hits"],
-        "coverage": [num(v, ".1%") for v in table["cs_coverage"].astype(float)],
-        "95% CS ": [cs(lo, hi, ".1%") for lo, hi in
-                    zip(table["coverage_lower"].astype(float),
-                        table["coverage_upper"].astype(float), strict=True)],
-        "level": [num(v, ".0%") for v in table["level"].astype(float)],
-        "coverage_status": table["coverage_status"],
-        "since": table["coverage_decided_on"].fillna("-"),
-    })  # fmt: skip
-    return shown.to_string(index=False)
+def sequence_text(rows: list[dict]) -> str:
+    """The confidence-sequence columns as a plain-text table."""
+    if not rows:
+        return "no forecasts stored yet"
+    header = ["ticker", "model", "h", "n_diff", "mean_diff", "95% CS", "status", "decided_on",
+              "n_hits", "coverage", "95% CS", "level", "coverage_status", "since"]  # fmt: skip
+    body = [
+        [r["ticker"], r["model"], str(r["horizon"]), str(r["n_diff"]),
+         _num(r["mean_diff"], ".3g"), _cs(r["diff_lower"], r["diff_upper"], ".3g"),
+         r["status"], r["decided_on"] or "-", str(r["n_hits"]), _num(r["cs_coverage"], ".1%"),
+         _cs(r["coverage_lower"], r["coverage_upper"], ".1%"), _num(r["level"], ".0%"),
+         r["coverage_status"], r["coverage_decided_on"] or "-"]
+        for r in rows
+    ]  # fmt: skip
+    return _table(header, body)
