@@ -25,36 +25,16 @@ import sqlite3
 from pathlib import Path
 
 from forecast.store.database import open_reader
-
-KEYS = ["ticker", "model", "horizon"]
-#: the columns of :data:`forecast.store.scorecard.SCORECARD_COLUMNS` (checked by a test)
-ACCURACY_COLUMNS = [
-    *KEYS, "n", "pending", "mae", "rmse", "rel_mae", "hit_rate", "n_intervals", "level",
-    "coverage", "width", "n_calm", "coverage_calm", "n_turbulent", "coverage_turbulent",
-    "first_target", "last_target",
-]  # fmt: skip
-SEQUENCE_COLUMNS = [
-    "n_diff", "mean_diff", "diff_lower", "diff_upper", "status", "decided_on",
-    "n_hits", "cs_coverage", "coverage_lower", "coverage_upper", "coverage_status",
-    "coverage_decided_on",
-]  # fmt: skip
-LIVE_COLUMNS = [*ACCURACY_COLUMNS, *SEQUENCE_COLUMNS]
-PREVIOUS_COLUMNS = ["previous_status", "previous_coverage_status"]
-STORED_COLUMNS = [*LIVE_COLUMNS, *PREVIOUS_COLUMNS]
-
-
-def store_token(conn: sqlite3.Connection) -> tuple[int, int]:
-    """``(newest forecast_id, number of scores)``: changes whenever the job stores more."""
-    newest = conn.execute("SELECT COALESCE(MAX(forecast_id), 0) FROM forecasts").fetchone()[0]
-    return int(newest), int(conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
-
-
-def stored_state(conn: sqlite3.Connection) -> dict | None:
-    """The newest ``live_scorecard_state`` row (``None``: never computed)."""
-    row = conn.execute(
-        "SELECT * FROM live_scorecard_state ORDER BY computed_id DESC LIMIT 1"
-    ).fetchone()
-    return None if row is None else dict(row)
+from forecast.store.live_table import (  # noqa: F401 (the names readers use)
+    ACCURACY_COLUMNS,
+    KEYS,
+    LIVE_COLUMNS,
+    PREVIOUS_COLUMNS,
+    SEQUENCE_COLUMNS,
+    STORED_COLUMNS,
+    store_token,
+    stored_state,
+)
 
 
 def read_live(

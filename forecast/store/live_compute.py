@@ -23,7 +23,7 @@ import pandas as pd
 from forecast.evaluation.alerts import sequential_alerts
 from forecast.evaluation.monitoring import SEQUENTIAL_COLUMNS, matured_from_scored, sequential_table
 from forecast.store.database import transaction
-from forecast.store.live import (
+from forecast.store.live_table import (
     KEYS,
     LIVE_COLUMNS,
     SEQUENCE_COLUMNS,
