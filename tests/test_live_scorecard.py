@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -312,3 +314,21 @@ def test_a_version_3_store_migrates_keeping_its_rows(tmp_path):
     store.close()
     rows, state = live_rows(path)
     assert state is not None and len(rows) == 2
+
+
+def test_the_scorecard_command_never_imports_torch_or_the_engine(tmp_path):
+    path = tmp_path / "forecast.db"
+    _synthetic(path, n=25)
+    store = open_store(path)
+    refresh_live_scorecard(store.conn)
+    store.close()
+    code = (
+        "import sys\n"
+        "from forecast.cli import main\n"
+        f"assert main(['scorecard', '--store', {str(path)!r}]) == 0\n"
+        "heavy = [m for m in ('torch', 'pandas', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Confidence sequences" in done.stdout

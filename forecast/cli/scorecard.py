@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from forecast.checks import parse_date
@@ -48,13 +49,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "scorecard",
         help="live accuracy against the random walk, interval coverage and their confidence "
         "sequences; --alerts for cron",
-        description="For the forecasts `forecast run` stored and later scored: MAE, MAE "
-        "relative to the random walk on the same targets (below 1 beats it), the direction "
-        "hit rate, and the live coverage (share of actuals inside the interval; compare with "
-        "level) and mean relative width of the prediction intervals, overall and split by the "
-        "volatility regime at each forecast's as-of (calm, turbulent), per ticker, model and "
-        "horizon; then the anytime-valid confidence sequences and statuses the job stored "
-        "after its last run.",
+        description=textwrap.fill(
+            "For the forecasts `forecast run` stored and later scored: MAE, MAE relative to "
+            "the random walk on the same targets (below 1 beats it), the direction hit rate, "
+            "and the live coverage (share of actuals inside the interval; compare with level) "
+            "and mean relative width of the prediction intervals, overall and split by the "
+            "volatility regime at each forecast's as-of (calm, turbulent), per ticker, model "
+            "and horizon; then the anytime-valid confidence sequences and statuses the job "
+            "stored after its last run.",
+            88,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
