@@ -332,3 +332,49 @@ def test_the_scorecard_command_never_imports_torch_or_the_engine(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Confidence sequences" in done.stdout
+
+
+def test_a_failing_refresh_leaves_the_previous_table(tmp_path, monkeypatch):
+    path = tmp_path / "forecast.db"
+    _synthetic(path)
+    store = open_store(path)
+    refresh_live_scorecard(store.conn)
+    before = read_live(store.conn)
+    rng = np.random.default_rng(0)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 62)))
+    days = pd.bdate_range("2020-01-01", periods=62).strftime("%Y-%m-%d")
+    _append(store.conn, prices, days, [60], 1.03)
+
+    def broken(frame):
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr("forecast.store.live_compute.records", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        refresh_live_scorecard(store.conn)  # fails inside its transaction: rolled back
+    assert not store.conn.in_transaction
+    rows = store.conn.execute("SELECT * FROM live_scorecard ORDER BY model").fetchall()
+    assert [tuple(r) for r in rows] == [
+        tuple(r[c] for c in STORED_COLUMNS) for r in sorted(before[0], key=lambda r: r["model"])
+    ]
+    assert read_live(store.conn) is None  # stale now: readers compute it afresh
+    store.close()
+
+
+def test_the_job_records_a_failing_refresh_and_keeps_its_forecasts(tmp_path, monkeypatch):
+    config = job_config(tmp_path, models={"naive": {}}, tickers=["AAPL"])
+
+    def broken(*args):
+        raise RuntimeError("no memory")
+
+    monkeypatch.setattr("forecast.job.runner.refresh_live_scorecard", broken)
+    summary = run_job(config, as_of=DAYS[0], offline=True)
+    assert summary.exit_code == 0 and summary.scorecard is None
+    conn = open_reader(config.store)
+    errors = json.loads(conn.execute("SELECT errors FROM runs").fetchone()[0])
+    assert errors == [
+        {"ticker": None, "model": None, "stage": "scorecard", "error": "RuntimeError: no memory"}
+    ]
+    assert conn.execute("SELECT COUNT(*) FROM forecasts").fetchone()[0] == 3
+    conn.close()
+    rows, state = live_rows(config.store)  # computed from the forecasts instead
+    assert state is None and [r["n"] for r in rows] == [0, 0, 0]
