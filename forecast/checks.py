@@ -22,6 +22,13 @@ from datetime import date, datetime
 
 #: the default nominal coverage of prediction intervals
 DEFAULT_LEVEL = 0.8
+#: the ways to give prediction intervals (see :mod:`forecast.evaluation.conformal`); here,
+#: beside the level, so that the command line's ``--help`` names them without numpy
+INTERVAL_METHODS = ("model", "conformal", "aci")
+#: measured on the embedded series (see the README): the models' own distributions cover
+#: 85-97% at a nominal 80% (their variance spans calmer and wilder years than the test
+#: year), plain conformal 60-87%, adaptive conformal 75-83%
+DEFAULT_INTERVAL_METHOD = "aci"
 
 
 def is_int(value: object) -> bool:

@@ -145,8 +145,9 @@ def level_arg(text: str) -> float:
 def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
     """``--intervals`` and ``--level``, with the engine's defaults or, with ``from_config``,
     ``None`` (the command's config decides)."""
+    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
     from forecast.checks import DEFAULT_LEVEL
-    from forecast.evaluation.conformal import DEFAULT_METHOD, METHODS
+    from forecast.checks import INTERVAL_METHODS as METHODS
 
     suffix = " (default: the config's)" if from_config else ""
     bands = parser.add_argument_group(f"prediction intervals{suffix}")
@@ -175,6 +176,30 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers; got {text!r}"
         ) from None
+
+
+def model_list(text: str) -> list[str]:
+    """Parse ``"naive, LSTM"`` into registry names ``["naive", "lstm"]`` (argparse type).
+
+    Checked here, against the registry alone, so that a misspelt model is a usage error
+    before any library loads.
+    """
+    from forecast.models.registry import check_model_name
+
+    try:
+        return [check_model_name(name) for name in name_list(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ticker_arg(text: str) -> str:
+    """A valid ticker, upper-cased (argparse type; the rule is :func:`validate_ticker`'s)."""
+    from forecast.data.tickers import validate_ticker
+
+    try:
+        return validate_ticker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def name_list(text: str) -> list[str]:

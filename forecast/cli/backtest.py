@@ -6,17 +6,18 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from forecast.checks import check_int
+from forecast.cli import add_interval_arguments, int_list, model_list, positive_int
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
+from forecast.models.registry import available_models
 
-from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.evaluation.conformal import IntervalSettings
-from forecast.models import available_models
-from forecast.walkforward.config import BacktestConfig
-from forecast.walkforward.engine import BacktestResult
-from forecast.walkforward.inputs import with_benchmark
-from forecast.workflows.backtest import BacktestPlan, model_specs, run_backtest
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    import pandas as pd
+
+    from forecast.walkforward.engine import BacktestResult
+    from forecast.workflows.backtest import BacktestPlan
 
 BASELINES = "naive,drift,ar,markov,msar"
 #: CLI flags that set the parameter of the same name on every model that has it
@@ -47,8 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--column", help="price column (default: Adj Close, else Close)")
     p.add_argument(
         "--models",
-        type=name_list,
-        default=name_list(BASELINES),
+        type=model_list,
+        default=BASELINES.split(","),
         help=f"comma-separated model names (default: {BASELINES}; valid: "
         f"{','.join(available_models())})",
     )
@@ -90,6 +91,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
+    from forecast.evaluation.conformal import IntervalSettings
+    from forecast.walkforward.config import BacktestConfig
+    from forecast.workflows.backtest import BacktestPlan, model_specs
+
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
     intervals = None
     if args.intervals != "none":
@@ -112,6 +117,11 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
+    check_worker_args(args)
+    _check_sizes(args)
+    from forecast.walkforward.inputs import with_benchmark
+    from forecast.workflows.backtest import run_backtest
+
     plan = plan_from_args(args)
     names = with_benchmark([m.name for m in plan.models])
     executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
@@ -127,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
     report_failures(done.result)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """The engine's own rules on the sizes (same messages), before the library loads."""
+    for h in args.horizons:
+        check_int(h, "horizons", 1)
+    check_int(args.test_size, "test_size", 1)
+    check_int(args.refit_every, "refit_every", 1)
+    if args.train_size is not None:
+        check_int(args.train_size, "train_size", 2)
 
 
 def report_failures(result: BacktestResult) -> None:

@@ -6,13 +6,16 @@ import argparse
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
 from forecast.cli import log_to_stderr
-from forecast.data.sources import PriceData, format_age, is_offline, resolve_prices
 from forecast.data.tickers import validate_ticker
-from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.errors import DataError
+
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    from forecast.data.sources import PriceData
+    from forecast.data.yahoo import YahooClient
 
 #: some tickers were served from the cache or embedded data because Yahoo did not answer
 EXIT_STALE = 3
@@ -58,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def make_client(cache_dir: Path | None) -> YahooClient:
     """The Yahoo client of one ``fetch`` run (tests replace this function)."""
+    from forecast.data.yahoo import RetryPolicy, YahooClient
+
     return YahooClient(cache_dir=cache_dir, policy=RetryPolicy())
 
 
@@ -66,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     tickers = _unique_tickers(args.tickers)
     if args.start and args.end and args.start > args.end:
         raise ValueError(f"--start must be on or before --end; got {args.start} > {args.end}")
+    from forecast.data.sources import is_offline, resolve_prices
+
     offline = is_offline(True if args.offline else None)
     client = None if offline else make_client(args.cache_dir)
     failed = fell_back = False
@@ -92,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_line(data: PriceData) -> str:
     """``AAPL  yahoo  rows=3271 last=2013-03-01 age=0s hash=sha256:5bf91df40f86 new=+12``."""
+    from forecast.data.sources import format_age
+
     line = (
         f"{data.ticker:<10} {data.source:<8} rows={len(data.frame)} last={data.last_date} "
         f"age={format_age(data.age)} hash={data.content_hash[:19]}"

@@ -15,16 +15,15 @@ import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
 from forecast.cli import add_interval_arguments, log_to_stderr
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.data.sources import is_offline
-from forecast.evaluation.conformal import IntervalSettings
-from forecast.job.config import JobConfig, load_config
-from forecast.job.lock import JobLocked
-from forecast.job.runner import run_job
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 from forecast.job.summary import EXIT_LOCKED, RunSummary
+
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    from forecast.job.config import JobConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _with_intervals(config: JobConfig, method: str | None, level: float | None) -> JobConfig:
     """The config with ``--intervals`` / ``--level`` applied (checked again as a whole)."""
+    from forecast.evaluation.conformal import IntervalSettings
+
     if method is None and level is None:
         return config
     if method == "none":
@@ -101,6 +102,9 @@ def _day(text: str):
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the job, print per-ticker lines and the summary."""
+    check_worker_args(args)
+    from forecast.data.sources import is_offline
+
     # "using embedded data (offline)" once per ticker says only what --offline asked for
     quiet = ("forecast.data.sources",) if is_offline(args.offline) and not args.verbose else ()
     level = logging.INFO if args.verbose else logging.WARNING
@@ -109,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from forecast.job.config import load_config
+    from forecast.job.lock import JobLocked
+    from forecast.job.runner import run_job
+
     config = _with_intervals(load_config(args.config), args.intervals, args.level)
     if args.store is not None:
         config = replace(config, store=args.store)

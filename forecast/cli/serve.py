@@ -11,8 +11,6 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from forecast.job.config import DEFAULT_CONFIG, load_config
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
@@ -132,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store_and_calendar(args: argparse.Namespace) -> tuple[Path, str]:
+    from forecast.job.config import DEFAULT_CONFIG, load_config
+
     config = None
     if args.config is not None or (args.store is None and DEFAULT_CONFIG.is_file()):
         config = load_config(args.config)

@@ -27,13 +27,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.checks import DEFAULT_LEVEL, check_int, check_level, check_number
+from forecast.checks import (
+    DEFAULT_INTERVAL_METHOD,
+    DEFAULT_LEVEL,
+    INTERVAL_METHODS,
+    check_int,
+    check_level,
+    check_number,
+)
 
-METHODS = ("model", "conformal", "aci")
-#: measured on the embedded series (see the README): the models' own distributions cover
-#: 85-97% at a nominal 80% (their variance spans calmer and wilder years than the test
-#: year), plain conformal 60-87%, adaptive conformal 75-83%
-DEFAULT_METHOD = "aci"
+METHODS = INTERVAL_METHODS
+DEFAULT_METHOD = DEFAULT_INTERVAL_METHOD
 DEFAULT_WINDOW = 250
 DEFAULT_GAMMA = 0.02
 DEFAULT_CALIBRATION = 100

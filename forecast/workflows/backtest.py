@@ -107,8 +107,8 @@ def model_specs(
     alone. Unknown names raise ``ValueError`` listing the valid ones.
     """
     specs = []
-    for name in dict.fromkeys(names):
-        params = get_model(check_model_name(name)).get_params()
+    for name in dict.fromkeys(check_model_name(n) for n in names):
+        params = get_model(name).get_params()
         chosen = {k: v for k, v in (overrides or {}).items() if k in params}
         specs.append(ModelSpec(name, MappingProxyType(chosen)))
     return tuple(specs)
