@@ -104,3 +104,18 @@ def test_the_help_texts_name_the_library_defaults():
     assert forecast.cli.compare.DEFAULT_CONFIG == DEFAULT_CONFIG
     assert forecast.cli.report.ALPHA == ALPHA
     assert METHODS == ("model", "conformal", "aci") and DEFAULT_METHOD in METHODS
+
+
+def test_the_console_script_runs_exit_handlers_flushes_and_keeps_the_code():
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('handler ran', flush=True))\n"
+        "sys.argv = ['forecast', 'report', '/nonexistent/run']\n"
+        "print('buffered', end='')\n"
+        "from forecast.cli import console\n"
+        "console()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stdout == "bufferedhandler ran\n"
+    assert "run folder not found" in out.stderr
