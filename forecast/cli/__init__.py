@@ -187,6 +187,29 @@ def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = 
     )
 
 
+def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress`` (default: shown when stderr is a terminal)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show progress (units done, time left) on stderr even when it is not a terminal; "
+        "also FORECAST_PROGRESS=1 (default: only on a terminal)",
+    )
+    group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether the command shows progress (see :func:`add_progress_arguments`)."""
+    from forecast.execution.progress import progress_wanted
+
+    return progress_wanted(getattr(args, "progress", None))
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``"1,5"`` into ``[1, 5]`` (argparse type)."""
     try:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.checks import check_int
-from forecast.cli import add_interval_arguments, int_list, model_list, positive_int
+from forecast.cli import (
+    add_interval_arguments,
+    add_progress_arguments,
+    int_list,
+    model_list,
+    positive_int,
+    show_progress,
+)
 from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 from forecast.models.registry import available_models
 
@@ -82,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
     add_worker_arguments(p, "(series, model) task")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_arguments(p)
     p.add_argument(
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
     )
@@ -126,11 +133,12 @@ def run(args: argparse.Namespace) -> int:
     names = with_benchmark([m.name for m in plan.models])
     executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
     plan = replace(plan, arguments={**plan.arguments, "jobs": executor.workers})
+    progress = show_progress(args)
     with executor:  # local workers start now, importing the models while this process loads
-        if not args.no_progress and not executor.in_process:
+        if progress and not executor.in_process:
             print(f"backtest: on {executor.describe()}", file=sys.stderr)
         done = run_backtest(
-            plan, args.out, executor=executor, progress=not args.no_progress,
+            plan, args.out, executor=executor, progress=progress,
             report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
     print(format_metrics(done.result.metrics))

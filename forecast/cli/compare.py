@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forecast.cli import add_progress_arguments, show_progress
 from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 
 if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_worker_arguments(p, "(series, model) task", note="; overrides the config's jobs")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress output")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir()
     # local: run_compare sizes the pool from config.jobs and the number of tasks
     chosen = executor if args.executor == "dask" else None
-    done = compare(config, out, progress=not args.no_progress, executor=chosen)
+    done = compare(config, out, progress=show_progress(args), executor=chosen)
     print_headline(done.result.metrics, config.alpha)
     print(f"wrote {done.run_dir / 'report.html'} and report.md", file=sys.stderr)
     return 0

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
-from forecast.cli import add_interval_arguments, log_to_stderr
+from forecast.cli import (
+    add_interval_arguments,
+    add_progress_arguments,
+    log_to_stderr,
+    show_progress,
+)
 from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 from forecast.job.summary import EXIT_LOCKED, RunSummary
 
@@ -68,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_interval_arguments(p, from_config=True)
     add_worker_arguments(p, "ticker", note="; the store is written by this process only")
+    add_progress_arguments(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=run)
@@ -131,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
             wait=args.wait,
             on_ticker=_print_ticker,
             executor=executor,
+            progress=show_progress(args),
         )
     except JobLocked as exc:
         print(f"forecast run: {exc}", file=sys.stderr)

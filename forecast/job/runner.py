@@ -48,6 +48,7 @@ from forecast.data.loading import load_prices
 from forecast.data.sources import is_offline
 from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.execution.base import Executor, Outcome
+from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.job import modelfiles
 from forecast.job.config import JobConfig
@@ -83,6 +84,7 @@ def run_job(
     client: YahooClient | None = None,
     jobs: int | None = None,
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> RunSummary:
     """Run the job once; see the module docstring.
 
@@ -110,6 +112,8 @@ def run_job(
         this process, ``jobs=N`` on ``N`` local worker processes, or an executor. Prices are
         loaded and the store is read and written by this process only; each ticker is
         written once, in config order, as soon as it and the tickers before it are done.
+    progress
+        Show progress on stderr, model by model (:class:`forecast.execution.progress.Progress`).
 
     Returns
     -------
@@ -134,7 +138,14 @@ def run_job(
         try:
             modelfiles.clean_temporary(db.models_dir)
             source = (offline, client)
-            summary = _run(config, db, calendar, rule, source, now, on_ticker, executor)
+            bar = None
+            if progress:
+                bar = Progress(len(config.tickers) * len(config.models), "model fit", "run")
+            try:
+                summary = _run(config, db, calendar, rule, source, now, on_ticker, executor, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
         except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
             raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
         finally:
@@ -160,7 +171,9 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     return AsOf(day, strict=True)
 
 
-def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -> RunSummary:
+def _run(
+    config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor, bar=None
+) -> RunSummary:
     run_id = db.begin_run(
         as_of=rule.text if rule.strict else None,
         config_hash=config.digest(),
@@ -173,6 +186,8 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
     notes: dict[str, tuple[str | None, str, float]] = {}  # ticker: as-of, stale, seconds
 
     def write(done: Outcome) -> None:
+        if bar is not None:
+            bar.task_done(done.key, len(config.models), f"{done.key} done")
         t0 = time.perf_counter()
         as_of, stale, seconds = notes.pop(done.key)
         result = _finish(db, done, as_of, stale)
@@ -189,8 +204,14 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
         seconds += done.seconds + time.perf_counter() - t0
         tickers.append(ticker_summary(result, seconds))
         if on_ticker is not None:
-            on_ticker(tickers[-1])
+            if bar is None:
+                on_ticker(tickers[-1])
+            else:
+                with bar.aside():
+                    on_ticker(tickers[-1])
 
+    if bar is not None and executor.reports_progress:
+        executor.on_event = bar.event
     try:
         # the driver loads and plans each ticker, a worker computes it, and the driver writes
         # the results in config order, one transaction per ticker (workers never write)
@@ -204,17 +225,23 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
                 if isinstance(work, TickerResult):
                     batch.add_result(ticker, work)
                 else:
-                    batch.submit(ticker, compute_ticker, work)
+                    reporter = None
+                    if bar is not None:
+                        in_here = executor.in_process
+                        reporter = bar if in_here else WorkerReporter(ticker)
+                    batch.submit(ticker, compute_ticker, work, reporter)
                 for done in batch.completed(wait=False):
                     write(done)
             for done in batch.completed():
                 write(done)
     except BaseException:  # Ctrl-C, SIGTERM, a failing store: the current ticker rolled back
+        executor.on_event = None
         try:
             db.finish_run(run_id, status="aborted", errors=errors, finished_at=_iso(now()))
         except sqlite3.Error as exc:
             log.error("could not mark run %s aborted: %s", run_id, exc)
         raise
+    executor.on_event = None
     status, code, message = run_outcome(tickers, rule)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
     return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers)

@@ -100,7 +100,7 @@ def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
     return params, "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def compute_ticker(work: TickerWork) -> TickerResult:
+def compute_ticker(work: TickerWork, progress: object | None = None) -> TickerResult:
     """Fit or load each model, forecast with intervals, score matured forecasts. Writes nothing.
 
     Returns
@@ -127,6 +127,8 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     actuals = {s.forecast_id: s.actual for s in result.scores}
     for task in work.tasks:
         stage = ["load"]
+        if progress is not None:  # a Progress here, a WorkerReporter in a worker
+            progress.set_description(f"{work.ticker} {task.name}")
         try:
             model, trained_through = _model_for(work, task, train, result, stage)
             stage[0] = "predict"
@@ -138,6 +140,8 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                 {"ticker": work.ticker, "model": task.name, "stage": stage[0],
                  "error": f"{type(exc).__name__}: {exc}"}
             )  # fmt: skip
+            if progress is not None:
+                progress.update(1)
             continue
         lower, upper, method = _intervals(work, task, model, values, actuals, result)
         level = None if method is None else work.intervals.level
@@ -146,6 +150,8 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                         lower[h - 1], upper[h - 1], method, level)
             for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
         ]  # fmt: skip
+        if progress is not None:
+            progress.update(1)
     if any(s.restated for s in result.scores):
         result.events.append(
             (None, "restated", "prices changed since some forecasts were made; actuals rescaled")

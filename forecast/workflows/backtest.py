@@ -17,6 +17,7 @@ The random walk, every model's benchmark, is added by the engine's inputs
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,6 +209,8 @@ def run_backtest(
     t3 = time.perf_counter()
     paths = None
     if report:
+        if progress:
+            print(f"backtest: writing the report in {run.path}", file=sys.stderr, flush=True)
         from forecast.report import write_report  # matplotlib and jinja2 only when needed
 
         paths = write_report(run, alpha=plan.alpha)
