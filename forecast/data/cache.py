@@ -162,7 +162,7 @@ class PriceCache:
             return None
         try:
             return _decode(raw, ticker)
-        except Exception as exc:  # noqa: BLE001 (any failure to decode means unusable: a
+        except Exception as exc:  # any failure to decode means unusable: a
             # RecursionError from deep nesting, an OverflowError from 10**400 included)
             self.quarantine(path, f"{type(exc).__name__}: {exc}"[:300])
             return None
