@@ -381,7 +381,13 @@ def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
         if old:
             db.mark_pruned(run_id, result.ticker, model, old)
             for v in old:  # after the commit: a crash here leaves files nobody points to
-                modelfiles.remove_version(db.models_dir, v["file"])
+                try:
+                    modelfiles.remove_version(db.models_dir, v["file"])
+                except Exception as exc:  # the ticker is stored: a file left is only a warning
+                    log.warning(
+                        "%s/%s: could not delete old model version %s (%s); the run goes on",
+                        result.ticker, model, v["file"], exc,
+                    )  # fmt: skip
 
 
 def _iso(moment: datetime) -> str:
