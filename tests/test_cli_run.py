@@ -228,7 +228,7 @@ def _check_consistent(store: Path) -> None:
         # every version the store points to is complete and passes its check
         active = "SELECT file, sha256 FROM model_versions WHERE status = 'active'"
         for rel, sha in conn.execute(active):
-            modelfiles.read_version(store.parent / "models", rel, sha)
+            modelfiles.read_version(store.parent / "forecast.db.models", rel, sha)
     finally:
         conn.close()
 
@@ -264,7 +264,7 @@ def test_killed_run_leaves_a_consistent_store_and_the_next_run_completes(
     summary = run_job(load_config(config), as_of=D1)
     assert summary.exit_code == 0
     _check_consistent(store)
-    assert not list((store.parent / "models").glob("*/*/.tmp-*"))
+    assert not list((store.parent / "forecast.db.models").glob("*/*/.tmp-*"))
     assert "running" not in {r[0] for r in query(store, "SELECT status FROM runs")}
     assert {t: dump(store, t) for t in ("forecasts", "scores")} == reference
 

@@ -134,7 +134,7 @@ def _version_folder(config, model: str):
         "SELECT file FROM model_versions WHERE ticker = 'AAPL' AND model = ? AND status = 'active'",
         (model,),
     )[0:1]
-    return config.store.parent / "models" / rel[0]
+    return config.store.parent / "forecast.db.models" / rel[0]
 
 
 @pytest.mark.parametrize("damage", ["flip_byte", "truncate", "planted_pickle", "valid_but_wrong"])
@@ -201,7 +201,7 @@ def test_old_versions_are_pruned_to_keep_versions(tmp_path):
     assert [(r[0], r[1]) for r in rows] == [
         (days[0], "pruned"), (days[1], "pruned"), (days[2], "active"), (days[3], "active")
     ]  # fmt: skip
-    models = config.store.parent / "models"
+    models = config.store.parent / "forecast.db.models"
     assert [(models / r[2]).is_dir() for r in rows] == [False, False, True, True]
     assert len(query(config.store, "SELECT * FROM events WHERE kind = 'pruned'")) == 2 * 3
 

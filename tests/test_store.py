@@ -71,7 +71,7 @@ def test_fresh_store_has_schema_and_settings(db):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
     assert conn.isolation_level is None  # autocommit: every write is an explicit BEGIN IMMEDIATE
-    assert db.models_dir == db.path.parent / "models"
+    assert db.models_dir == db.path.parent / f"{db.path.name}.models"
 
 
 def test_reopening_migrates_nothing_and_newer_schema_is_refused(tmp_path):

@@ -161,12 +161,21 @@ def open_reader(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def models_folder_name(conn: sqlite3.Connection, path: Path) -> str:
+    """The name of the store's models folder, beside it: ``<store file name>.models``
+    (``forecast.db.models``), so that two stores in one folder never share model files; a
+    store that already had files in the older shared ``models`` folder keeps it (its
+    ``settings`` row, written by the migration to schema 3)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = 'models_dir'").fetchone()
+    return row[0] if row else f"{path.name}.models"
+
+
 class Store:
     """The job's write connection and its queries. Create with :func:`open_store`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn, self.path = conn, path
-        self.models_dir = path.parent / "models"
+        self.models_dir = path.parent / models_folder_name(conn, path)
 
     def close(self) -> None:
         """Close the connection."""

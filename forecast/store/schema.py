@@ -45,11 +45,16 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     ``pruned``, ``restated`` (prices changed since a forecast), ``stale_prices``,
     ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
     errors), ``interval_failed`` (a forecast stored without its interval).
+``settings`` (since 3)
+    Store-wide ``key``/``value`` pairs: ``models_dir``, the name of the models folder beside
+    the store (absent: ``<store file name>.models``, so two stores in one folder never share
+    model files; a store that had model files before version 3 keeps the shared ``models``).
 ``scored_forecasts`` (view)
     Forecasts joined with their scores, for readers (with the interval columns since 2).
 
 History: version 1 created the tables; version 2 added ``interval_method``,
-``interval_level``, ``calibration_errors`` and the interval columns of the view. A store of
+``interval_level``, ``calibration_errors`` and the interval columns of the view; version 3
+added ``settings``. A store of
 an older version is migrated when the job opens it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
@@ -60,7 +65,7 @@ from __future__ import annotations
 
 #: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
 MAX_HORIZON = 250
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``MIGRATIONS[i]`` takes a store from schema version ``i`` to ``i + 1``
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -171,6 +176,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                    s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
                    f.interval_level
             FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+    (  # 2 -> 3: each store its own models folder; a store that has model files keeps its own
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+        "INSERT INTO settings (key, value) SELECT 'models_dir', 'models' "
+        "WHERE EXISTS (SELECT 1 FROM model_versions)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

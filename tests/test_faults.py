@@ -1,0 +1,78 @@
+"""Regression tests of the defects fault injection found (issue 13): the job and the store."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+from job_helpers import BASELINES, job_config, query, sessions
+
+from forecast.job.runner import run_job
+from forecast.store.database import open_store
+
+
+def test_a_failing_clean_up_of_old_versions_is_a_warning_and_the_run_goes_on(tmp_path, caplog):
+    """An old version folder that is a symlink out of the models folder: deleting it is
+    refused, after the ticker's commit; the run warns, stores every ticker and exits 0."""
+    config = job_config(tmp_path, models=BASELINES, refit_every=1, keep_versions=1)
+    d0, d1 = sessions(2, end="2013-02-28")
+    assert run_job(config, as_of=d0).exit_code == 0
+    models = config.store.parent / f"{config.store.name}.models"
+    (rel,) = query(config.store, "SELECT file FROM model_versions WHERE ticker = 'AAPL' AND "
+                                 "model = 'ar'")[0:1]  # fmt: skip
+    outside = tmp_path / "elsewhere"
+    shutil.move(models / rel[0], outside)
+    (models / rel[0]).symlink_to(outside, target_is_directory=True)
+    summary = run_job(config, as_of=d1)
+    assert (summary.status, summary.exit_code) == ("succeeded", 0)
+    assert [t["status"] for t in summary.tickers] == ["stored", "stored"]  # MSFT too
+    assert "could not delete old model version" in caplog.text
+    assert outside.is_dir()  # nothing outside the models folder was touched
+
+
+def test_two_stores_in_one_folder_keep_their_own_model_files(tmp_path):
+    a = job_config(tmp_path, models=BASELINES, tickers=["AAPL"], refit_every=1, keep_versions=1)
+    b = a.__class__(**{**a.__dict__, "store": a.store.parent / "other.db"})
+    d0, d1 = sessions(2, end="2013-02-28")
+    assert run_job(b, as_of=d0).exit_code == 0
+    files_b = {r[0] for r in query(b.store, "SELECT file FROM model_versions")}
+    for day in (d0, d1):  # store a refits and prunes its own old versions
+        assert run_job(a, as_of=day).exit_code == 0
+    folder_b = b.store.parent / "other.db.models"
+    assert all((folder_b / f).is_dir() for f in files_b)  # b's files survived a's clean-up
+    assert (a.store.parent / "forecast.db.models").is_dir()
+    assert not (a.store.parent / "models").exists()
+
+
+def test_a_store_with_files_in_the_old_shared_folder_keeps_using_it(tmp_path):
+    """Stores from before schema 3 keep their ``models`` folder (their rows point there)."""
+    path = tmp_path / "forecast.db"
+    db = open_store(path)
+    db.conn.execute("DELETE FROM settings")
+    db.conn.execute("DROP TABLE settings")
+    db.conn.execute("PRAGMA user_version = 2")
+    db.conn.execute(
+        "INSERT INTO runs (started_at, config_hash, status, pid, host, version) "
+        "VALUES ('2013-01-01', 'x', 'succeeded', 1, 'h', 'v')"
+    )
+    db.conn.execute(
+        "INSERT INTO model_versions (ticker, model, spec_hash, params, trained_through, "
+        "n_train, data_hash, file, sha256, fit_seconds, run_id, status) VALUES "
+        "('AAPL', 'ar', 's', '{}', '2013-01-01', 10, 'd', 'T_AAPL/ar/x', 'h', 0.1, 1, 'active')"
+    )
+    db.close()
+    db = open_store(path)
+    assert db.models_dir == tmp_path / "models"
+    db.close()
+    fresh = open_store(tmp_path / "new.db")
+    assert fresh.models_dir == tmp_path / "new.db.models"
+    fresh.close()
+
+
+def test_schema_version_is_three():
+    conn = sqlite3.connect(":memory:")
+    from forecast.store.database import migrate
+    from forecast.store.schema import SCHEMA_VERSION
+
+    migrate(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
