@@ -76,3 +76,33 @@ def test_schema_version_is_three():
 
     migrate(conn)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_a_full_disk_is_reported_as_such_not_as_cannot_rollback(tmp_path):
+    """SQLite rolls back by itself on a full disk; the error raised must be the real one."""
+    from forecast.store.database import connect, transaction
+
+    conn = connect(tmp_path / "full.db")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute("PRAGMA max_page_count = 20")  # a disk that fills up
+    try:
+        with transaction(conn):
+            for _ in range(100):
+                conn.execute("INSERT INTO t VALUES (randomblob(4000))")
+    except sqlite3.Error as exc:
+        error = str(exc)
+    assert "full" in error and "rollback" not in error
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # nothing half-written
+
+
+def test_an_error_after_sqlite_rolled_back_itself_is_raised_unchanged(tmp_path):
+    from forecast.store.database import connect, transaction
+
+    conn = connect(tmp_path / "s.db")
+    try:
+        with transaction(conn):
+            conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL or an I/O error
+            raise sqlite3.OperationalError("database or disk is full")
+    except sqlite3.OperationalError as exc:
+        assert str(exc) == "database or disk is full"

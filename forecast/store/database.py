@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -26,6 +27,8 @@ from forecast.store.rows import TickerResult
 from forecast.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(ForecastError):
@@ -85,14 +88,23 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block raises."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block (or the commit) raises.
+
+    SQLite rolls a transaction back by itself on some errors (a full disk, I/O errors); then
+    no ``ROLLBACK`` is sent, so that the error the caller sees is the real one, not "cannot
+    rollback - no transaction is active".
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # the error being raised says more than this one
+                log.warning("rollback failed after an error: %s", exc)
         raise
-    conn.execute("COMMIT")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
