@@ -106,3 +106,24 @@ def test_an_error_after_sqlite_rolled_back_itself_is_raised_unchanged(tmp_path):
             raise sqlite3.OperationalError("database or disk is full")
     except sqlite3.OperationalError as exc:
         assert str(exc) == "database or disk is full"
+
+
+def test_the_job_lock_locks_the_store_a_symlink_points_to(tmp_path):
+    from forecast.job.lock import JobLock, JobLocked
+
+    real = tmp_path / "real" / "forecast.db"
+    real.parent.mkdir()
+    real.touch()
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    via_folder = tmp_path / "folder-link"
+    via_folder.symlink_to(real.parent, target_is_directory=True)
+    held = JobLock(real)
+    held.acquire()
+    with held:
+        for other in (link, via_folder / "forecast.db"):
+            try:
+                JobLock(other).acquire()
+            except JobLocked:
+                continue
+            raise AssertionError(f"{other} took the lock of {real} a second time")

@@ -42,7 +42,7 @@ def check_store_folder(path: Path) -> Path:
     Writability is probed by creating a file: permission bits alone miss read-only mounts,
     and SQLite needs to create its journal next to the database.
     """
-    path = Path(path).expanduser().absolute()
+    path = Path(path).expanduser().resolve()  # a symlinked store: its real folder and models
     folder = path.parent
     if not folder.is_dir():
         raise StoreError(
