@@ -127,3 +127,37 @@ def test_the_job_lock_locks_the_store_a_symlink_points_to(tmp_path):
             except JobLocked:
                 continue
             raise AssertionError(f"{other} took the lock of {real} a second time")
+
+
+def test_a_one_day_correction_is_not_a_proportional_adjustment():
+    """The source corrected the as-of day's price only: the actual stands as it is. A split
+    (every earlier price scaled by one ratio) is still rescaled to the forecast's basis."""
+    import pandas as pd
+    import pytest
+
+    from forecast.job.ticker import score_forecasts
+
+    days = pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03"])
+    forecast = ((7, "2020-01-02", "2020-01-03", 104.0, 100.0),)
+    # what the store saw: 99 on 01-01, 100 on 01-02 (the forecast's last price)
+    basis = {"2020-01-01": 99.0, "2020-01-02": 100.0}
+    corrected = pd.Series([99.0, 101.0, 102.0], index=days)  # only 01-02 changed
+    (score,) = score_forecasts(corrected, forecast, basis)
+    assert score.restated == 0 and score.actual == 102.0
+    split = pd.Series([49.5, 50.0, 51.0], index=days)  # every price halved
+    (score,) = score_forecasts(split, forecast, basis)
+    assert score.restated == 1 and score.actual == pytest.approx(102.0)
+    # a correction of an earlier day only does not touch this forecast's basis
+    (score,) = score_forecasts(pd.Series([98.0, 100.0, 103.0], index=days), forecast, basis)
+    assert score.restated == 0 and score.actual == 103.0
+
+
+def test_the_store_gives_the_price_basis_of_each_as_of(tmp_path):
+    config = job_config(tmp_path, models={"naive": {}}, tickers=["AAPL"], horizon=1)
+    d0, d1, d2 = sessions(3, end="2013-02-28")
+    for day in (d0, d1):
+        assert run_job(config, as_of=day).exit_code == 0
+    db = open_store(config.store)
+    basis = db.price_basis("AAPL", d2)
+    db.close()
+    assert sorted(basis) == [d0, d1]

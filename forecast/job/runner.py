@@ -342,12 +342,13 @@ def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) ->
                       version["trained_through"], version["file"], files)
         )  # fmt: skip
     unscored = tuple(tuple(r) for r in db.unscored(ticker, as_of))
+    basis = tuple(db.price_basis(ticker, as_of).items()) if unscored else ()
     targets = tuple(d.isoformat() for d in cal.next_sessions(as_of, config.horizon))
     tasks = _with_past_errors(config, db, ticker, as_of, tasks)
     return TickerWork(
         ticker, as_of, prices, prices.attrs.get("source", "unknown"), targets,
         config.train_size, tuple(tasks), len(stored), unscored, tuple(events), tuple(rejected),
-        config.intervals,
+        config.intervals, basis,
     )  # fmt: skip
 
 

@@ -252,6 +252,16 @@ class Store:
             (ticker, as_of),
         ).fetchall()
 
+    def price_basis(self, ticker: str, as_of: str) -> dict[str, float]:
+        """The last price each stored forecast of ``ticker`` saw, by its as-of date (up to
+        ``as_of``): the history as it was, to tell an adjustment from a correction."""
+        rows = self.conn.execute(
+            "SELECT as_of, max(last_price) FROM forecasts WHERE ticker = ? AND as_of <= ? "
+            "GROUP BY as_of",
+            (ticker, as_of),
+        ).fetchall()
+        return {str(d): float(v) for d, v in rows}
+
     def past_forecasts(self, ticker: str, as_of: str) -> list[sqlite3.Row]:
         """Forecasts of ``ticker`` whose target date is at or before ``as_of`` (so known then).
 
