@@ -61,6 +61,7 @@ from forecast.service.schemas import (
     TickerQuery,
     TickersResponse,
     add_error_handlers,
+    clip,
 )
 
 _STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -182,11 +183,18 @@ def _only(*allowed: str):
     """A dependency refusing query parameters other than ``allowed`` (typos filter nothing)."""
 
     async def check(request: Request) -> None:
-        for name in request.query_params:
+        names = [name for name, _ in request.query_params.multi_items()]
+        for name in dict.fromkeys(names):
+            if names.count(name) > 1:  # which one would count? refuse rather than guess
+                raise ParameterError(
+                    422, clip(name), "query",
+                    f"query parameter {clip(name)!r} given {names.count(name)} times; give it once",
+                    ",".join(request.query_params.getlist(name)),
+                )  # fmt: skip
             if name not in allowed:
                 rule = f"allowed: {', '.join(allowed)}" if allowed else "this endpoint takes none"
                 raise ParameterError(
-                    422, name, "query", f"unknown query parameter {name!r}; {rule}",
+                    422, clip(name), "query", f"unknown query parameter {clip(name)!r}; {rule}",
                     request.query_params[name],
                 )  # fmt: skip
 
