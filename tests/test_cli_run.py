@@ -288,7 +288,7 @@ def test_sigterm_rolls_back_the_open_ticker_and_marks_the_run_aborted(tmp_path):
     _until(aapl_done)
     os.kill(child.pid, signal.SIGTERM)
     child.join(60)
-    assert child.exitcode == 130
+    assert child.exitcode == 143  # 128 + SIGTERM, documented
     assert "forecast run: interrupted" in (tmp_path / "out").read_text()
     assert query(store, "SELECT status FROM runs") == [("aborted",)]
     assert query(store, "SELECT DISTINCT ticker FROM forecasts") == [("AAPL",)]

@@ -28,6 +28,12 @@ from forecast.errors import ForecastError
 SUBCOMMANDS = ("backtest", "fetch", "run", "scorecard", "serve", "compare", "report")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal number, as a shell reports it
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl-C (open transactions roll back), exits 143."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -68,9 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     except ForecastError as exc:
         print(f"forecast {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except Terminated:
+        print(f"forecast {args.command}: interrupted (terminated by SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"forecast {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `forecast scorecard | head`: the reader left, nothing to report
         sys.stderr.close()
         return EXIT_OK

@@ -1,8 +1,10 @@
 """``forecast run``: the scheduled job (see :mod:`forecast.job`).
 
 Exit codes: 0 everything stored (or nothing new to do), 3 partial (some tickers or models
-failed, the rest stored), 2 bad config or usage, 1 nothing could be done, 75 another run
-holds the store's lock (try again later). One line per ticker goes to stderr as it
+failed, the rest stored), 2 bad config or usage, 1 nothing could be done, 4 stored from
+stale prices (Yahoo could not be reached), 75 another run holds the store's lock (try
+again later), 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), the open ticker
+rolled back. One line per ticker goes to stderr as it
 finishes; ``--json`` prints a machine-readable summary on stdout.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
 from forecast.cli import (
+    Terminated,
     add_interval_arguments,
     add_progress_arguments,
     log_to_stderr,
@@ -41,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Forecast the next trading sessions for every configured ticker, store "
         "the forecasts and model files, and score stored forecasts whose dates have passed. "
         "Exit codes: 0 all stored or nothing new, 3 partial, 2 bad config or usage, 1 nothing "
-        "could be done, 75 another run holds the lock.",
+        "could be done, 4 stored from stale prices (Yahoo unreachable; the tickers are named), "
+        "75 another run holds the lock, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); "
+        "an interrupted run rolls back the open ticker.",
     )
     p.add_argument(
         "--config",
@@ -153,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 def _print_ticker(t: dict) -> None:
