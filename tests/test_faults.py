@@ -161,3 +161,37 @@ def test_the_store_gives_the_price_basis_of_each_as_of(tmp_path):
     basis = db.price_basis("AAPL", d2)
     db.close()
     assert sorted(basis) == [d0, d1]
+
+
+def test_embedded_prices_used_because_yahoo_is_down_are_stale_with_their_own_exit_code(
+    tmp_path,
+):
+    """Online, Yahoo unreachable, no cache: the embedded series are used, but the run says
+    so: exit 4, the stale tickers named, and /health lists them."""
+    from fake_yahoo import FakeYahoo, after_close
+
+    from forecast.data.yahoo import RetryPolicy, YahooClient
+    from forecast.job.summary import EXIT_STALE
+
+    config = job_config(tmp_path, models=BASELINES)
+    fake = FakeYahoo()
+    fake.fail("outage")
+    now = after_close("2013-03-05")
+    client = YahooClient(download=fake.download, now=lambda: now, sleep=lambda s: None,
+                         policy=RetryPolicy(jitter=0.0))  # fmt: skip
+    summary = run_job(config, offline=False, client=client, now=lambda: now)
+    assert summary.exit_code == EXIT_STALE == 4
+    assert summary.message.endswith("(Yahoo Finance could not be reached): AAPL, MSFT")
+    assert all(t["stale"] and t["source"] == "embedded" for t in summary.tickers)
+    # offline, the same embedded series are what was asked for: not stale
+    assert run_job(config, offline=True).exit_code == 0
+    try:
+        from fastapi.testclient import TestClient
+    except ImportError:  # the serve extra: its own tests skip too
+        return
+    from forecast.service.app import create_app
+
+    run_job(config, offline=False, client=client, now=lambda: now)
+    with TestClient(create_app(config.store, now=lambda: now)) as web:
+        health = web.get("/health").json()
+    assert health["stale_prices"] == ["AAPL", "MSFT"] and health["status"] == "stale"

@@ -271,10 +271,12 @@ def test_network_down_uses_the_cache(tmp_path):
     assert later.exit_code == 1
     assert "latest on or before it: 2013-02-28, from cache data" in later.tickers[0]["message"]
     assert "Yahoo Finance unreachable" in later.tickers[0]["message"]
-    # without --as-of: forecast from the cached prices, but say they are stale (exit 3)
+    # without --as-of: forecast from the cached prices, but say they are stale (exit 4)
     now = after_close("2013-03-01")
     latest = run_job(config, offline=False, client=client("2013-03-01"), now=lambda: now)
-    assert (latest.status, latest.exit_code) == ("partial", 3)
+    assert (latest.status, latest.exit_code) == ("partial", 4)
+    assert latest.message.endswith("from stale prices (Yahoo Finance could not be reached): "
+                                   "AAPL, MSFT")  # fmt: skip
     aapl = latest.tickers[0]
     assert aapl["status"] == "up_to_date" and aapl["stale"] and aapl["as_of"] == "2013-02-28"
     assert aapl["message"].startswith(

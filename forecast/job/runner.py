@@ -298,9 +298,11 @@ def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
 def _stale(cal: TradingCalendar, rule: AsOf, prices: pd.Series) -> str:
     """Why a ticker's latest price is behind the last closed session ('' if it is not).
 
-    Embedded data are never stale: they are the offline demo series, used as they are.
+    Offline (``rule.day`` is None) nothing is stale: the cached or embedded series are used
+    as they are. Online, the embedded series that a failed fetch fell back to are stale like
+    an old cache (a cron job must be told).
     """
-    if rule.strict or rule.day is None or prices.attrs.get("source") == "embedded":
+    if rule.strict or rule.day is None:
         return ""
     last = prices.index[-1].date()
     behind = cal.sessions_between(last, rule.day)

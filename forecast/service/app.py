@@ -42,6 +42,7 @@ from forecast.service.queries import (
     nearest_as_of,
     read_snapshot,
     recent_runs,
+    stale_price_tickers,
     stored_horizons,
 )
 from forecast.service.schemas import (
@@ -235,18 +236,21 @@ def health(service: Annotated[Service, Depends(_service)]) -> Health:
     """The store's state: last runs, newest forecasts and their staleness.
 
     ``sessions_behind`` counts the closed exchange sessions after the newest as-of date of
-    any stored forecast; ``stale`` is ``sessions_behind > max_lag``. ``last_successful_run``
+    any stored forecast; ``stale`` is ``sessions_behind > max_lag``; ``stale_prices`` names
+    the tickers the last run forecast from stale prices. ``last_successful_run``
     is the newest run with status ``succeeded`` or ``nothing_to_do``. ``status`` is ``ok``,
     ``stale``, or ``empty`` (a store without forecasts). A store that cannot be read gets 503.
     """
     with service.snapshot() as conn:
         pairs = latest_by_model(conn)
         last, good = last_run(conn), last_run(conn, successful=True)
+        stale_prices = stale_price_tickers(conn, last["run_id"]) if last else []
     latest = max((p["latest_as_of"] for p in pairs), default=None)
     behind = service.sessions_behind(latest)
     stale = behind is not None and behind > service.max_lag
     return Health(
-        status="empty" if latest is None else "stale" if stale else "ok",
+        status="empty" if latest is None else "stale" if stale or stale_prices else "ok",
+        stale_prices=stale_prices,
         store=str(service.store),
         calendar=service.calendar.name,
         last_closed_session=service.last_closed(),

@@ -175,6 +175,12 @@ class Health(_Model):
     )
     max_lag: int = Field(description="stale when sessions_behind > max_lag")
     stale: bool
+    stale_prices: list[str] = Field(
+        default_factory=list,
+        description="Tickers the last run forecast from stale prices (Yahoo Finance could not "
+        "be reached: cached or embedded prices older than the last closed session); any makes "
+        "status stale",
+    )
     tickers: int = Field(description="Tickers with stored forecasts")
     last_run: Run | None
     last_successful_run: Run | None = Field(
