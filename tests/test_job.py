@@ -309,3 +309,21 @@ def test_store_errors_and_lock(tmp_path, config):
             run_job(config, as_of="2013-02-28")
     finally:
         holder.release()
+
+
+@pytest.mark.parametrize("day", ["2013-03-02", "2013-03-29"])  # a Saturday, Good Friday
+def test_a_future_day_without_a_session_is_an_error_too(config, day):
+    now = pd.Timestamp("2013-03-01 18:00", tz="America/New_York").to_pydatetime()
+    with pytest.raises(ValueError, match=rf"{day} is after the last closed XNYS session"):
+        run_job(config, as_of=day, now=lambda: now)
+
+
+def test_the_command_refuses_a_future_as_of_before_loading_anything(capsys):
+    from forecast.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--as-of", "2999-12-25"])
+    assert exit_.value.code == 2
+    assert "--as-of must be a session that has closed; 2999-12-25 is in the future" in (
+        capsys.readouterr().err
+    )

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,9 +107,15 @@ def _with_intervals(config: JobConfig, method: str | None, level: float | None) 
 
 def _day(text: str):
     try:
-        return parse_date(text, "--as-of")
+        day = parse_date(text, "--as-of")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    today = datetime.now(UTC).date()
+    if day > today:  # the job checks against the exchange's last closed session too
+        raise argparse.ArgumentTypeError(
+            f"--as-of must be a session that has closed; {day} is in the future (today is {today})"
+        )
+    return day
 
 
 def run(args: argparse.Namespace) -> int:

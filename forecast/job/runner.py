@@ -160,14 +160,14 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     if as_of is None:
         return AsOf(None if offline else cal.last_closed_session(now()), strict=False)
     day = parse_date(as_of, "as_of")
-    if not cal.is_session(day):
-        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     last = cal.last_closed_session(now())  # the clock only refuses a date, never shapes results
-    if day > last:
+    if day > last:  # a future holiday too: no date to come is "nothing to do"
         raise ValueError(
             f"as_of must be a session that has closed; {day} is after the last closed "
             f"{cal.name} session {last}"
         )
+    if not cal.is_session(day):
+        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     return AsOf(day, strict=True)
 
 
