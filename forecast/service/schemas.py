@@ -275,6 +275,9 @@ class ScorecardRow(_Model):
     width: float | None = Field(None, description="Mean (upper - lower) / forecast")
     first_target: date | None = None
     last_target: date | None = None
+    next_target: date | None = Field(
+        default=None, description="Earliest target date of the pending forecasts"
+    )
 
 
 class ScorecardResponse(_Model):
