@@ -93,7 +93,11 @@ def ours_child(csv: str, out: str) -> None:
         "cli": (t2 - t1) - sum(stages.values()),
         "in process": time.perf_counter() - t0,
     }
-    print(json.dumps({k: float(v) for k, v in seconds.items()}), file=sys.stderr)
+    print(json.dumps({k: float(v) for k, v in seconds.items()}), file=sys.stderr, flush=True)
+    import atexit
+
+    atexit._run_exitfuncs()  # then leave as the console script does (forecast.cli.console)
+    os._exit(0)
 
 
 DARTS_CHILD = r"""
