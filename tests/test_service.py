@@ -462,3 +462,26 @@ def test_a_large_bad_input_is_not_repeated_in_the_answer(client, url):
 def test_a_repeated_query_parameter_is_refused(client, url, parameter):
     problem = _problem(client.get(url), 422, parameter)
     assert "given 2 times; give it once" in problem["message"]
+
+
+# ---- issue 13: the docs pages work offline ------------------------------------------------
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_reference_no_external_url_and_their_assets_are_served(client, page):
+    import re
+
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), html
+    assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", html)
+    assert any(a.endswith(".js") for a in assets)
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "http" not in policy  # the browser fetches
+    # nothing from elsewhere, whatever the scripts would try
+
+
+def test_swagger_ui_does_not_send_the_schema_to_its_online_validator(client):
+    assert '"validatorUrl": null' in client.get("/docs").text

@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-docs",
         action="store_true",
-        help="do not serve /docs and /redoc (HTML pages that load Swagger UI and ReDoc from a "
-        "CDN); /openapi.json stays",
+        help="do not serve /docs and /redoc (Swagger UI and ReDoc, served offline from the "
+        "fastapi-offline package); /openapi.json stays",
     )
     p.add_argument(
         "--cors-origin",

@@ -11,10 +11,11 @@ Errors are JSON ``{"error", "message", "parameters"}``: 422 for a bad parameter 
 its rule and the value), 404 for an unknown ticker or a filter that selects nothing, 503 when
 the store is missing, locked longer than the busy timeout, or unreadable.
 
-The docs pages ``/docs`` and ``/redoc`` are FastAPI's: fixed HTML holding no request data,
-which loads Swagger UI and ReDoc from a CDN (cdn.jsdelivr.net), so the browser needs network
-access; ``docs=False`` (``forecast serve --no-docs``) turns them off. Every other response is
-JSON with ``Content-Security-Policy: default-src 'none'`` and ``nosniff``.
+The docs pages ``/docs`` and ``/redoc`` are fixed HTML holding no request data, whose
+Swagger UI and ReDoc files the service serves itself (:mod:`forecast.service.docs`): they
+work offline, under a policy that lets them load nothing from elsewhere; ``docs=False``
+(``forecast serve --no-docs``) turns them off. Every other response is JSON with
+``Content-Security-Policy: default-src 'none'`` and ``nosniff``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.datastructures import MutableHeaders
 from forecast.checks import check_int
 from forecast.data.calendar import TradingCalendar, get_calendar
 from forecast.data.tickers import validate_ticker
+from forecast.service.docs import DOCS_CSP, add_docs
 from forecast.service.queries import (
     READ_BUSY_TIMEOUT_SECONDS,
     ScorecardCache,
@@ -123,7 +125,7 @@ def create_app(
     busy_timeout
         Seconds a request waits for the job's commit before answering 503.
     docs
-        Serve ``/docs`` and ``/redoc`` (HTML that loads its scripts from a CDN).
+        Serve ``/docs`` and ``/redoc`` (their scripts served here too: they work offline).
     cors_origins
         Origins allowed to read the API from a browser (CORS); none by default.
     now
@@ -139,8 +141,8 @@ def create_app(
         version=__version__,
         summary="Read-only access to the forecasts, scores and runs of a forecast store.",
         description=API_DESCRIPTION,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        docs_url=None,  # served offline by forecast.service.docs
+        redoc_url=None,
     )
     app.state.service = Service(
         Path(store_path).expanduser().absolute(), get_calendar(calendar), max_lag, busy_timeout, now
@@ -151,7 +153,7 @@ def create_app(
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"])
-    docs_paths = {"/docs", "/redoc", "/docs/oauth2-redirect"} if docs else set()
+    docs_paths = add_docs(app) if docs else set()
     app.add_middleware(_SecurityHeaders, docs_paths=docs_paths)
     return app
 
@@ -382,8 +384,7 @@ class _SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                if strict:
-                    headers["Content-Security-Policy"] = _STRICT_CSP
+                headers["Content-Security-Policy"] = _STRICT_CSP if strict else DOCS_CSP
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
