@@ -195,3 +195,38 @@ def test_embedded_prices_used_because_yahoo_is_down_are_stale_with_their_own_exi
     with TestClient(create_app(config.store, now=lambda: now)) as web:
         health = web.get("/health").json()
     assert health["stale_prices"] == ["AAPL", "MSFT"] and health["status"] == "stale"
+
+
+def test_a_csv_whose_dates_have_another_name_loads_with_date_column(tmp_path, capsys):
+    from forecast.cli import main
+    from forecast.data.loading import load_prices
+
+    path = tmp_path / "px.csv"
+    rows = "\n".join(f"2020-01-{d:02d},{100 + d}" for d in range(1, 31))
+    path.write_text("Datum,Close\n" + rows + "\n")
+    series = load_prices(path, date_column="Datum")
+    assert len(series) == 30 and series.iloc[0] == 101.0
+    import pytest
+
+    from forecast.errors import DataError
+
+    with pytest.raises(DataError, match="name the dates' column with --date-column"):
+        load_prices(path)
+    out = str(tmp_path / "r")
+    argv = ["backtest", "--csv", str(path), "--models", "naive", "--test-size", "5",
+            "--horizons", "1", "--no-report", "--jobs", "1", "--out", out]  # fmt: skip
+    assert main([*argv, "--date-column", "Datum"]) == 0
+    assert main(argv) != 0
+    assert "--date-column" in capsys.readouterr().err
+
+
+def test_a_semicolon_separated_file_gets_a_hint_about_the_delimiter(tmp_path):
+    import pytest
+
+    from forecast.data.loading import load_prices
+    from forecast.errors import DataError
+
+    path = tmp_path / "px.csv"
+    path.write_text("Date;Close\n" + "\n".join(f"2020-01-{d:02d};{d}" for d in range(1, 9)))
+    with pytest.raises(DataError, match="separated by semicolons, not commas"):
+        load_prices(path)

@@ -50,9 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="a price CSV (Date plus price columns); repeatable",
+        help="a price CSV (comma-separated: a Date column, see --date-column, plus price "
+        "columns); repeatable",
     )
     p.add_argument("--column", help="price column (default: Adj Close, else Close)")
+    p.add_argument(
+        "--date-column",
+        metavar="NAME",
+        help="the dates' column of the --csv files (default: the one named Date)",
+    )
     p.add_argument(
         "--models",
         type=model_list,
@@ -117,6 +123,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         models=model_specs(args.models, overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
+        date_column=args.date_column,
         backtest=settings,
         arguments=arguments,
     )

@@ -51,6 +51,8 @@ class BacktestPlan:
         Tickers and CSV paths; empty: every embedded series.
     column
         The price column (``None``: ``Adj Close``, else ``Close``).
+    date_column
+        The dates' column of CSV files (``None``: the one named ``Date``).
     backtest
         Horizons, test size, refit cadence, train size, seed and intervals.
     alpha
@@ -67,6 +69,7 @@ class BacktestPlan:
     models: tuple[ModelSpec, ...]
     series: tuple[str, ...] = ()
     column: str | None = None
+    date_column: str | None = None
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     alpha: float = 0.05
     embedded_first: bool = False
@@ -143,7 +146,7 @@ def load_series(plan: BacktestPlan) -> list[pd.Series]:
             series = read_price_csv(embedded, plan.column)
             series.attrs["source"] = "embedded"
         else:
-            series = load_prices(name, plan.column)
+            series = load_prices(name, plan.column, date_column=plan.date_column)
         need = plan.backtest.test_size + 2
         if plan.source and len(series) < need:  # else the engine's own check names the series
             label = f"series[{i}]" if plan.series else "the embedded series"
