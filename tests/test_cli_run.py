@@ -154,7 +154,9 @@ def test_scorecard_command(tmp_path, capsys):
     assert text.splitlines()[0].split() == [
         "ticker", "model", "horizon", "n", "pending", "mae", "rmse", "rel_mae", "hit_rate",
         "n_intervals", "level", "coverage", "width", "first_target", "last_target",
+        "next_target",
     ]  # fmt: skip
+    assert text.splitlines()[-1].startswith("18 of 36 forecasts scored; 18 pending")
     assert "MSFT" not in text
     assert main(["scorecard", "--store", str(_store(config)), "--model", "naive", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
