@@ -78,7 +78,7 @@ def test_fresh_store_has_schema_and_settings(db):
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 10_000
     assert conn.isolation_level is None  # autocommit: every write is an explicit BEGIN IMMEDIATE
-    assert db.models_dir == db.path.parent / "models"
+    assert db.models_dir == db.path.parent / f"{db.path.name}.models"
 
 
 def test_reopening_migrates_nothing_and_newer_schema_is_refused(tmp_path):
@@ -122,10 +122,10 @@ def test_a_version_1_store_is_migrated_with_its_data_kept(tmp_path):
     path = tmp_path / "forecast.db"
     _v1_store(path)
     before = sqlite3.connect(path).execute("SELECT * FROM scored_forecasts").fetchall()
-    with pytest.raises(StoreError, match=r"schema version 1; this forecast reads version 3"):
+    with pytest.raises(StoreError, match=r"schema version 1; this forecast reads version 4"):
         open_reader(path)  # readers wait for the job to migrate it
     store = open_store(path)
-    assert st.schema_version(store.conn) == st.SCHEMA_VERSION == 3
+    assert st.schema_version(store.conn) == st.SCHEMA_VERSION == 4
     view = store.conn.execute("SELECT * FROM scored_forecasts").fetchall()
     # the old columns and values as they were; the interval and scale columns NULL
     assert [tuple(r)[: len(before[0])] for r in view] == before
@@ -175,13 +175,13 @@ def _v2_store(path: Path) -> dict[str, list[tuple]]:
     return rows
 
 
-def test_a_version_2_store_is_migrated_to_3_with_every_row_kept(tmp_path):
+def test_a_version_2_store_is_migrated_with_every_row_kept(tmp_path):
     path = tmp_path / "forecast.db"
     before = _v2_store(path)
-    with pytest.raises(StoreError, match=r"schema version 2; this forecast reads version 3"):
+    with pytest.raises(StoreError, match=r"schema version 2; this forecast reads version 4"):
         open_reader(path)
     store = open_store(path)
-    assert st.schema_version(store.conn) == 3
+    assert st.schema_version(store.conn) == 4
     for table, rows in before.items():
         after = store.conn.execute(f"SELECT * FROM {table}").fetchall()
         assert len(after) == len(rows) == 1, table
@@ -209,7 +209,7 @@ def test_a_version_2_store_is_migrated_to_3_with_every_row_kept(tmp_path):
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         store.conn.execute("UPDATE forecasts SET interval_scale = 'vix' WHERE forecast_id = 1")
     store.close()
-    assert st.schema_version(open_reader(path)) == 3
+    assert st.schema_version(open_reader(path)) == st.SCHEMA_VERSION
 
 
 def _state(last_origin: str | None, horizon: int = 1, alpha: float = 0.2) -> IntervalStateRow:

@@ -6,17 +6,25 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from forecast.checks import check_int
+from forecast.cli import (
+    add_interval_arguments,
+    add_progress_arguments,
+    int_list,
+    model_list,
+    positive_int,
+    show_progress,
+)
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
+from forecast.models.registry import available_models
 
-from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.evaluation.conformal import IntervalSettings
-from forecast.models import available_models
-from forecast.walkforward.config import BacktestConfig
-from forecast.walkforward.engine import BacktestResult
-from forecast.walkforward.inputs import with_benchmark
-from forecast.workflows.backtest import BacktestPlan, model_specs, run_backtest
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    import pandas as pd
+
+    from forecast.walkforward.engine import BacktestResult
+    from forecast.workflows.backtest import BacktestPlan
 
 BASELINES = "naive,drift,ar,markov,msar"
 #: CLI flags that set the parameter of the same name on every model that has it
@@ -42,13 +50,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="a price CSV (Date plus price columns); repeatable",
+        help="a price CSV (comma-separated: a Date column, see --date-column, plus price "
+        "columns); repeatable",
     )
     p.add_argument("--column", help="price column (default: Adj Close, else Close)")
     p.add_argument(
+        "--date-column",
+        metavar="NAME",
+        help="the dates' column of the --csv files (default: the one named Date)",
+    )
+    p.add_argument(
         "--models",
-        type=name_list,
-        default=name_list(BASELINES),
+        type=model_list,
+        default=BASELINES.split(","),
         help=f"comma-separated model names (default: {BASELINES}; valid: "
         f"{','.join(available_models())})",
     )
@@ -81,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
     add_worker_arguments(p, "(series, model) task")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_arguments(p)
     p.add_argument(
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
     )
@@ -90,6 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
+    from forecast.evaluation.conformal import IntervalSettings
+    from forecast.walkforward.config import BacktestConfig
+    from forecast.workflows.backtest import BacktestPlan, model_specs
+
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
     intervals = None
     if args.intervals != "none":
@@ -105,6 +123,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         models=model_specs(args.models, overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
+        date_column=args.date_column,
         backtest=settings,
         arguments=arguments,
     )
@@ -112,21 +131,37 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
+    check_worker_args(args)
+    _check_sizes(args)
+    from forecast.walkforward.inputs import with_benchmark
+    from forecast.workflows.backtest import run_backtest
+
     plan = plan_from_args(args)
     names = with_benchmark([m.name for m in plan.models])
     executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
     plan = replace(plan, arguments={**plan.arguments, "jobs": executor.workers})
+    progress = show_progress(args)
     with executor:  # local workers start now, importing the models while this process loads
-        if not args.no_progress and not executor.in_process:
+        if progress and not executor.in_process:
             print(f"backtest: on {executor.describe()}", file=sys.stderr)
         done = run_backtest(
-            plan, args.out, executor=executor, progress=not args.no_progress,
+            plan, args.out, executor=executor, progress=progress,
             report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
     print(format_metrics(done.result.metrics))
     report_failures(done.result)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """The engine's own rules on the sizes (same messages), before the library loads."""
+    for h in args.horizons:
+        check_int(h, "horizons", 1)
+    check_int(args.test_size, "test_size", 1)
+    check_int(args.refit_every, "refit_every", 1)
+    if args.train_size is not None:
+        check_int(args.train_size, "train_size", 2)
 
 
 def report_failures(result: BacktestResult) -> None:

@@ -10,9 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from forecast.data.tickers import validate_ticker
-from forecast.job.config import DEFAULT_CONFIG, load_config
-from forecast.store.scorecard import format_scorecard, scorecard
+from forecast.cli import ticker_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SQLite store (default: the one in --config, else data/forecast.db)",
     )
     p.add_argument("--config", type=Path, default=None, help="job config naming the store")
-    p.add_argument("--ticker", type=validate_ticker, default=None, help="only this ticker")
+    p.add_argument("--ticker", type=ticker_arg, default=None, help="only this ticker")
     p.add_argument("--model", default=None, help="only this model")
     p.add_argument("--json", action="store_true", help="print the table as JSON records")
     p.set_defaults(func=run)
@@ -43,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the scorecard."""
+    from forecast.store.scorecard import format_scorecard, scorecard
+
     table = scorecard(_store_path(args), ticker=args.ticker, model=args.model)
     if args.json:
         records = [
@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store_path(args: argparse.Namespace) -> Path:
+    from forecast.job.config import DEFAULT_CONFIG, load_config
+
     if args.store is not None:
         return args.store
     if args.config is not None or DEFAULT_CONFIG.is_file():

@@ -69,7 +69,7 @@ class JobConfig:
     horizon
         Trading sessions forecast after the as-of session (1 to 250).
     store
-        The SQLite store; model files go to a ``models`` folder next to it.
+        The SQLite store; model files go to the folder ``<store file name>.models`` beside it.
     calendar
         The ``exchange_calendars`` code the sessions come from.
     refit_every

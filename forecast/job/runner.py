@@ -51,6 +51,7 @@ from forecast.data.loading import load_prices
 from forecast.data.sources import is_offline
 from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.execution.base import Executor, Outcome
+from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.job import modelfiles
 from forecast.job.config import JobConfig
@@ -86,6 +87,7 @@ def run_job(
     client: YahooClient | None = None,
     jobs: int | None = None,
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> RunSummary:
     """Run the job once; see the module docstring.
 
@@ -113,6 +115,8 @@ def run_job(
         this process, ``jobs=N`` on ``N`` local worker processes, or an executor. Prices are
         loaded and the store is read and written by this process only; each ticker is
         written once, in config order, as soon as it and the tickers before it are done.
+    progress
+        Show progress on stderr, model by model (:class:`forecast.execution.progress.Progress`).
 
     Returns
     -------
@@ -137,7 +141,14 @@ def run_job(
         try:
             modelfiles.clean_temporary(db.models_dir)
             source = (offline, client)
-            summary = _run(config, db, calendar, rule, source, now, on_ticker, executor)
+            bar = None
+            if progress:
+                bar = Progress(len(config.tickers) * len(config.models), "model fit", "run")
+            try:
+                summary = _run(config, db, calendar, rule, source, now, on_ticker, executor, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
         except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
             raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
         finally:
@@ -152,18 +163,20 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     if as_of is None:
         return AsOf(None if offline else cal.last_closed_session(now()), strict=False)
     day = parse_date(as_of, "as_of")
-    if not cal.is_session(day):
-        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     last = cal.last_closed_session(now())  # the clock only refuses a date, never shapes results
-    if day > last:
+    if day > last:  # a future holiday too: no date to come is "nothing to do"
         raise ValueError(
             f"as_of must be a session that has closed; {day} is after the last closed "
             f"{cal.name} session {last}"
         )
+    if not cal.is_session(day):
+        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     return AsOf(day, strict=True)
 
 
-def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -> RunSummary:
+def _run(
+    config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor, bar=None
+) -> RunSummary:
     run_id = db.begin_run(
         as_of=rule.text if rule.strict else None,
         config_hash=config.digest(),
@@ -176,6 +189,8 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
     notes: dict[str, tuple[str | None, str, float]] = {}  # ticker: as-of, stale, seconds
 
     def write(done: Outcome) -> None:
+        if bar is not None:
+            bar.task_done(done.key, len(config.models), f"{done.key} done")
         t0 = time.perf_counter()
         as_of, stale, seconds = notes.pop(done.key)
         result = _finish(db, done, as_of, stale)
@@ -192,8 +207,14 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
         seconds += done.seconds + time.perf_counter() - t0
         tickers.append(ticker_summary(result, seconds))
         if on_ticker is not None:
-            on_ticker(tickers[-1])
+            if bar is None:
+                on_ticker(tickers[-1])
+            else:
+                with bar.aside():
+                    on_ticker(tickers[-1])
 
+    if bar is not None and executor.reports_progress:
+        executor.on_event = bar.event
     try:
         # the driver loads and plans each ticker, a worker computes it, and the driver writes
         # the results in config order, one transaction per ticker (workers never write)
@@ -207,17 +228,23 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
                 if isinstance(work, TickerResult):
                     batch.add_result(ticker, work)
                 else:
-                    batch.submit(ticker, compute_ticker, work)
+                    reporter = None
+                    if bar is not None:
+                        in_here = executor.in_process
+                        reporter = bar if in_here else WorkerReporter(ticker)
+                    batch.submit(ticker, compute_ticker, work, reporter)
                 for done in batch.completed(wait=False):
                     write(done)
             for done in batch.completed():
                 write(done)
     except BaseException:  # Ctrl-C, SIGTERM, a failing store: the current ticker rolled back
+        executor.on_event = None
         try:
             db.finish_run(run_id, status="aborted", errors=errors, finished_at=_iso(now()))
         except sqlite3.Error as exc:
             log.error("could not mark run %s aborted: %s", run_id, exc)
         raise
+    executor.on_event = None
     status, code, message = run_outcome(tickers, rule)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
     return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers)
@@ -274,9 +301,11 @@ def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
 def _stale(cal: TradingCalendar, rule: AsOf, prices: pd.Series) -> str:
     """Why a ticker's latest price is behind the last closed session ('' if it is not).
 
-    Embedded data are never stale: they are the offline demo series, used as they are.
+    Offline (``rule.day`` is None) nothing is stale: the cached or embedded series are used
+    as they are. Online, the embedded series that a failed fetch fell back to are stale like
+    an old cache (a cron job must be told).
     """
-    if rule.strict or rule.day is None or prices.attrs.get("source") == "embedded":
+    if rule.strict or rule.day is None:
         return ""
     last = prices.index[-1].date()
     behind = cal.sessions_between(last, rule.day)
@@ -318,12 +347,13 @@ def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) ->
                       version["trained_through"], version["file"], files)
         )  # fmt: skip
     unscored = tuple(tuple(r) for r in db.unscored(ticker, as_of))
+    basis = tuple(db.price_basis(ticker, as_of).items()) if unscored else ()
     targets = tuple(d.isoformat() for d in cal.next_sessions(as_of, config.horizon))
     tasks = _with_past_errors(config, db, ticker, as_of, tasks)
     return TickerWork(
         ticker, as_of, prices, prices.attrs.get("source", "unknown"), targets,
         config.train_size, tuple(tasks), len(stored), unscored, tuple(events), tuple(rejected),
-        config.intervals,
+        config.intervals, basis,
     )  # fmt: skip
 
 
@@ -374,7 +404,13 @@ def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
         if old:
             db.mark_pruned(run_id, result.ticker, model, old)
             for v in old:  # after the commit: a crash here leaves files nobody points to
-                modelfiles.remove_version(db.models_dir, v["file"])
+                try:
+                    modelfiles.remove_version(db.models_dir, v["file"])
+                except Exception as exc:  # the ticker is stored: a file left is only a warning
+                    log.warning(
+                        "%s/%s: could not delete old model version %s (%s); the run goes on",
+                        result.ticker, model, v["file"], exc,
+                    )  # fmt: skip
 
 
 def _iso(moment: datetime) -> str:

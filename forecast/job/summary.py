@@ -13,6 +13,8 @@ from datetime import date
 from forecast.store.rows import TickerResult
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+#: every ticker stored, but some from stale prices (Yahoo could not be reached)
+EXIT_STALE = 4
 #: another run holds the store's lock (sysexits' EX_TEMPFAIL: "try again later")
 EXIT_LOCKED = 75
 
@@ -90,12 +92,21 @@ def run_outcome(tickers: list[dict], rule: AsOf) -> tuple[str, int, str]:
     fresh = [t for t in tickers if t["status"] in ("stored", "partial")]
     if failed and len(failed) == n:
         return "failed", EXIT_FAILURE, f"all {n} tickers failed: nothing stored"
-    if failed or partial or stale:
+    names = ", ".join(t["ticker"] for t in stale)
+    if failed or partial:
         return (
             "partial",
             EXIT_PARTIAL,
             f"{n - len(failed)} of {n} tickers stored; {len(partial)} with failed models, "
-            f"{len(stale)} with stale prices, {len(failed)} failed",
+            f"{len(stale)} with stale prices{f' ({names})' if stale else ''}, "
+            f"{len(failed)} failed",
+        )
+    if stale:  # stored in the store as a partial run; its own exit code for cron
+        return (
+            "partial",
+            EXIT_STALE,
+            f"{n} tickers stored, {len(stale)} from stale prices (Yahoo Finance could not be "
+            f"reached): {names}",
         )
     if not fresh:
         if rule.strict:

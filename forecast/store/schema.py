@@ -57,6 +57,10 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
     errors), ``interval_failed`` (a forecast stored without its interval), ``scale_failed``
     (no volatility forecast at the as-of: no scaled interval, sigma or regime that evening).
+``settings`` (since 4)
+    Store-wide ``key``/``value`` pairs: ``models_dir``, the name of the models folder beside
+    the store (absent: ``<store file name>.models``, so two stores in one folder never share
+    model files; a store that had model files before version 4 keeps the shared ``models``).
 ``scored_forecasts`` (view)
     Forecasts joined with their scores, for readers (with the interval columns since 2, the
     scale, sigma and regime since 3).
@@ -75,8 +79,8 @@ History: version 1 created the tables; version 2 added ``interval_method``,
 ``interval_level``, ``calibration_errors`` and the interval columns of the view; version 3
 added the volatility scale (``interval_scale``, ``sigma``, ``vol_regime``; ``sigma`` and
 ``scale`` of ``calibration_errors``) and ``interval_state``, keeping every row (the new
-columns of old rows are NULL). A store of an older version is migrated when the job opens
-it; readers refuse it until then.
+columns of old rows are NULL); version 4 added ``settings``. A store of an older version is
+migrated when the job opens it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
 rely on these names; change them only through a new migration.
@@ -86,7 +90,7 @@ from __future__ import annotations
 
 #: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
 MAX_HORIZON = 250
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: interval states kept per (ticker, model, spec_hash, horizon): the newest few as-ofs
 STATE_KEEP = 5
 
@@ -232,6 +236,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                    s.direction_hit, s.restated, f.lower, f.upper, f.interval_method,
                    f.interval_level, f.interval_scale, f.sigma, f.vol_regime
             FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
+    ),
+    (  # 3 -> 4: each store its own models folder; a store that has model files keeps its own
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+        "INSERT INTO settings (key, value) SELECT 'models_dir', 'models' "
+        "WHERE EXISTS (SELECT 1 FROM model_versions)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION

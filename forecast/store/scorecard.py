@@ -32,6 +32,9 @@ One row per (ticker, model, horizon) over the *matured* forecasts (those the job
     stored before the regime existed (schema 2) count in ``coverage`` only.
 ``first_target``, ``last_target``
     The range of target dates scored.
+``next_target``
+    The earliest target date of the pending forecasts: the first of them is scored by the
+    first ``forecast run`` after that session has closed.
 
 Tickers are not pooled: a mean error in dollars across a $30 and a $2500 series would
 measure the price levels, not the models.
@@ -68,6 +71,7 @@ SCORECARD_COLUMNS = [
     "coverage_turbulent",
     "first_target",
     "last_target",
+    "next_target",
 ]
 #: the regimes of the split, as ``forecasts.vol_regime`` stores them
 REGIMES = ("calm", "turbulent")
@@ -101,12 +105,14 @@ def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (ticker, model, horizon), g in forecasts.groupby(["ticker", "model", "horizon"], sort=True):
         scored = g[g["scored"].astype(bool)]
+        waiting = g.loc[~g["scored"].astype(bool), "target_date"]
         row = {
             "ticker": ticker,
             "model": model,
             "horizon": int(horizon),
             "n": len(scored),
             "pending": len(g) - len(scored),
+            "next_target": waiting.min() if len(waiting) else None,
             **_interval_columns(scored),
         }
         if len(scored):
@@ -195,4 +201,24 @@ def format_scorecard(table: pd.DataFrame) -> str:
     if not len(table):
         return "no forecasts stored yet"
     shown = table.copy()
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+    return f"{text}\n\n{scorecard_summary(table)}"
+
+
+def scorecard_summary(table: pd.DataFrame) -> str:
+    """One line: how many forecasts are scored, how many pending, and when the next mature,
+    e.g. ``0 of 45 forecasts scored; 45 pending, the first maturing on 2013-03-04 (...)``."""
+    scored, pending = int(table["n"].sum()), int(table["pending"].sum())
+    line = f"{scored} of {scored + pending} forecasts scored"
+    if pending:
+        first = min(d for d in table["next_target"] if isinstance(d, str))
+        line += (
+            f"; {pending} pending, the first maturing on {first} (scored by the first "
+            f"`forecast run` after that session closes)"
+        )
+    if not scored:
+        line += (
+            ". No forecast has matured yet: the columns fill in as the job runs on later "
+            "sessions (or replay past sessions with `forecast run --as-of DATE`)"
+        )
+    return line
