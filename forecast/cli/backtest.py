@@ -9,16 +9,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
+from forecast.checks import DEFAULT_LEVEL
+from forecast.cli import (
+    add_interval_arguments,
+    backtest_volatility,
+    int_list,
+    name_list,
+    positive_int,
+)
+from forecast.cli.backtest_volatility import PROXY_CHOICES, VOLATILITY_MODELS
 from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.evaluation.conformal import IntervalSettings
+from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
 from forecast.models import available_models
+from forecast.models.registry import available_volatility_models
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.engine import BacktestResult
 from forecast.walkforward.inputs import with_benchmark
 from forecast.workflows.backtest import BacktestPlan, model_specs, run_backtest
 
 BASELINES = "naive,drift,ar,markov,msar"
+TARGETS = ("price", "volatility")
 #: CLI flags that set the parameter of the same name on every model that has it
 MODEL_FLAGS = {
     "epochs": "epochs",
@@ -33,8 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backtest",
         help="walk-forward backtest of models on price series",
-        description="Walk-forward backtest against the random walk. With no TICKER and no "
+        description="Walk-forward backtest against the random walk (--target price, the "
+        "default) or of volatility models against the naive volatility model (--target "
+        "volatility: realised-variance and Value-at-Risk forecasts). With no TICKER and no "
         "--csv it runs on the embedded series.",
+    )
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="price",
+        help="what to forecast: price (default) or volatility (the variance of daily log "
+        "returns, scored by QLIKE and MSE against the naive model, with 1%% and 5%% "
+        "Value-at-Risk backtests)",
     )
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to load")
     p.add_argument(
@@ -48,9 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--models",
         type=name_list,
-        default=name_list(BASELINES),
+        default=None,
         help=f"comma-separated model names (default: {BASELINES}; valid: "
-        f"{','.join(available_models())})",
+        f"{','.join(available_models())}; with --target volatility default "
+        f"{VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
     )
     p.add_argument(
         "--horizons", type=int_list, default=[1, 5], help="comma-separated (default 1,5)"
@@ -73,6 +94,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_interval_arguments(p)
+    p.set_defaults(intervals=None, level=None)  # None: not given (price only; defaults below)
+    p.add_argument(
+        "--proxy",
+        choices=PROXY_CHOICES,
+        default=None,
+        help="with --target volatility: the realised-variance proxy of the target (default "
+        "auto: Yang-Zhang with open/high/low, squared returns for a close-only series)",
+    )
     neural = p.add_argument_group(
         "neural models (rnn, lstm, gru, elman, lecture_rnn, lecture_rnn_direction)"
     )
@@ -91,9 +120,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    if args.proxy is not None:
+        raise ValueError(f"--proxy applies to --target volatility; got --proxy {args.proxy}")
+    method = DEFAULT_METHOD if args.intervals is None else args.intervals
     intervals = None
-    if args.intervals != "none":
-        intervals = IntervalSettings(method=args.intervals, level=args.level)
+    if method != "none":
+        level = DEFAULT_LEVEL if args.level is None else args.level
+        intervals = IntervalSettings(method=method, level=level)
     settings = BacktestConfig(
         tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
         intervals,
@@ -102,7 +135,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
     return BacktestPlan(
-        models=model_specs(args.models, overrides),
+        models=model_specs(args.models or name_list(BASELINES), overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
         backtest=settings,
@@ -112,6 +145,9 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
+    if args.target == "volatility":
+        overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+        return backtest_volatility.run(args, overrides)
     plan = plan_from_args(args)
     names = with_benchmark([m.name for m in plan.models])
     executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
