@@ -33,6 +33,7 @@ from forecast.job.intervals import (
     distribution_bounds,
     past_errors,
 )
+from forecast.job.volatility import VolatilityWork, compute_volatility
 from forecast.models.loading import model_from_files
 from forecast.models.saving import model_files
 from forecast.store.rows import CalibrationRow, ForecastRow, NewVersion, ScoreRow, TickerResult
@@ -82,6 +83,8 @@ class TickerWork:
     events: tuple[tuple, ...] = ()
     rejected: tuple[int, ...] = ()
     intervals: IntervalSettings | None = None
+    #: the volatility forecasts to make (:mod:`forecast.job.volatility`); ``None``: none
+    volatility: VolatilityWork | None = None
 
 
 def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
@@ -146,6 +149,8 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                         lower[h - 1], upper[h - 1], method, level)
             for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
         ]  # fmt: skip
+    if work.volatility is not None:
+        compute_volatility(work.ticker, work.as_of, work.volatility, result)
     if any(s.restated for s in result.scores):
         result.events.append(
             (None, "restated", "prices changed since some forecasts were made; actuals rescaled")
@@ -153,7 +158,7 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     n_ok = work.n_stored + len({f.model for f in result.forecasts})
     if result.failures:
         result.status = "partial" if n_ok else "failed"
-    elif not work.tasks:
+    elif not work.tasks and not result.volatility_forecasts:
         result.status = "up_to_date"
     return result
 
