@@ -50,7 +50,10 @@ def api(app):
 def operations(api) -> list:
     found = [result.ok() for result in api.get_all_operations()]
     assert {op.path for op in found} >= {
-        "/health", "/tickers", "/forecasts/{ticker}", "/volatility/{ticker}"
+        "/health",
+        "/tickers",
+        "/forecasts/{ticker}",
+        "/volatility/{ticker}",
     }
     return found
 
