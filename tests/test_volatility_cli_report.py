@@ -179,3 +179,18 @@ def test_the_shipped_compare_config_runs_the_econometric_models():
     names = [m.name for m in config.volatility.models]
     assert names == ["naive", "ewma", "garch", "gjr", "har", "msrv"]  # the nets: commented out
     assert config.volatility.config.horizons == config.backtest.horizons
+
+
+def test_readme_volatility_api_example(tmp_path):
+    import forecast
+
+    frame = forecast.load_price_frame("GSPC")  # Open, High, Low, Close, Adj Close
+    vol = forecast.backtest_volatility(frame, ["ewma", "garch", "har"], test_size=60, reps=50)
+    m = vol.metrics.set_index(["model", "horizon"])
+    assert m.loc[("naive", 1), "rel_qlike"] == 1.0 and 0 <= m.loc[("har", 1), "var_1_p_uc"] <= 1
+    run = forecast.write_volatility_run(vol, tmp_path / "vol")
+    paths = forecast.write_report(run.path, figures=False)
+    assert "Volatility and Value-at-Risk" in paths.markdown.read_text()
+    garch = forecast.get_volatility_model("garch").fit(frame.loc[:"2018-06-29"])
+    later = garch.predict_variance(5, history=frame.loc[:"2018-07-31"])
+    assert len(later) == 5 and (later > 0).all()
