@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from forecast.report.display import Cell, Table, failures_table, pairs_table, text_table
 from forecast.report.tables import ALPHA, format_p, percent, plain
 from forecast.report.volatility_tables import (
     VAR_VARIANTS,
-    beats,
     leaderboard,
     models_of,
     proxies,
@@ -472,9 +470,3 @@ def volatility_glossary(models: list[str]) -> tuple[tuple[str, str], ...]:
     """The section's terms, then one entry per model family of the run."""
     chosen = dict.fromkeys(MODEL_ENTRIES[m] for m in models if m in MODEL_ENTRIES)
     return VOLATILITY_GLOSSARY + tuple(chosen)
-
-
-def winners(run: VolatilityRunFiles, alpha: float = ALPHA) -> int:
-    """How many (series, model, horizon) rows beat the naive model significantly."""
-    m = run.metrics
-    return int(beats(m[np.isfinite(m["dm_qlike_pvalue"].astype(float))], alpha).sum())
