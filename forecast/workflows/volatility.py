@@ -210,6 +210,8 @@ def parse_compare_volatility(
             f"{source}: volatility needs model tables, e.g. [volatility.models.garch]"
         )
     models = parse_volatility_models(raw["models"], source)
+    if not isinstance(raw.get("horizons", []), list):
+        raise ConfigError(f"{source}: volatility.horizons must be a list of integers")
     settings = {
         "horizons": tuple(raw.get("horizons", price.horizons)),
         "test_size": raw.get("test_size", price.test_size),
@@ -221,8 +223,6 @@ def parse_compare_volatility(
         "mcs_size": raw.get("mcs_size", 0.10),
         "reps": raw.get("reps", 1000),
     }
-    if not isinstance(raw.get("horizons", []), list):
-        raise ConfigError(f"{source}: volatility.horizons must be a list of integers")
     try:
         config = VolatilityConfig(**settings)
     except (TypeError, ValueError) as exc:
