@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import pandas as pd
@@ -52,19 +53,28 @@ def load_frames(close_only: bool) -> list:
     return frames
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished worker processes."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run(args: argparse.Namespace, jobs: int):
-    """One whole backtest on ``jobs`` workers: the result and its wall seconds."""
+    """One whole backtest on ``jobs`` workers: the result, its wall and CPU seconds."""
     models = {name: get_volatility_model(name) for name in ECONOMETRIC_MODELS}
     if args.nets:
         for name in ("lstm", "gru"):
             models[name] = get_volatility_model(name, epochs=args.epochs, seed=0)
     frames = load_frames(args.close_only)
-    wall = time.perf_counter()
+    wall, cpu = time.perf_counter(), _cpu()
     result = backtest_volatility(
         frames, models, (1, 5), args.test_size, args.refit_every, args.train_size,
         executor=resolve_executor(jobs if jobs > 1 else None),
     )  # fmt: skip
-    return result, time.perf_counter() - wall
+    return result, time.perf_counter() - wall, _cpu() - cpu
 
 
 def main() -> None:
@@ -90,15 +100,17 @@ def main() -> None:
         walls: dict[int, list[float]] = {1: [], args.jobs: []}
         for _ in range(2):
             for jobs in (1, args.jobs):
-                result, wall = run(args, jobs)
+                result, wall, cpu = run(args, jobs)
                 walls[jobs].append(wall)
-                print(f"  jobs={jobs}: {wall:.1f} s (load {os.getloadavg()[0]:.2f})")
+                print(f"  jobs={jobs}: {wall:.1f} s wall, {cpu:.1f} s CPU (load "
+                      f"{os.getloadavg()[0]:.2f})")  # fmt: skip
         ratios = [a / b for a, b in zip(walls[1], walls[args.jobs], strict=True)]
         print(
             f"speed-up of jobs={args.jobs} over jobs=1: " + ", ".join(f"{r:.2f}x" for r in ratios)
         )
     else:
-        result, wall = run(args, args.jobs)
+        result, wall, cpu = run(args, args.jobs)
+        print(f"  jobs={args.jobs}: {wall:.1f} s wall, {cpu:.1f} s CPU")
     t0 = time.perf_counter()
     volatility_verdicts(result.forecasts)  # the MCS/SPA/StepM part of the scoring, again
     mcs = time.perf_counter() - t0
