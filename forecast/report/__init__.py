@@ -13,9 +13,10 @@ figures and the run's facts. It reads only the run folder's three files
 Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
 files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
 volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
-:mod:`~forecast.report.volatility_display`, :mod:`~forecast.report.volatility_figures` and
-:mod:`~forecast.report.volatility_pages`, :mod:`~forecast.report.volatility_glossary` (the volatility section, from a volatility run folder
-or the ``volatility/`` folder of a compare run), :mod:`~forecast.report.display` and
+:mod:`~forecast.report.volatility_display`, :mod:`~forecast.report.volatility_figures`,
+:mod:`~forecast.report.volatility_glossary` and :mod:`~forecast.report.volatility_pages` (the
+volatility section, from a volatility run folder or the ``volatility/`` folder of a compare
+run), :mod:`~forecast.report.display` and
 :mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
