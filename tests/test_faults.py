@@ -9,6 +9,7 @@ from job_helpers import BASELINES, job_config, query, sessions
 
 from forecast.job.runner import run_job
 from forecast.store.database import open_store
+from forecast.store.schema import MIGRATIONS
 
 
 def test_a_failing_clean_up_of_old_versions_is_a_warning_and_the_run_goes_on(tmp_path, caplog):
@@ -47,20 +48,21 @@ def test_two_stores_in_one_folder_keep_their_own_model_files(tmp_path):
 def test_a_store_with_files_in_the_old_shared_folder_keeps_using_it(tmp_path):
     """Stores from before schema 4 keep their ``models`` folder (their rows point there)."""
     path = tmp_path / "forecast.db"
-    db = open_store(path)
-    db.conn.execute("DELETE FROM settings")
-    db.conn.execute("DROP TABLE settings")
-    db.conn.execute("PRAGMA user_version = 3")
-    db.conn.execute(
+    conn = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:3]:  # a store as schema version 3 made it
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute(
         "INSERT INTO runs (started_at, config_hash, status, pid, host, version) "
         "VALUES ('2013-01-01', 'x', 'succeeded', 1, 'h', 'v')"
     )
-    db.conn.execute(
+    conn.execute(
         "INSERT INTO model_versions (ticker, model, spec_hash, params, trained_through, "
         "n_train, data_hash, file, sha256, fit_seconds, run_id, status) VALUES "
         "('AAPL', 'ar', 's', '{}', '2013-01-01', 10, 'd', 'T_AAPL/ar/x', 'h', 0.1, 1, 'active')"
     )
-    db.close()
+    conn.close()
     db = open_store(path)
     assert db.models_dir == tmp_path / "models"
     db.close()
@@ -69,13 +71,14 @@ def test_a_store_with_files_in_the_old_shared_folder_keeps_using_it(tmp_path):
     fresh.close()
 
 
-def test_schema_version_is_four():
+def test_schema_version_is_the_newest():
     conn = sqlite3.connect(":memory:")
     from forecast.store.database import migrate
     from forecast.store.schema import SCHEMA_VERSION
 
     migrate(conn)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION == len(MIGRATIONS) == 5
 
 
 def test_a_full_disk_is_reported_as_such_not_as_cannot_rollback(tmp_path):

@@ -182,6 +182,7 @@ def test_openapi_schema_documents_every_endpoint_and_error(client):
         "/forecasts/{ticker}",
         "/scorecard",
         "/runs",
+        "/volatility/{ticker}",
     }
     for item in spec["paths"].values():
         assert set(item) == {"get"}  # read-only

@@ -13,12 +13,13 @@ from forecast.cli import (
     add_interval_arguments,
     add_progress_arguments,
     int_list,
-    model_list,
+    name_list,
     positive_int,
     show_progress,
 )
+from forecast.cli.backtest_volatility import PROXY_CHOICES, VOLATILITY_MODELS
 from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
-from forecast.models.registry import available_models
+from forecast.models.registry import available_models, available_volatility_models
 
 if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
     import pandas as pd
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers a
     from forecast.workflows.backtest import BacktestPlan
 
 BASELINES = "naive,drift,ar,markov,msar"
+TARGETS = ("price", "volatility")
 #: CLI flags that set the parameter of the same name on every model that has it
 MODEL_FLAGS = {
     "epochs": "epochs",
@@ -41,8 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backtest",
         help="walk-forward backtest of models on price series",
-        description="Walk-forward backtest against the random walk. With no TICKER and no "
+        description="Walk-forward backtest against the random walk (--target price, the "
+        "default) or of volatility models against the naive volatility model (--target "
+        "volatility: realised-variance and Value-at-Risk forecasts). With no TICKER and no "
         "--csv it runs on the embedded series.",
+    )
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="price",
+        help="what to forecast: price (default) or volatility (the variance of daily log "
+        "returns, scored by QLIKE and MSE against the naive model, with 1%% and 5%% "
+        "Value-at-Risk backtests)",
     )
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to load")
     p.add_argument(
@@ -61,10 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--models",
-        type=model_list,
-        default=BASELINES.split(","),
+        type=any_model_list,
+        default=None,
         help=f"comma-separated model names (default: {BASELINES}; valid: "
-        f"{','.join(available_models())})",
+        f"{','.join(available_models())}; with --target volatility default "
+        f"{VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
     )
     p.add_argument(
         "--horizons", type=int_list, default=[1, 5], help="comma-separated (default 1,5)"
@@ -87,6 +100,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_interval_arguments(p)
+    p.set_defaults(intervals=None, level=None, scale=None)  # None: not given (price only)
+    p.add_argument(
+        "--proxy",
+        choices=PROXY_CHOICES,
+        default=None,
+        help="with --target volatility: the realised-variance proxy of the target (default "
+        "auto: Yang-Zhang with open/high/low, squared returns for a close-only series)",
+    )
     neural = p.add_argument_group(
         "neural models (rnn, lstm, gru, elman, lecture_rnn, lecture_rnn_direction)"
     )
@@ -102,16 +123,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def any_model_list(text: str) -> list[str]:
+    """Model names of either registry (argparse type): a name that is neither a price nor a
+    volatility model is a usage error before any library loads; :func:`run` then checks the
+    names against the ``--target``'s own registry."""
+    from forecast.models.registry import check_model_name, check_volatility_model_name
+
+    names = []
+    for name in name_list(text):
+        try:
+            names.append(check_model_name(name))
+        except ValueError as exc:
+            try:
+                names.append(check_volatility_model_name(name))
+            except ValueError:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def _check_target_models(args: argparse.Namespace) -> None:
+    """Every ``--models`` name belongs to the ``--target``'s registry (``ValueError``)."""
+    from forecast.models.registry import check_model_name, check_volatility_model_name
+
+    check = check_volatility_model_name if args.target == "volatility" else check_model_name
+    for name in args.models or ():
+        check(name)
+
+
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
+    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
+    from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
+    from forecast.checks import DEFAULT_LEVEL
     from forecast.evaluation.conformal import IntervalSettings
     from forecast.walkforward.config import BacktestConfig
     from forecast.workflows.backtest import BacktestPlan, model_specs
 
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    if args.proxy is not None:
+        raise ValueError(f"--proxy applies to --target volatility; got --proxy {args.proxy}")
+    method = DEFAULT_METHOD if args.intervals is None else args.intervals
     intervals = None
-    if args.intervals != "none":
-        intervals = IntervalSettings(method=args.intervals, level=args.level, scale=args.scale)
+    if method != "none":
+        level = DEFAULT_LEVEL if args.level is None else args.level
+        scale = DEFAULT_SCALE if args.scale is None else args.scale
+        intervals = IntervalSettings(method=method, level=level, scale=scale)
     settings = BacktestConfig(
         tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
         intervals,
@@ -120,7 +176,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
     return BacktestPlan(
-        models=model_specs(args.models, overrides),
+        models=model_specs(args.models or name_list(BASELINES), overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
         date_column=args.date_column,
@@ -133,6 +189,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
     check_worker_args(args)
     _check_sizes(args)
+    _check_target_models(args)
+    if args.target == "volatility":
+        from forecast.cli import backtest_volatility
+
+        overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+        return backtest_volatility.run(args, overrides)
     from forecast.walkforward.inputs import with_benchmark
     from forecast.workflows.backtest import run_backtest
 

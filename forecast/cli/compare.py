@@ -61,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     chosen = executor if args.executor == "dask" else None
     done = compare(config, out, progress=show_progress(args), executor=chosen)
     print_headline(done.result.metrics, config.alpha)
+    if done.volatility is not None:
+        from forecast.report.volatility_tables import summary as volatility_summary
+
+        print()
+        for line in volatility_summary(done.volatility.run, config.alpha)[:3]:
+            print(f"volatility: {line}")
     print(f"wrote {done.run_dir / 'report.html'} and report.md", file=sys.stderr)
     return 0
 

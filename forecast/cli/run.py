@@ -190,6 +190,12 @@ def _print_ticker(t: dict) -> None:
         if t["calibrated"]:
             parts.append(f"calibrated {','.join(t['calibrated'])}")
         parts.append(f"{t['scores']} scored")
+        vol = t.get("volatility") or {}
+        if vol.get("forecasts") or vol.get("scores"):
+            parts.append(
+                f"volatility: {vol['forecasts']} forecasts, {vol['scores']} scored"
+                + (f", refit {','.join(vol['refit'])}" if vol["refit"] else "")
+            )
         if t["failed"]:
             parts.append("failed " + "; ".join(f"{m}: {e}" for m, e in t["failed"].items()))
         if t["status"] == "up_to_date":

@@ -48,6 +48,7 @@ from forecast.checks import parse_date
 from forecast.data.cache import PriceCache
 from forecast.data.calendar import TradingCalendar, get_calendar
 from forecast.data.loading import load_prices
+from forecast.data.ohlc import load_price_frame
 from forecast.data.sources import is_offline
 from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.execution.base import Executor, Outcome
@@ -65,6 +66,7 @@ from forecast.job.summary import (
     ticker_summary,
 )
 from forecast.job.ticker import ModelTask, TickerWork, compute_ticker, spec_of
+from forecast.job.volatility import VolatilityWork, plan_volatility
 from forecast.store.database import Store, StoreError, check_store_folder, open_store
 from forecast.store.rows import TickerResult
 
@@ -256,7 +258,12 @@ def _prepare(config, db: Store, cal, rule: AsOf, source, ticker) -> tuple[object
     try:
         prices = _prices(ticker, rule, *source)
         as_of = prices.index[-1].strftime("%Y-%m-%d")
-        return _plan(config, db, cal, ticker, as_of, prices), _stale(cal, rule, prices)
+        work = _plan(config, db, cal, ticker, as_of, prices)
+        if config.volatility is not None:
+            work = replace(
+                work, volatility=_plan_volatility(config, db, cal, ticker, as_of, source)
+            )
+        return work, _stale(cal, rule, prices)
     except Exception as exc:
         return _failed(ticker, as_of, f"{type(exc).__name__}: {exc}"), ""
 
@@ -296,6 +303,22 @@ def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
             )
     prices.attrs.update(attrs)
     return prices
+
+
+def _plan_volatility(config, db: Store, cal, ticker: str, as_of: str, source) -> VolatilityWork:
+    """The ticker's volatility work: its open/high/low/close up to ``as_of`` and the models.
+
+    The frame comes from the same source as the closes (the cache the close load has just
+    topped up, or the embedded series), cut at the as-of session: never a later price.
+    """
+    offline, client = source
+    frame = load_price_frame(ticker, end=as_of, offline=offline, client=client)
+    frame = frame[frame.index <= pd.Timestamp(as_of)]
+    if not len(frame) or frame.index[-1] != pd.Timestamp(as_of):
+        last = frame.index[-1].date() if len(frame) else "none"
+        raise LookupError(f"volatility: no open/high/low/close on the as-of session {as_of} "
+                          f"(latest: {last})")  # fmt: skip
+    return plan_volatility(config.volatility, db, cal, ticker, as_of, frame, config)
 
 
 def _stale(cal: TradingCalendar, rule: AsOf, prices: pd.Series) -> str:
@@ -399,8 +422,8 @@ def _with_past_errors(config, db: Store, ticker: str, as_of: str, tasks: list) -
 
 
 def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
-    for model in {v.model for v in result.versions}:
-        old = db.versions_beyond(result.ticker, model, keep)
+    for model, target in {(v.model, v.target) for v in result.versions}:
+        old = db.versions_beyond(result.ticker, model, keep, target)
         if old:
             db.mark_pruned(run_id, result.ticker, model, old)
             for v in old:  # after the commit: a crash here leaves files nobody points to

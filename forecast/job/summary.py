@@ -57,11 +57,11 @@ class RunSummary:
 
 def ticker_summary(r: TickerResult, seconds: float) -> dict:
     """One ticker's line of the run summary (and of ``--json``)."""
-    refit = list(dict.fromkeys(v.model for v in r.versions))
+    refit = list(dict.fromkeys(v.model for v in r.versions if v.target == "price"))
     forecast_models = list(dict.fromkeys(f.model for f in r.forecasts))
     loaded = [m for m in forecast_models if m not in refit]
     calibrated = list(dict.fromkeys(c.model for c in r.calibration))
-    failed = {f["model"] or "*": f["error"] for f in r.failures}
+    failed = {_failed_key(f): f["error"] for f in r.failures}
     if r.status == "failed" and not r.message:
         r.message = "; ".join(f"{m}: {e}" for m, e in failed.items())
     return {
@@ -80,6 +80,26 @@ def ticker_summary(r: TickerResult, seconds: float) -> dict:
         "source": r.source,
         "message": r.message,
         "seconds": round(seconds, 3),
+        "volatility": _volatility_summary(r),
+    }
+
+
+def _failed_key(failure: dict) -> str:
+    """The model a failure names (``*``: the ticker), ``volatility:`` before a volatility one."""
+    model = failure["model"] or "*"
+    stage = str(failure.get("stage") or "")
+    return f"volatility:{model}" if stage.startswith("volatility") else model
+
+
+def _volatility_summary(r: TickerResult) -> dict:
+    """The ticker's volatility forecasts: how many, scored, and which models were refit."""
+    refit = list(dict.fromkeys(v.model for v in r.versions if v.target == "volatility"))
+    models = list(dict.fromkeys(f.model for f in r.volatility_forecasts))
+    return {
+        "forecasts": len(r.volatility_forecasts),
+        "scores": len(r.volatility_scores),
+        "refit": refit,
+        "loaded": [m for m in models if m not in refit],
     }
 
 

@@ -40,6 +40,7 @@ from forecast.job.intervals import (
     state_row,
     update_state,
 )
+from forecast.job.volatility import VolatilityWork, compute_volatility
 from forecast.models.loading import model_from_files
 from forecast.models.saving import model_files
 from forecast.store.rows import (
@@ -104,6 +105,8 @@ class TickerWork:
     intervals: IntervalSettings | None = None
     #: (as_of, last price the forecasts of that day saw): see :func:`score_forecasts`
     basis: tuple[tuple[str, float], ...] = ()
+    #: the volatility forecasts to make (:mod:`forecast.job.volatility`); ``None``: none
+    volatility: VolatilityWork | None = None
 
 
 def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
@@ -176,6 +179,8 @@ def compute_ticker(work: TickerWork, progress: object | None = None) -> TickerRe
         ]  # fmt: skip
         if progress is not None:
             progress.update(1)
+    if work.volatility is not None:
+        compute_volatility(work.ticker, work.as_of, work.volatility, result)
     if any(s.restated for s in result.scores):
         result.events.append(
             (None, "restated", "prices changed since some forecasts were made; actuals rescaled")
@@ -183,7 +188,7 @@ def compute_ticker(work: TickerWork, progress: object | None = None) -> TickerRe
     n_ok = work.n_stored + len({f.model for f in result.forecasts})
     if result.failures:
         result.status = "partial" if n_ok else "failed"
-    elif not work.tasks:
+    elif not work.tasks and not result.volatility_forecasts:
         result.status = "up_to_date"
     return result
 

@@ -89,6 +89,18 @@ def check_model_name(name: object) -> str:
     return str(key)
 
 
+def check_volatility_model_name(name: object) -> str:
+    """The registered volatility model name ``name`` spells in any case, or ``ValueError``
+    listing the valid ones."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _VOLATILITY_ENTRIES:
+        raise ValueError(
+            f"unknown volatility model {name!r}; valid volatility models: "
+            f"{', '.join(available_volatility_models())}"
+        )
+    return str(key)
+
+
 def warm_up_model(name: str) -> None:
     """Import what model ``name`` needs to fit (torch for the nets): a worker's warm-up."""
     MODELS[name].warm_up()

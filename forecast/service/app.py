@@ -1,7 +1,8 @@
 """A read-only HTTP service over the forecast store (``forecast serve``).
 
 ``create_app(store_path)`` builds the FastAPI app; the endpoints (``/health``, ``/tickers``,
-``/forecasts/{ticker}``, ``/scorecard``, ``/runs``, all ``GET`` and JSON) are described in
+``/forecasts/{ticker}``, ``/scorecard``, ``/runs``, ``/volatility/{ticker}``, all ``GET`` and
+JSON) are described in
 :data:`forecast.service.schemas.API_DESCRIPTION`, which is also the OpenAPI description.
 
 The service never writes: every request reads through a read-only connection (``mode=ro``,
@@ -66,6 +67,8 @@ from forecast.service.schemas import (
     add_error_handlers,
     clip,
 )
+from forecast.service.volatility import volatility_response
+from forecast.service.volatility_schemas import VolatilityResponse
 
 _STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -215,6 +218,12 @@ def _router():
         ("/forecasts/{ticker}", forecasts, ("model", "as_of", "horizon"), "Forecasts of a ticker"),
         ("/scorecard", scorecard, ("ticker", "model"), "Live scorecard"),
         ("/runs", runs, ("limit",), "Recent job runs"),
+        (
+            "/volatility/{ticker}",
+            volatility,
+            ("model", "as_of", "horizon"),
+            "Volatility and Value-at-Risk forecasts of a ticker",
+        ),
     ):
         router.get(path, dependencies=[_only(*allowed)], summary=summary)(_in_thread(endpoint))
     return router
@@ -332,6 +341,27 @@ def _nothing_selected(conn, symbol: str, models: list[str], chosen: str, day, ho
         f"run that day); nearest stored: before {near['before'] or 'none'}, after "
         f"{near['after'] or 'none'}", day,
     )  # fmt: skip
+
+
+def volatility(
+    service: Annotated[Service, Depends(_service)],
+    ticker: TickerPath,
+    model: ModelQuery = None,
+    as_of: AsOfQuery = None,
+    horizon: HorizonQuery = None,
+) -> VolatilityResponse:
+    """The volatility and Value-at-Risk forecasts of ``ticker`` from one as-of session.
+
+    Default: the newest as-of among the selected volatility models. Each forecast carries its
+    model version and, once its target session has passed, its score (realised proxy, log
+    return, QLIKE, exceptions of each VaR); ``scorecard`` gives the ticker's live QLIKE and
+    MSE relative to the naive model and the VaR exception rates. A ticker without volatility
+    forecasts is 404; so is a ``model``, ``as_of`` or ``horizon`` that selects nothing.
+    """
+    symbol, day = _ticker(ticker, "path"), _day(as_of)
+    with service.snapshot() as conn:
+        body = volatility_response(conn, symbol, ticker, model, day, horizon)
+    return VolatilityResponse(**body)
 
 
 def scorecard(

@@ -32,6 +32,10 @@ API_DESCRIPTION = """Read-only JSON over the store `forecast run` writes.
   the model version and data hash of each row; filters `model`, `as_of`, `horizon`.
 - `/scorecard`: the live scorecard (as `forecast scorecard`); filters `ticker`, `model`.
 - `/runs`: the newest job runs with their status.
+- `/volatility/{ticker}`: one as-of date's volatility and Value-at-Risk forecasts of a ticker
+  (variance of the log return to each target session, VaR at 1% and 5%, normal and
+  Student-t), their scores once matured, and the live volatility scorecard; filters `model`,
+  `as_of`, `horizon`.
 
 Errors are `{"error", "message", "parameters"}`: 422 names the parameter, its rule and the
 value (cut to 64 characters); 404 an unknown ticker or a filter selecting nothing; 503 a

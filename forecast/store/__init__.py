@@ -3,7 +3,8 @@
 Owns connecting, transactions and the writer (:mod:`~forecast.store.database`), the schema
 and its migrations (:mod:`~forecast.store.schema`), the rows one ticker writes
 (:mod:`~forecast.store.rows`) and the live scorecard computed from the stored forecasts
-(:mod:`~forecast.store.scorecard`).
+(:mod:`~forecast.store.scorecard`), and the volatility tables' writer and the job's reads of
+them (:mod:`~forecast.store.volatility`).
 
 May import: ``forecast.evaluation`` and the bottom modules. Nothing here imports a model,
 the engine, the data sources or torch.

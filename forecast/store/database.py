@@ -26,6 +26,7 @@ from urllib.parse import quote
 from forecast.errors import ForecastError
 from forecast.store.rows import TickerResult
 from forecast.store.schema import MIGRATIONS, SCHEMA_VERSION, STATE_KEEP
+from forecast.store.volatility import write_volatility
 
 BUSY_TIMEOUT_SECONDS = 30.0
 
@@ -331,13 +332,13 @@ class Store:
             for v in r.versions:
                 c.execute(
                     "INSERT INTO model_versions (ticker, model, spec_hash, params, "
-                    "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id, "
+                    "target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (ticker, model, spec_hash, trained_through) DO UPDATE SET "
                     "file = excluded.file, sha256 = excluded.sha256, status = 'active', "
                     "fit_seconds = excluded.fit_seconds, run_id = excluded.run_id",
                     (r.ticker, v.model, v.spec_hash, v.params, v.trained_through, v.n_train,
-                     v.data_hash, v.file, v.sha256, v.fit_seconds, run_id),
+                     v.data_hash, v.file, v.sha256, v.fit_seconds, run_id, v.target),
                 )  # fmt: skip
             for f in r.forecasts:
                 version_id = c.execute(
@@ -376,6 +377,7 @@ class Store:
                 "INSERT INTO events (run_id, ticker, model, kind, message) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, r.ticker, model, kind, msg) for model, kind, msg in r.events],
             )
+            write_volatility(c, run_id, r)
             self._ticker_row(c, run_id, r)
 
     @staticmethod
@@ -409,13 +411,16 @@ class Store:
         )  # fmt: skip
 
     # ---- model file retention -------------------------------------------------------------
-    def versions_beyond(self, ticker: str, model: str, keep: int) -> list[sqlite3.Row]:
-        """Active versions of (ticker, model) older than the newest ``keep``."""
+    def versions_beyond(
+        self, ticker: str, model: str, keep: int, target: str = "price"
+    ) -> list[sqlite3.Row]:
+        """Active versions of (ticker, model) of ``target``'s registry older than the newest
+        ``keep``."""
         return self.conn.execute(
             "SELECT version_id, file FROM model_versions WHERE ticker = ? AND model = ? "
-            "AND status = 'active' ORDER BY trained_through DESC, version_id DESC "
-            "LIMIT -1 OFFSET ?",
-            (ticker, model, keep),
+            "AND target = ? AND status = 'active' ORDER BY trained_through DESC, "
+            "version_id DESC LIMIT -1 OFFSET ?",
+            (ticker, model, target, keep),
         ).fetchall()
 
     def mark_pruned(self, run_id: int, ticker: str, model: str, versions: list) -> None:

@@ -95,6 +95,9 @@ class BacktestRun:
     run: RunFiles
     report: object | None
     stages: Mapping[str, float]
+    #: ``forecast compare``'s volatility backtest (a
+    #: :class:`~forecast.workflows.volatility.VolatilityRun`), if its config asks for one
+    volatility: object | None = None
 
     @property
     def run_dir(self) -> Path:
