@@ -7,6 +7,8 @@ Public API::
     result = forecast.backtest(prices, ["naive", "ar"])    # walk-forward, no look-ahead
     result.metrics                                         # one row per series/model/horizon
     forecast.write_report("runs/x")                        # after forecast.write_run(...)
+    frame = forecast.load_price_frame("GSPC")              # open, high, low, close
+    vol = forecast.backtest_volatility(frame, ["garch", "har"])  # variance and VaR forecasts
 
 Every public name is imported on first use, so ``import forecast`` (and importing one room,
 e.g. ``forecast.models``) loads only what it needs and never torch. The package is laid out
@@ -41,6 +43,15 @@ _LAZY = {
     "load_config": "forecast.job.config",
     "run_job": "forecast.job.runner",
     "scorecard": "forecast.store.scorecard",
+    "load_price_frame": "forecast.data.ohlc",
+    "backtest_volatility": "forecast.walkforward.volatility",
+    "VolatilityResult": "forecast.walkforward.volatility",
+    "write_volatility_run": "forecast.walkforward.volatility_files",
+    "read_volatility_run": "forecast.walkforward.volatility_files",
+    "available_volatility_models": "forecast.models.registry",
+    "get_volatility_model": "forecast.models.registry",
+    "VolatilityPlan": "forecast.workflows.volatility",
+    "run_volatility_backtest": "forecast.workflows.volatility",
     "ProcessExecutor": "forecast.execution.process_pool",
     "DaskExecutor": "forecast.execution.dask_cluster",
 }

@@ -70,3 +70,17 @@ class KillerDrift(DriftForecaster):
         if series.name == "BAD" and in_worker():
             os.kill(os.getpid(), signal.SIGKILL)
         return super().fit(series)
+
+
+def report_then_wait(flag: str, n: int) -> int:
+    """Report ``n`` units to the driver, then return only once the driver creates ``flag``."""
+    from forecast.execution.progress import WorkerReporter
+
+    reporter = WorkerReporter("task")
+    reporter.add_total(1)
+    for _ in range(n):
+        reporter.update(1)
+    deadline = time.monotonic() + 60
+    while not Path(flag).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return n

@@ -202,6 +202,13 @@ CORRUPTIONS = {
     "naive fetch time": (_edit("fetched_at", "2013-03-01T22:00:00"), "fetched_at has no timezone"),
     "negative close": (_set_value(-5.0), "closes that are not positive finite"),
     "extra row": (lambda t: t.replace('"values":[[', '"values":[[1,1,1,1,1,1],[', 1), "rows of"),
+    # found by fault injection (issue 13): these escaped the reader with a traceback
+    "deep nesting": (lambda t: '{"a":' + "[" * 100_000 + "]" * 100_000 + "}", "RecursionError"),
+    "integer 10**400": (_set_value(10**400), "OverflowError"),
+    "integer of 5000 digits": (
+        lambda t: t.replace('"values":[[', '"values":[[' + "9" * 5000 + ",", 1),
+        "ValueError",
+    ),
 }
 
 

@@ -161,8 +161,9 @@ def test_scorecard_command(tmp_path, capsys):
     assert text.splitlines()[0].split() == [
         "ticker", "model", "horizon", "n", "pending", "mae", "rmse", "rel_mae", "hit_rate",
         "n_intervals", "level", "coverage", "width", "n_calm", "coverage_calm", "n_turbulent",
-        "coverage_turbulent", "first_target", "last_target",
+        "coverage_turbulent", "first_target", "last_target", "next_target",
     ]  # fmt: skip
+    assert text.splitlines()[-1].startswith("18 of 36 forecasts scored; 18 pending")
     assert "MSFT" not in text
     assert main(["scorecard", "--store", str(_store(config)), "--model", "naive", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
@@ -236,7 +237,7 @@ def _check_consistent(store: Path) -> None:
         # every version the store points to is complete and passes its check
         active = "SELECT file, sha256 FROM model_versions WHERE status = 'active'"
         for rel, sha in conn.execute(active):
-            modelfiles.read_version(store.parent / "models", rel, sha)
+            modelfiles.read_version(store.parent / "forecast.db.models", rel, sha)
     finally:
         conn.close()
 
@@ -272,7 +273,7 @@ def test_killed_run_leaves_a_consistent_store_and_the_next_run_completes(
     summary = run_job(load_config(config), as_of=D1)
     assert summary.exit_code == 0
     _check_consistent(store)
-    assert not list((store.parent / "models").glob("*/*/.tmp-*"))
+    assert not list((store.parent / "forecast.db.models").glob("*/*/.tmp-*"))
     assert "running" not in {r[0] for r in query(store, "SELECT status FROM runs")}
     assert {t: dump(store, t) for t in ("forecasts", "scores")} == reference
 
@@ -296,7 +297,7 @@ def test_sigterm_rolls_back_the_open_ticker_and_marks_the_run_aborted(tmp_path):
     _until(aapl_done)
     os.kill(child.pid, signal.SIGTERM)
     child.join(60)
-    assert child.exitcode == 130
+    assert child.exitcode == 143  # 128 + SIGTERM, documented
     assert "forecast run: interrupted" in (tmp_path / "out").read_text()
     assert query(store, "SELECT status FROM runs") == [("aborted",)]
     assert query(store, "SELECT DISTINCT ticker FROM forecasts") == [("AAPL",)]
@@ -313,12 +314,12 @@ def _forked_main(args: list[str], out: str, gate: str | None = None, at: str = "
     if gate is not None:
         compute, deadline = job.compute_ticker, time.monotonic() + 60
 
-        def gated(work):
+        def gated(work, *rest):
             while work.ticker.startswith(at) and not os.path.exists(gate):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.02)
-            return compute(work)
+            return compute(work, *rest)
 
         job.compute_ticker = gated
     with open(out, "w") as fh:

@@ -12,11 +12,10 @@ from executor_tasks import KillerDrift, die, die_once, fail, square, thread_limi
 from helpers import price_series, tiny
 
 from forecast.cli import main
-from forecast.cli.workers import make_executor
 from forecast.data.series import embedded_dir, read_price_csv
 from forecast.execution.base import ExecutorError, SerialExecutor
 from forecast.execution.process_pool import ProcessExecutor
-from forecast.execution.sizing import resolve_executor
+from forecast.execution.sizing import make_executor, resolve_executor
 from forecast.models import available_models, get_model
 from forecast.walkforward.engine import backtest
 

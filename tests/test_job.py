@@ -134,7 +134,7 @@ def _version_folder(config, model: str):
         "SELECT file FROM model_versions WHERE ticker = 'AAPL' AND model = ? AND status = 'active'",
         (model,),
     )[0:1]
-    return config.store.parent / "models" / rel[0]
+    return config.store.parent / "forecast.db.models" / rel[0]
 
 
 @pytest.mark.parametrize("damage", ["flip_byte", "truncate", "planted_pickle", "valid_but_wrong"])
@@ -201,7 +201,7 @@ def test_old_versions_are_pruned_to_keep_versions(tmp_path):
     assert [(r[0], r[1]) for r in rows] == [
         (days[0], "pruned"), (days[1], "pruned"), (days[2], "active"), (days[3], "active")
     ]  # fmt: skip
-    models = config.store.parent / "models"
+    models = config.store.parent / "forecast.db.models"
     assert [(models / r[2]).is_dir() for r in rows] == [False, False, True, True]
     assert len(query(config.store, "SELECT * FROM events WHERE kind = 'pruned'")) == 2 * 3
 
@@ -271,10 +271,12 @@ def test_network_down_uses_the_cache(tmp_path):
     assert later.exit_code == 1
     assert "latest on or before it: 2013-02-28, from cache data" in later.tickers[0]["message"]
     assert "Yahoo Finance unreachable" in later.tickers[0]["message"]
-    # without --as-of: forecast from the cached prices, but say they are stale (exit 3)
+    # without --as-of: forecast from the cached prices, but say they are stale (exit 4)
     now = after_close("2013-03-01")
     latest = run_job(config, offline=False, client=client("2013-03-01"), now=lambda: now)
-    assert (latest.status, latest.exit_code) == ("partial", 3)
+    assert (latest.status, latest.exit_code) == ("partial", 4)
+    assert latest.message.endswith("from stale prices (Yahoo Finance could not be reached): "
+                                   "AAPL, MSFT")  # fmt: skip
     aapl = latest.tickers[0]
     assert aapl["status"] == "up_to_date" and aapl["stale"] and aapl["as_of"] == "2013-02-28"
     assert aapl["message"].startswith(
@@ -307,3 +309,21 @@ def test_store_errors_and_lock(tmp_path, config):
             run_job(config, as_of="2013-02-28")
     finally:
         holder.release()
+
+
+@pytest.mark.parametrize("day", ["2013-03-02", "2013-03-29"])  # a Saturday, Good Friday
+def test_a_future_day_without_a_session_is_an_error_too(config, day):
+    now = pd.Timestamp("2013-03-01 18:00", tz="America/New_York").to_pydatetime()
+    with pytest.raises(ValueError, match=rf"{day} is after the last closed XNYS session"):
+        run_job(config, as_of=day, now=lambda: now)
+
+
+def test_the_command_refuses_a_future_as_of_before_loading_anything(capsys):
+    from forecast.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--as-of", "2999-12-25"])
+    assert exit_.value.code == 2
+    assert "--as-of must be a session that has closed; 2999-12-25 is in the future" in (
+        capsys.readouterr().err
+    )

@@ -315,3 +315,43 @@ def test_cli_flags_reach_the_neural_models(tmp_path, capsys):
     forecasts = pd.read_csv(out / "forecasts.csv")
     assert set(forecasts.model) == {"naive", "lstm", "gru"}
     assert "lstm" in capsys.readouterr().out
+
+
+def test_hand_written_adam_is_bit_identical_to_torch_optim_adam():
+    """networks.Adam replaces torch.optim.Adam (whose first use imports torch._dynamo):
+    the same updates, bit for bit, over many steps with clipping."""
+    from forecast.models.networks import Adam
+
+    def train(make_optimizer):
+        torch.manual_seed(0)
+        net = nn.LSTM(1, 8, batch_first=True)
+        head = nn.Linear(8, 2)
+        params = [*net.parameters(), *head.parameters()]
+        opt = make_optimizer(params)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(60):
+            x = torch.randn(16, 10, 1, generator=gen)
+            loss = ((head(net(x)[0][:, -1]) - x[:, -2:, 0]) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        return [p.detach().clone() for p in params]
+
+    ours = train(lambda p: Adam(p, lr=1e-2))
+    theirs = train(lambda p: torch.optim.Adam(p, lr=1e-2))
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    assert not torch.equal(ours[0], train(lambda p: Adam(p, lr=2e-2))[0])
+
+
+def test_fitting_a_net_does_not_import_torch_dynamo():
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from forecast.models import get_model\n"
+        "s = pd.Series(np.exp(np.cumsum(np.random.default_rng(0).normal(0, .01, 200))),\n"
+        "              index=pd.bdate_range('2020-01-01', periods=200))\n"
+        "get_model('gru', epochs=2, window=10, hidden_size=4).fit(s).predict(2)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

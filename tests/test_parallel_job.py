@@ -146,7 +146,7 @@ def test_sigterm_stops_the_workers_and_marks_the_run_aborted(tmp_path):
     assert workers  # the pool's processes
     os.kill(child.pid, signal.SIGTERM)
     child.join(60)
-    assert child.exitcode == 130
+    assert child.exitcode == 143  # 128 + SIGTERM, documented
     assert "forecast run: interrupted" in (tmp_path / "out").read_text()
     assert query(config.store, "SELECT status FROM runs") == [("aborted",)]
     assert query(config.store, "SELECT DISTINCT ticker FROM forecasts") == [("AAPL",)]

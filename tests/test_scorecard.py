@@ -216,3 +216,23 @@ def test_filters_and_missing_store(tmp_path):
     table = scorecard(config.store, ticker="MSFT", model="drift")
     assert set(table["ticker"]) == {"MSFT"} and set(table["model"]) == {"drift"}
     assert list(table["horizon"]) == [1, 2, 3] and list(table["n"]) == [2, 1, 0]
+
+
+def test_the_scorecard_says_how_many_are_pending_and_when_the_first_mature(tmp_path):
+    from forecast.store.scorecard import scorecard, scorecard_summary
+
+    config = job_config(tmp_path, models={"naive": {}, "drift": {}}, tickers=["AAPL"], horizon=2)
+    d0, d1, d2 = sessions(3, end="2013-02-28")
+    run_job(config, as_of=d0)
+    table = scorecard(config.store)
+    assert set(table["next_target"]) == {d1, d2}  # horizon 1 and 2
+    assert scorecard_summary(table).startswith(
+        f"0 of 4 forecasts scored; 4 pending, the first maturing on {d1}"
+    )
+    assert "No forecast has matured yet" in format_scorecard(table)
+    for day in (d1, d2):  # replaying the next sessions scores them
+        run_job(config, as_of=day)
+    table = scorecard(config.store)
+    # d0's two horizons and d1's first: 3 per model
+    assert scorecard_summary(table).startswith("6 of 12 forecasts scored; 6 pending")
+    assert table["mae"].notna().all()

@@ -191,6 +191,7 @@ def test_openapi_schema_documents_every_endpoint_and_error(client):
         "/forecasts/{ticker}",
         "/scorecard",
         "/runs",
+        "/volatility/{ticker}",
     }
     for item in spec["paths"].values():
         assert set(item) == {"get"}  # read-only
@@ -440,3 +441,57 @@ def test_create_app_checks_its_arguments(store):
         create_app(store, max_lag=-1)
     with pytest.raises(ValueError, match="busy_timeout must be > 0 seconds; got 0"):
         create_app(store, busy_timeout=0)
+
+
+# ---- issue 13: large inputs are not echoed three times; repeated parameters are refused --
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/forecasts/AAPL?model=" + "x" * 30_000,
+        "/forecasts/AAPL?as_of=" + "9" * 30_000,
+        "/runs?limit=" + "1" * 30_000,
+        "/forecasts/" + "A" * 5_000,
+        "/forecasts/AAPL?" + "y" * 30_000 + "=1",
+    ],
+)
+def test_a_large_bad_input_is_not_repeated_in_the_answer(client, url):
+    response = client.get(url)
+    assert response.status_code == 422
+    assert len(response.content) < 2_000  # the input was 5-30 kB
+    assert "characters)" in response.text  # the value is cut, and says how long it was
+
+
+@pytest.mark.parametrize(
+    ("url", "parameter"),
+    [
+        ("/forecasts/AAPL?model=ar&model=naive", "model"),
+        ("/runs?limit=1&limit=2", "limit"),
+        ("/scorecard?ticker=AAPL&ticker=AAPL", "ticker"),
+    ],
+)
+def test_a_repeated_query_parameter_is_refused(client, url, parameter):
+    problem = _problem(client.get(url), 422, parameter)
+    assert "given 2 times; give it once" in problem["message"]
+
+
+# ---- issue 13: the docs pages work offline ------------------------------------------------
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_reference_no_external_url_and_their_assets_are_served(client, page):
+    import re
+
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", html, re.I), html
+    assets = re.findall(r"""(?:src|href)=["'](/[^"']+)["']""", html)
+    assert any(a.endswith(".js") for a in assets)
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "http" not in policy  # the browser fetches
+    # nothing from elsewhere, whatever the scripts would try
+
+
+def test_swagger_ui_does_not_send_the_schema_to_its_online_validator(client):
+    assert '"validatorUrl": null' in client.get("/docs").text

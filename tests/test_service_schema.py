@@ -34,7 +34,8 @@ MAX_EXAMPLES = 40
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    config = job_config(tmp_path_factory.mktemp("schema"), models=BASELINES)
+    volatility = {"models": {"ewma": {}, "har": {}}}  # /volatility/{ticker} has data too
+    config = job_config(tmp_path_factory.mktemp("schema"), models=BASELINES, volatility=volatility)
     for day in sessions(3, end="2013-02-28"):  # offline explicitly: module fixture
         assert run_job(config, as_of=day, offline=True).exit_code == 0
     moment = pd.Timestamp("2013-03-01 18:00", tz="America/New_York").to_pydatetime()
@@ -48,7 +49,12 @@ def api(app):
 
 def operations(api) -> list:
     found = [result.ok() for result in api.get_all_operations()]
-    assert {op.path for op in found} >= {"/health", "/tickers", "/forecasts/{ticker}"}
+    assert {op.path for op in found} >= {
+        "/health",
+        "/tickers",
+        "/forecasts/{ticker}",
+        "/volatility/{ticker}",
+    }
     return found
 
 

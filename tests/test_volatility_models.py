@@ -3,7 +3,6 @@ the leakage canary on every model, seeds and model files."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -331,29 +330,26 @@ def test_a_close_only_series_works_end_to_end(frame):
         assert np.all(np.isfinite(out)) and np.all(out > 0)
 
 
-# ---- the benchmark's walk ------------------------------------------------------------------
-def _benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "volatility_backtest", ROOT / "benchmarks" / "volatility_backtest.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
+# ---- the walk (the engine's, see also tests/test_volatility_engine.py) ---------------------
 def test_walk_rows_and_no_look_ahead(frame):
-    walk = _benchmark().walk_volatility
-    origins = np.arange(480, 599)
-    kwargs = {"refit_every": 20, "horizons": (1, 5), "series": "IBM"}
-    table, failures = walk(frame, small("har"), origins, **kwargs)
-    assert not failures
-    assert len(table) == len(origins) + (len(origins) - 4)  # h=5 needs 5 prices after
+    from forecast.walkforward.volatility import backtest_volatility
+
+    frame = frame.copy()
+    frame.attrs["name"] = "IBM"
+
+    def walk(data):
+        return backtest_volatility(data, {"har": small("har")}, test_size=119, reps=10)
+
+    table = walk(frame).forecasts
+    table = table[table.model == "har"].reset_index(drop=True)
+    assert len(table) == 119 + (119 - 4)  # h=5 needs 5 prices after
     row = table[(table.horizon == 5)].iloc[0]
     daily = daily_variance(log_ohlc(frame), "yang_zhang")
     assert row["realized"] == pytest.approx(daily[480:485].sum())
     assert row["var_5"] == pytest.approx(1.6448536 * np.sqrt(row["variance_forecast"]), rel=1e-6)
     assert row["target_date"] == frame.index[485] and row["proxy"] == "yang_zhang"
-    changed, _ = walk(perturbed(frame, 530), small("har"), origins, **kwargs)
+    changed = walk(perturbed(frame, 530)).forecasts
+    changed = changed[changed.model == "har"].reset_index(drop=True)
     early = table["origin"] < frame.index[530]
     cols = ["variance_forecast", "var_1", "var_5", "var_1_t", "var_5_t"]
     pd.testing.assert_frame_equal(table.loc[early, cols], changed.loc[early, cols])

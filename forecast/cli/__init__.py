@@ -12,8 +12,11 @@ series, which models, what to write) lives in the library.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +28,12 @@ from forecast.errors import ForecastError
 SUBCOMMANDS = ("backtest", "fetch", "run", "scorecard", "serve", "compare", "report")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal number, as a shell reports it
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl-C (open transactions roll back), exits 143."""
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,12 +86,31 @@ def main(argv: list[str] | None = None) -> int:
     except ForecastError as exc:
         print(f"forecast {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except Terminated:
+        print(f"forecast {args.command}: interrupted (terminated by SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"forecast {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `forecast scorecard | head`: the reader left, nothing to report
         sys.stderr.close()
         return EXIT_OK
+
+
+def console() -> None:
+    """The ``forecast`` console script: :func:`main`, then a quick exit.
+
+    The exit handlers run and the output is flushed as at any exit; what is skipped is the
+    interpreter's teardown of every loaded module, which after torch, scikit-learn and
+    matplotlib took 1 to 4 s of a short command (``benchmarks/backtest_fixed_costs.py``).
+    """
+    code = main()
+    atexit._run_exitfuncs()  # what a normal exit runs: worker pools, temporary folders, logging
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe or stream: nothing left to say
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
@@ -157,8 +185,11 @@ def level_arg(text: str) -> float:
 def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = False) -> None:
     """``--intervals``, ``--scale`` and ``--level``, with the engine's defaults or, with
     ``from_config``, ``None`` (the command's config decides)."""
+    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
+    from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
     from forecast.checks import DEFAULT_LEVEL
-    from forecast.evaluation.conformal import DEFAULT_METHOD, DEFAULT_SCALE, METHODS, SCALES
+    from forecast.checks import INTERVAL_METHODS as METHODS
+    from forecast.checks import INTERVAL_SCALES as SCALES
 
     suffix = " (default: the config's)" if from_config else ""
     bands = parser.add_argument_group(f"prediction intervals{suffix}")
@@ -187,6 +218,29 @@ def add_interval_arguments(parser: argparse.ArgumentParser, from_config: bool = 
     )
 
 
+def add_progress_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--no-progress`` (default: shown when stderr is a terminal)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="show progress (units done, time left) on stderr even when it is not a terminal; "
+        "also FORECAST_PROGRESS=1 (default: only on a terminal)",
+    )
+    group.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
+    )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether the command shows progress (see :func:`add_progress_arguments`)."""
+    from forecast.execution.progress import progress_wanted
+
+    return progress_wanted(getattr(args, "progress", None))
+
+
 def int_list(text: str) -> list[int]:
     """Parse ``"1,5"`` into ``[1, 5]`` (argparse type)."""
     try:
@@ -195,6 +249,30 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers; got {text!r}"
         ) from None
+
+
+def model_list(text: str) -> list[str]:
+    """Parse ``"naive, LSTM"`` into registry names ``["naive", "lstm"]`` (argparse type).
+
+    Checked here, against the registry alone, so that a misspelt model is a usage error
+    before any library loads.
+    """
+    from forecast.models.registry import check_model_name
+
+    try:
+        return [check_model_name(name) for name in name_list(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def ticker_arg(text: str) -> str:
+    """A valid ticker, upper-cased (argparse type; the rule is :func:`validate_ticker`'s)."""
+    from forecast.data.tickers import validate_ticker
+
+    try:
+        return validate_ticker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def name_list(text: str) -> list[str]:

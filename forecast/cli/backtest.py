@@ -6,19 +6,29 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from forecast.checks import check_int
+from forecast.cli import (
+    add_interval_arguments,
+    add_progress_arguments,
+    int_list,
+    name_list,
+    positive_int,
+    show_progress,
+)
+from forecast.cli.backtest_volatility import PROXY_CHOICES, VOLATILITY_MODELS
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
+from forecast.models.registry import available_models, available_volatility_models
 
-from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.evaluation.conformal import IntervalSettings
-from forecast.models import available_models
-from forecast.walkforward.config import BacktestConfig
-from forecast.walkforward.engine import BacktestResult
-from forecast.walkforward.inputs import with_benchmark
-from forecast.workflows.backtest import BacktestPlan, model_specs, run_backtest
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    import pandas as pd
+
+    from forecast.walkforward.engine import BacktestResult
+    from forecast.workflows.backtest import BacktestPlan
 
 BASELINES = "naive,drift,ar,markov,msar"
+TARGETS = ("price", "volatility")
 #: CLI flags that set the parameter of the same name on every model that has it
 MODEL_FLAGS = {
     "epochs": "epochs",
@@ -33,8 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "backtest",
         help="walk-forward backtest of models on price series",
-        description="Walk-forward backtest against the random walk. With no TICKER and no "
+        description="Walk-forward backtest against the random walk (--target price, the "
+        "default) or of volatility models against the naive volatility model (--target "
+        "volatility: realised-variance and Value-at-Risk forecasts). With no TICKER and no "
         "--csv it runs on the embedded series.",
+    )
+    p.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="price",
+        help="what to forecast: price (default) or volatility (the variance of daily log "
+        "returns, scored by QLIKE and MSE against the naive model, with 1%% and 5%% "
+        "Value-at-Risk backtests)",
     )
     p.add_argument("tickers", nargs="*", metavar="TICKER", help="tickers to load")
     p.add_argument(
@@ -42,15 +62,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="a price CSV (Date plus price columns); repeatable",
+        help="a price CSV (comma-separated: a Date column, see --date-column, plus price "
+        "columns); repeatable",
     )
     p.add_argument("--column", help="price column (default: Adj Close, else Close)")
     p.add_argument(
+        "--date-column",
+        metavar="NAME",
+        help="the dates' column of the --csv files (default: the one named Date)",
+    )
+    p.add_argument(
         "--models",
-        type=name_list,
-        default=name_list(BASELINES),
+        type=any_model_list,
+        default=None,
         help=f"comma-separated model names (default: {BASELINES}; valid: "
-        f"{','.join(available_models())})",
+        f"{','.join(available_models())}; with --target volatility default "
+        f"{VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
     )
     p.add_argument(
         "--horizons", type=int_list, default=[1, 5], help="comma-separated (default 1,5)"
@@ -73,6 +100,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_interval_arguments(p)
+    p.set_defaults(intervals=None, level=None, scale=None)  # None: not given (price only)
+    p.add_argument(
+        "--proxy",
+        choices=PROXY_CHOICES,
+        default=None,
+        help="with --target volatility: the realised-variance proxy of the target (default "
+        "auto: Yang-Zhang with open/high/low, squared returns for a close-only series)",
+    )
     neural = p.add_argument_group(
         "neural models (rnn, lstm, gru, elman, lecture_rnn, lecture_rnn_direction)"
     )
@@ -81,19 +116,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
     add_worker_arguments(p, "(series, model) task")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_arguments(p)
     p.add_argument(
         "--no-report", action="store_true", help="skip report.html and report.md (faster)"
     )
     p.set_defaults(func=run)
 
 
+def any_model_list(text: str) -> list[str]:
+    """Model names of either registry (argparse type): a name that is neither a price nor a
+    volatility model is a usage error before any library loads; :func:`run` then checks the
+    names against the ``--target``'s own registry."""
+    from forecast.models.registry import check_model_name, check_volatility_model_name
+
+    names = []
+    for name in name_list(text):
+        try:
+            names.append(check_model_name(name))
+        except ValueError as exc:
+            try:
+                names.append(check_volatility_model_name(name))
+            except ValueError:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def _check_target_models(args: argparse.Namespace) -> None:
+    """Every ``--models`` name belongs to the ``--target``'s registry (``ValueError``)."""
+    from forecast.models.registry import check_model_name, check_volatility_model_name
+
+    check = check_volatility_model_name if args.target == "volatility" else check_model_name
+    for name in args.models or ():
+        check(name)
+
+
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
+    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
+    from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
+    from forecast.checks import DEFAULT_LEVEL
+    from forecast.evaluation.conformal import IntervalSettings
+    from forecast.walkforward.config import BacktestConfig
+    from forecast.workflows.backtest import BacktestPlan, model_specs
+
     overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    if args.proxy is not None:
+        raise ValueError(f"--proxy applies to --target volatility; got --proxy {args.proxy}")
+    method = DEFAULT_METHOD if args.intervals is None else args.intervals
     intervals = None
-    if args.intervals != "none":
-        intervals = IntervalSettings(method=args.intervals, level=args.level, scale=args.scale)
+    if method != "none":
+        level = DEFAULT_LEVEL if args.level is None else args.level
+        scale = DEFAULT_SCALE if args.scale is None else args.scale
+        intervals = IntervalSettings(method=method, level=level, scale=scale)
     settings = BacktestConfig(
         tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
         intervals,
@@ -102,9 +176,10 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
     return BacktestPlan(
-        models=model_specs(args.models, overrides),
+        models=model_specs(args.models or name_list(BASELINES), overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
+        date_column=args.date_column,
         backtest=settings,
         arguments=arguments,
     )
@@ -112,21 +187,43 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest, write the run folder and print the metrics table."""
+    check_worker_args(args)
+    _check_sizes(args)
+    _check_target_models(args)
+    if args.target == "volatility":
+        from forecast.cli import backtest_volatility
+
+        overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+        return backtest_volatility.run(args, overrides)
+    from forecast.walkforward.inputs import with_benchmark
+    from forecast.workflows.backtest import run_backtest
+
     plan = plan_from_args(args)
     names = with_benchmark([m.name for m in plan.models])
     executor = executor_from_args(args, n_tasks=plan.n_tasks(), models=names)
     plan = replace(plan, arguments={**plan.arguments, "jobs": executor.workers})
+    progress = show_progress(args)
     with executor:  # local workers start now, importing the models while this process loads
-        if not args.no_progress and not executor.in_process:
+        if progress and not executor.in_process:
             print(f"backtest: on {executor.describe()}", file=sys.stderr)
         done = run_backtest(
-            plan, args.out, executor=executor, progress=not args.no_progress,
+            plan, args.out, executor=executor, progress=progress,
             report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
     print(format_metrics(done.result.metrics))
     report_failures(done.result)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """The engine's own rules on the sizes (same messages), before the library loads."""
+    for h in args.horizons:
+        check_int(h, "horizons", 1)
+    check_int(args.test_size, "test_size", 1)
+    check_int(args.refit_every, "refit_every", 1)
+    if args.train_size is not None:
+        check_int(args.train_size, "train_size", 2)
 
 
 def report_failures(result: BacktestResult) -> None:

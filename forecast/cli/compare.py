@@ -6,13 +6,16 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from forecast.cli import add_progress_arguments, show_progress
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.report.tables import summary, verdicts
-from forecast.walkforward.runfiles import default_run_dir
-from forecast.workflows.compare import DEFAULT_CONFIG, CompareConfig, compare
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    import pandas as pd
+
+#: forecast.workflows.compare.DEFAULT_CONFIG, spelled out so that --help imports no library
+DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,12 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="output folder (default: a new timestamped folder under runs/)",
     )
     add_worker_arguments(p, "(series, model) task", note="; overrides the config's jobs")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress output")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the comparison, print the headline and where the report is."""
+    check_worker_args(args)
+    from forecast.walkforward.runfiles import default_run_dir
+    from forecast.workflows.compare import CompareConfig, compare
+
     config = CompareConfig.from_toml(args.config)
     executor = executor_from_args(args, jobs=config.jobs or None)  # checks the options first
     if args.jobs is not None:
@@ -52,14 +59,22 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir()
     # local: run_compare sizes the pool from config.jobs and the number of tasks
     chosen = executor if args.executor == "dask" else None
-    done = compare(config, out, progress=not args.no_progress, executor=chosen)
+    done = compare(config, out, progress=show_progress(args), executor=chosen)
     print_headline(done.result.metrics, config.alpha)
+    if done.volatility is not None:
+        from forecast.report.volatility_tables import summary as volatility_summary
+
+        print()
+        for line in volatility_summary(done.volatility.run, config.alpha)[:3]:
+            print(f"volatility: {line}")
     print(f"wrote {done.run_dir / 'report.html'} and report.md", file=sys.stderr)
     return 0
 
 
 def print_headline(metrics: pd.DataFrame, alpha: float) -> None:
     """The report's answer as plain text: the summary, then one line per series and horizon."""
+    from forecast.report.tables import summary, verdicts
+
     for line in summary(metrics, alpha):
         print(line)
     print()

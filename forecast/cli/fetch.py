@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
-from forecast.cli import log_to_stderr
-from forecast.data.sources import PriceData, format_age, is_offline, resolve_prices
+from forecast.cli import add_progress_arguments, log_to_stderr, show_progress
 from forecast.data.tickers import validate_ticker
-from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.errors import DataError
+
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    from forecast.data.sources import PriceData
+    from forecast.data.yahoo import YahooClient
 
 #: some tickers were served from the cache or embedded data because Yahoo did not answer
 EXIT_STALE = 3
@@ -53,11 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--end", type=_date_arg, help="last date (default: last closed session)")
     p.add_argument("--offline", action="store_true", help="use local data only, no network")
     p.add_argument("--cache-dir", type=Path, help="the cache folder (default: see below)")
+    add_progress_arguments(p)
     p.set_defaults(func=run)
 
 
 def make_client(cache_dir: Path | None) -> YahooClient:
     """The Yahoo client of one ``fetch`` run (tests replace this function)."""
+    from forecast.data.yahoo import RetryPolicy, YahooClient
+
     return YahooClient(cache_dir=cache_dir, policy=RetryPolicy())
 
 
@@ -66,11 +73,17 @@ def run(args: argparse.Namespace) -> int:
     tickers = _unique_tickers(args.tickers)
     if args.start and args.end and args.start > args.end:
         raise ValueError(f"--start must be on or before --end; got {args.start} > {args.end}")
+    from forecast.data.sources import is_offline, resolve_prices
+    from forecast.execution.progress import Progress
+
     offline = is_offline(True if args.offline else None)
     client = None if offline else make_client(args.cache_dir)
     failed = fell_back = False
+    bar = Progress(len(tickers), "ticker", "fetch") if show_progress(args) else None
     with log_to_stderr("forecast fetch"):
         for ticker in tickers:
+            if bar is not None:
+                bar.set_description(f"{ticker} from {'local data' if offline else 'Yahoo'}")
             try:
                 data = resolve_prices(
                     ticker,
@@ -82,16 +95,24 @@ def run(args: argparse.Namespace) -> int:
                     max_age=timedelta(0),
                 )
             except DataError as exc:  # NoPriceData and data Yahoo sent that failed checks
-                print(f"forecast fetch: error: {exc}", file=sys.stderr)
+                with bar.aside() if bar is not None else contextlib.nullcontext():
+                    print(f"forecast fetch: error: {exc}", file=sys.stderr)
                 failed = True
-                continue
-            print(format_line(data), flush=True)
-            fell_back |= not offline and (data.stale or data.source == "embedded")
+            else:
+                with bar.aside() if bar is not None else contextlib.nullcontext():
+                    print(format_line(data), flush=True)
+                fell_back |= not offline and (data.stale or data.source == "embedded")
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
     return 1 if failed else EXIT_STALE if fell_back else 0
 
 
 def format_line(data: PriceData) -> str:
     """``AAPL  yahoo  rows=3271 last=2013-03-01 age=0s hash=sha256:5bf91df40f86 new=+12``."""
+    from forecast.data.sources import format_age
+
     line = (
         f"{data.ticker:<10} {data.source:<8} rows={len(data.frame)} last={data.last_date} "
         f"age={format_age(data.age)} hash={data.content_hash[:19]}"

@@ -1,8 +1,10 @@
 """``forecast run``: the scheduled job (see :mod:`forecast.job`).
 
 Exit codes: 0 everything stored (or nothing new to do), 3 partial (some tickers or models
-failed, the rest stored), 2 bad config or usage, 1 nothing could be done, 75 another run
-holds the store's lock (try again later). One line per ticker goes to stderr as it
+failed, the rest stored), 2 bad config or usage, 1 nothing could be done, 4 stored from
+stale prices (Yahoo could not be reached), 75 another run holds the store's lock (try
+again later), 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), the open ticker
+rolled back. One line per ticker goes to stderr as it
 finishes; ``--json`` prints a machine-readable summary on stdout.
 """
 
@@ -14,17 +16,23 @@ import logging
 import signal
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forecast.checks import parse_date
-from forecast.cli import add_interval_arguments, log_to_stderr
-from forecast.cli.workers import add_worker_arguments, executor_from_args
-from forecast.data.sources import is_offline
-from forecast.evaluation.conformal import IntervalSettings
-from forecast.job.config import JobConfig, load_config
-from forecast.job.lock import JobLocked
-from forecast.job.runner import run_job
+from forecast.cli import (
+    Terminated,
+    add_interval_arguments,
+    add_progress_arguments,
+    log_to_stderr,
+    show_progress,
+)
+from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 from forecast.job.summary import EXIT_LOCKED, RunSummary
+
+if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
+    from forecast.job.config import JobConfig
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Forecast the next trading sessions for every configured ticker, store "
         "the forecasts and model files, and score stored forecasts whose dates have passed. "
         "Exit codes: 0 all stored or nothing new, 3 partial, 2 bad config or usage, 1 nothing "
-        "could be done, 75 another run holds the lock.",
+        "could be done, 4 stored from stale prices (Yahoo unreachable; the tickers are named), "
+        "75 another run holds the lock, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); "
+        "an interrupted run rolls back the open ticker.",
     )
     p.add_argument(
         "--config",
@@ -69,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_interval_arguments(p, from_config=True)
     add_worker_arguments(p, "ticker", note="; the store is written by this process only")
+    add_progress_arguments(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     p.set_defaults(func=run)
@@ -79,6 +90,8 @@ def _with_intervals(
 ) -> JobConfig:
     """The config with ``--intervals`` / ``--level`` / ``--scale`` applied (checked again as a
     whole)."""
+    from forecast.evaluation.conformal import IntervalSettings
+
     if method is None and level is None and scale is None:
         return config
     if method == "none":
@@ -100,13 +113,22 @@ def _with_intervals(
 
 def _day(text: str):
     try:
-        return parse_date(text, "--as-of")
+        day = parse_date(text, "--as-of")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    today = datetime.now(UTC).date()
+    if day > today:  # the job checks against the exchange's last closed session too
+        raise argparse.ArgumentTypeError(
+            f"--as-of must be a session that has closed; {day} is in the future (today is {today})"
+        )
+    return day
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, run the job, print per-ticker lines and the summary."""
+    check_worker_args(args)
+    from forecast.data.sources import is_offline
+
     # "using embedded data (offline)" once per ticker says only what --offline asked for
     quiet = ("forecast.data.sources",) if is_offline(args.offline) and not args.verbose else ()
     level = logging.INFO if args.verbose else logging.WARNING
@@ -115,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from forecast.job.config import load_config
+    from forecast.job.lock import JobLocked
+    from forecast.job.runner import run_job
+
     config = _with_intervals(load_config(args.config), args.intervals, args.level, args.scale)
     if args.store is not None:
         config = replace(config, store=args.store)
@@ -129,6 +155,7 @@ def _run(args: argparse.Namespace) -> int:
             wait=args.wait,
             on_ticker=_print_ticker,
             executor=executor,
+            progress=show_progress(args),
         )
     except JobLocked as exc:
         print(f"forecast run: {exc}", file=sys.stderr)
@@ -144,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 def _print_ticker(t: dict) -> None:
@@ -163,6 +190,12 @@ def _print_ticker(t: dict) -> None:
         if t["calibrated"]:
             parts.append(f"calibrated {','.join(t['calibrated'])}")
         parts.append(f"{t['scores']} scored")
+        vol = t.get("volatility") or {}
+        if vol.get("forecasts") or vol.get("scores"):
+            parts.append(
+                f"volatility: {vol['forecasts']} forecasts, {vol['scores']} scored"
+                + (f", refit {','.join(vol['refit'])}" if vol["refit"] else "")
+            )
         if t["failed"]:
             parts.append("failed " + "; ".join(f"{m}: {e}" for m, e in t["failed"].items()))
         if t["status"] == "up_to_date":

@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from forecast.checks import parse_date
-from forecast.data.tickers import validate_ticker
+from forecast.cli import ticker_arg
 
 #: ``--alerts`` printed at least one alert (cron mails the output)
 EXIT_ALERTS = 3
@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SQLite store (default: the one in --config, else data/forecast.db)",
     )
     p.add_argument("--config", type=Path, default=None, help="job config naming the store")
-    p.add_argument("--ticker", type=validate_ticker, default=None, help="only this ticker")
+    p.add_argument("--ticker", type=ticker_arg, default=None, help="only this ticker")
     p.add_argument("--model", default=None, help="only this model")
     p.add_argument("--json", action="store_true", help="print the table (or alerts) as JSON")
     p.add_argument(
@@ -130,27 +130,27 @@ def _alerts(rows: list[dict], stored: bool, args: argparse.Namespace) -> int:
 
 
 def _text(rows: list[dict], state: dict | None) -> str:
-    from forecast.store.live import accuracy_text, sequence_text
+    """The accuracy table, the sequences' table, and the line counting scored and pending."""
+    from forecast.store.live import accuracy_text, sequence_text, summary_line
 
-    accuracy = accuracy_text(rows)
     if not rows:
-        return accuracy
+        return accuracy_text(rows)
     if state is None:
         when = "computed now"
     else:
         run = f" by run {state['run_id']}" if state["run_id"] is not None else ""
         when = f"stored{run} at {state['computed_at']}"
     head = (
-        f"\nConfidence sequences (95%, anytime-valid; {when}): mean squared-log-error "
+        f"Confidence sequences (95%, anytime-valid; {when}): mean squared-log-error "
         "difference against the random walk (below 0: better) and interval hit rate"
     )
-    return f"{accuracy}\n{head}\n{sequence_text(rows)}"
+    return f"{accuracy_text(rows)}\n\n{head}\n{sequence_text(rows)}\n\n{summary_line(rows)}"
 
 
 def _store_path(args: argparse.Namespace) -> Path:
     if args.store is not None:
         return args.store
-    from forecast.job.config import DEFAULT_CONFIG, load_config
+    from forecast.job.config import DEFAULT_CONFIG, load_config  # pandas, the engine's config
 
     if args.config is not None or DEFAULT_CONFIG.is_file():
         return load_config(args.config).store

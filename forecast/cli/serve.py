@@ -11,8 +11,6 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from forecast.job.config import DEFAULT_CONFIG, load_config
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``serve`` subcommand."""
@@ -49,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-docs",
         action="store_true",
-        help="do not serve /docs and /redoc (HTML pages that load Swagger UI and ReDoc from a "
-        "CDN); /openapi.json stays",
+        help="do not serve /docs and /redoc (Swagger UI and ReDoc, served offline from the "
+        "fastapi-offline package); /openapi.json stays",
     )
     p.add_argument(
         "--cors-origin",
@@ -132,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _store_and_calendar(args: argparse.Namespace) -> tuple[Path, str]:
+    from forecast.job.config import DEFAULT_CONFIG, load_config
+
     config = None
     if args.config is not None or (args.store is None and DEFAULT_CONFIG.is_file()):
         config = load_config(args.config)

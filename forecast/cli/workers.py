@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
-from forecast.execution.base import Executor
-from forecast.execution.sizing import make_executor
 from forecast.models.registry import available_models, warm_up_model
+
+if TYPE_CHECKING:
+    from forecast.execution.base import Executor
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
@@ -38,6 +40,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str =
     )
 
 
+def check_worker_args(args: argparse.Namespace) -> None:
+    """``ValueError`` naming the option when the worker options do not go together: called
+    first, so that a bad option is reported before the library loads."""
+    from forecast.execution.sizing import check_executor_options
+
+    check_executor_options(args.jobs, args.executor, args.scheduler)
+
+
 def executor_from_args(
     args: argparse.Namespace,
     n_tasks: int | None = None,
@@ -55,6 +65,8 @@ def executor_from_args(
         jobs = args.jobs
     elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
         jobs = None
+    from forecast.execution.sizing import make_executor
+
     # what the models need to fit (torch for the nets), never an unknown name
     known = [m for m in dict.fromkeys(models) if m in available_models()]
     warm_up = tuple(partial(warm_up_model, m) for m in known)

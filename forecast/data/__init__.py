@@ -5,7 +5,9 @@ embedded data (:mod:`~forecast.data.series`), ticker symbols (:mod:`~forecast.da
 where a ticker's prices come from (:mod:`~forecast.data.sources`: the cache, Yahoo Finance,
 the embedded series), the price cache (:mod:`~forecast.data.cache`), the Yahoo client
 (:mod:`~forecast.data.yahoo`, the only module that imports yfinance), normalising raw frames
-(:mod:`~forecast.data.frames`) and the exchange calendar (:mod:`~forecast.data.calendar`).
+(:mod:`~forecast.data.frames`), the exchange calendar (:mod:`~forecast.data.calendar`) and
+open/high/low/close frames for the volatility models (:mod:`~forecast.data.ohlc`:
+``load_price_frame``).
 
 May import: ``forecast.errors``, ``forecast.checks``, ``forecast.version``. Nothing here
 knows about models, backtests or the store.

@@ -162,8 +162,9 @@ class PriceCache:
             return None
         try:
             return _decode(raw, ticker)
-        except (ValueError, KeyError, TypeError) as exc:
-            self.quarantine(path, str(exc))
+        except Exception as exc:  # any failure to decode means unusable: a
+            # RecursionError from deep nesting, an OverflowError from 10**400 included)
+            self.quarantine(path, f"{type(exc).__name__}: {exc}"[:300])
             return None
 
     def write(self, entry: CacheEntry) -> Path:

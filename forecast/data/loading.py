@@ -43,6 +43,7 @@ def load_prices(
     offline: bool | None = None,
     cache_dir: str | os.PathLike | None = None,
     client: YahooClient | None = None,
+    date_column: str | None = None,
 ) -> pd.Series:
     """Load a daily price series from a CSV file or a ticker.
 
@@ -66,6 +67,8 @@ def load_prices(
         The price cache folder (default: ``FORECAST_CACHE_DIR``, else the user cache dir).
     client
         A :class:`forecast.data.yahoo.YahooClient` to fetch with (default: one per process).
+    date_column
+        For a CSV: the column holding the dates (default: the one named ``Date``).
 
     Returns
     -------
@@ -78,7 +81,7 @@ def load_prices(
     """
     start, end = parse_date(start, "start"), parse_date(end, "end")
     if _looks_like_path(source):
-        series = read_price_csv(Path(source), column)
+        series = read_price_csv(Path(source), column, date_column)
     else:
         ticker = validate_ticker(source)
         series = _load_ticker(

@@ -52,19 +52,53 @@ def check_length(series: pd.Series, min_length: int, what: str) -> None:
         )
 
 
-def read_price_csv(path: Path, column: str | None = None) -> pd.Series:
-    """Read and validate one price CSV; see :func:`load_prices`."""
+def read_price_csv(
+    path: Path, column: str | None = None, date_column: str | None = None
+) -> pd.Series:
+    """Read and validate one price CSV; see :func:`load_prices`.
+
+    ``date_column`` names the dates' column (default: the one called ``Date``, in any case).
+    """
     if not path.is_file():
         raise DataError(f"price file not found: {path}")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file: {exc}") from exc
-    date_col = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
+        raise DataError(f"{path}: not a readable CSV file: {exc}{_delimiter_hint(path)}") from exc
+    if date_column is not None:
+        if date_column not in frame.columns:
+            raise DataError(
+                f"{path}: no column {date_column!r} (--date-column); columns are "
+                f"{list(frame.columns)}{_delimiter_hint(path)}"
+            )
+        date_col = date_column
+    else:
+        date_col = next((c for c in frame.columns if str(c).strip().lower() == "date"), None)
     if date_col is None:
-        raise DataError(f"{path}: no 'Date' column; columns are {list(frame.columns)}")
+        raise DataError(
+            f"{path}: no 'Date' column; columns are {list(frame.columns)} (name the dates' "
+            f"column with --date-column){_delimiter_hint(path)}"
+        )
     name = _strip_suffixes(path)
     return frame_to_series(frame, date_col, column, name=name, where=str(path))
+
+
+def _delimiter_hint(path: Path) -> str:
+    """A hint when the file's first line is split by another delimiter than the comma."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ""
+    counts = {d: header.count(d) for d in (";", "\t", "|")}
+    delimiter, n = max(counts.items(), key=lambda kv: kv[1])
+    if n and n >= header.count(","):
+        shown = {";": "semicolons", "\t": "tabs", "|": "'|'"}[delimiter]
+        return (
+            f"; the header is separated by {shown}, not commas: save the file as a "
+            f"comma-separated CSV (e.g. a spreadsheet's 'CSV (comma delimited)')"
+        )
+    return ""
 
 
 def _strip_suffixes(path: Path) -> str:

@@ -8,7 +8,8 @@ many models (:mod:`~forecast.evaluation.verdicts` on :mod:`~forecast.evaluation.
 R²_OS, and :mod:`~forecast.evaluation.bootstrap`: MCS, SPA, StepM from ``arch``); economic value
 (:mod:`~forecast.evaluation.trading`, :mod:`~forecast.evaluation.economics`,
 :mod:`~forecast.evaluation.overfitting`: trading rules with costs, the deflated Sharpe ratio, PBO);
-volatility scores (:mod:`~forecast.evaluation.volatility`: QLIKE, MSE, VaR backtests); and
+volatility scores (:mod:`~forecast.evaluation.volatility`: QLIKE, MSE, VaR backtests, and
+:mod:`~forecast.evaluation.volatility_verdicts`: the model confidence set of volatility models); and
 anytime-valid monitoring (:mod:`~forecast.evaluation.sequential`,
 :mod:`~forecast.evaluation.monitoring`, :mod:`~forecast.evaluation.alerts`: confidence sequences for
 the live scorecard).

@@ -38,16 +38,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecast.checks import DEFAULT_LEVEL, check_int, check_level, check_number
+from forecast.checks import (
+    DEFAULT_INTERVAL_METHOD,
+    DEFAULT_INTERVAL_SCALE,
+    DEFAULT_LEVEL,
+    INTERVAL_METHODS,
+    INTERVAL_SCALES,
+    check_int,
+    check_level,
+    check_number,
+)
 
-METHODS = ("model", "conformal", "aci")
-#: volatility scales of the conformal scores: none, RiskMetrics EWMA, GARCH(1,1)-t
-SCALES = ("none", "ewma", "garch")
-#: measured on the embedded series (see the README): the models' own distributions cover
-#: 85-97% at a nominal 80% (their variance spans calmer and wilder years than the test
-#: year), plain conformal 60-87%, adaptive conformal 75-83%
-DEFAULT_METHOD = "aci"
-DEFAULT_SCALE = "garch"
+METHODS = INTERVAL_METHODS
+DEFAULT_METHOD = DEFAULT_INTERVAL_METHOD
+SCALES = INTERVAL_SCALES
+DEFAULT_SCALE = DEFAULT_INTERVAL_SCALE
 #: the scaled variants every run computes beside the chosen one, so that a report compares them
 DEFAULT_SCALES = ("ewma", "garch")
 DEFAULT_WINDOW = 250

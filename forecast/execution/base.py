@@ -172,6 +172,10 @@ class Executor(ABC):
     workers: int = 1
     #: whether tasks run in this process (a progress bar can then follow them inside)
     in_process: bool = False
+    #: whether tasks' :class:`~forecast.execution.progress.WorkerReporter` reach the driver
+    reports_progress: bool = False
+    #: called in the driver with each progress report of a worker (``None``: dropped)
+    on_event: Callable[[tuple], None] | None = None
 
     @abstractmethod
     def start(self, ordered: bool = False) -> Batch:

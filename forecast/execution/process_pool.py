@@ -26,8 +26,10 @@ from concurrent import futures
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
+from typing import Any
 
 from forecast.checks import check_int
+from forecast.execution import progress
 from forecast.execution.base import Batch, Executor, Outcome, run_task
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,15 @@ class ProcessExecutor(Executor):
         imports that every task needs, done while the driver is busy elsewhere.
     """
 
+    reports_progress = True
+
     def __init__(self, jobs: int, retries: int = 1, warm_up: Sequence[Callable] = ()):
         check_int(jobs, "jobs", 1)
         check_int(retries, "retries", 0)
         self.workers, self.retries, self.warm_up = int(jobs), int(retries), tuple(warm_up)
         self._pool: futures.ProcessPoolExecutor | None = None  # kept between __enter__/__exit__
+        self._events = None  # the workers' progress reports (a queue), and its reader thread
+        self._listener: threading.Thread | None = None
 
     def start(self, ordered: bool = False) -> Batch:
         return _PoolBatch(self, ordered)
@@ -75,14 +81,43 @@ class ProcessExecutor(Executor):
         pool, self._pool = self._pool, None
         if pool is not None:
             _stop(pool, cancel=exc_type is not None)
+        self._stop_listener()
 
     def _new_pool(self) -> futures.ProcessPoolExecutor:
+        context = get_context("spawn")
+        if self._events is None:
+            self._events = context.Queue()
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, daemon=True)
+            self._listener.start()
         return futures.ProcessPoolExecutor(
             self.workers,
-            mp_context=get_context("spawn"),
+            mp_context=context,
             initializer=_init_worker,
-            initargs=(os.getpid(), self.warm_up),
+            initargs=(os.getpid(), self.warm_up, self._events),
         )
+
+    def _listen(self) -> None:
+        """Hand the workers' progress reports to ``on_event`` (dropped when it is None)."""
+        while True:
+            try:
+                message = self._events.get()
+            except (EOFError, OSError, ValueError):  # the queue was closed
+                return
+            if message is None:
+                return
+            callback = self.on_event
+            if callback is not None:
+                try:
+                    callback(message)
+                except Exception as exc:  # progress must never stop the work
+                    log.debug("progress callback failed: %s", exc)
+
+    def _stop_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self._events.put(None)
+            listener.join(timeout=5)
 
     def describe(self) -> str:
         return f"{self.workers} worker process{'es' * (self.workers != 1)}"
@@ -189,6 +224,8 @@ class _PoolBatch(Batch):
         if self._shared:
             self._executor._pool = None
         _stop(pool, cancel)
+        if not self._shared:
+            self._executor._stop_listener()
 
 
 def _stop(pool: futures.ProcessPoolExecutor, cancel: bool) -> None:
@@ -198,9 +235,10 @@ def _stop(pool: futures.ProcessPoolExecutor, cancel: bool) -> None:
     pool.shutdown(wait=True, cancel_futures=cancel)
 
 
-def _init_worker(driver: int, warm_up: tuple[Callable, ...]) -> None:
+def _init_worker(driver: int, warm_up: tuple[Callable, ...], events: Any = None) -> None:
     """Worker set-up: one thread for libraries loaded from now on; Ctrl-C is the driver's;
-    exit with the driver (process ``driver``); then the warm-up."""
+    exit with the driver (process ``driver``); progress reports to ``events``; the warm-up."""
+    progress._worker_events = events
     for name in _THREAD_VARIABLES:
         os.environ[name] = "1"
     signal.signal(signal.SIGINT, signal.SIG_IGN)

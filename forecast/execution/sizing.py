@@ -40,6 +40,22 @@ def resolve_executor(
     return SerialExecutor() if jobs == 1 else ProcessExecutor(jobs)
 
 
+def check_executor_options(jobs: int | None, kind: str, scheduler: str | None) -> None:
+    """``ValueError`` naming the option when ``--jobs``, ``--executor`` and ``--scheduler``
+    do not go together (the checks of :func:`make_executor`, before any work)."""
+    if kind not in KINDS:
+        raise ValueError(f"--executor must be local or dask; got {kind!r}")
+    if jobs is not None and (not is_int(jobs) or jobs < 1):
+        raise ValueError(f"--jobs must be an integer >= 1; got {jobs!r}")
+    if scheduler is not None and kind != "dask":
+        raise ValueError(f"--scheduler needs --executor dask; got --executor {kind}")
+    if kind == "dask" and scheduler is not None and jobs is not None:
+        raise ValueError(
+            f"--jobs sizes a local cluster; the cluster at --scheduler {scheduler} has its "
+            f"own workers; got --jobs {jobs}"
+        )
+
+
 def make_executor(
     jobs: int | None = None,
     kind: str = "local",
@@ -53,18 +69,8 @@ def make_executor(
     more workers are started than the ``n_tasks`` there are to run, when that is known; local
     workers run the ``warm_up`` callables as they start.
     """
-    if kind not in KINDS:
-        raise ValueError(f"--executor must be local or dask; got {kind!r}")
-    if jobs is not None and (not is_int(jobs) or jobs < 1):
-        raise ValueError(f"--jobs must be an integer >= 1; got {jobs!r}")
-    if scheduler is not None and kind != "dask":
-        raise ValueError(f"--scheduler needs --executor dask; got --executor {kind}")
+    check_executor_options(jobs, kind, scheduler)
     if kind == "dask":
-        if scheduler is not None and jobs is not None:
-            raise ValueError(
-                f"--jobs sizes a local cluster; the cluster at --scheduler {scheduler} has its "
-                f"own workers; got --jobs {jobs}"
-            )
         from forecast.execution.dask_cluster import DaskExecutor  # Dask is an optional extra
 
         if scheduler is None:

@@ -22,6 +22,9 @@ A config file (see ``pipelines/daily.toml``)::
     [refit_every_by_model]      # optional per-model refit cadence
     lstm = 20
 
+    [volatility]                # optional: volatility and Value-at-Risk forecasts too
+    [volatility.models.garch]   # (see forecast.job.volatility_settings)
+
 Every key is checked: an unknown key, model or parameter is an error naming it, the rule
 and the valid choices, before any work starts.
 """
@@ -39,6 +42,7 @@ from forecast.data.calendar import get_calendar
 from forecast.data.tickers import validate_ticker
 from forecast.errors import ConfigError
 from forecast.evaluation.conformal import MIN_ERRORS, IntervalSettings
+from forecast.job.volatility_settings import JobVolatility, parse_job_volatility
 from forecast.store.schema import MAX_HORIZON
 from forecast.walkforward import configfile
 from forecast.walkforward.configfile import (
@@ -69,7 +73,7 @@ class JobConfig:
     horizon
         Trading sessions forecast after the as-of session (1 to 250).
     store
-        The SQLite store; model files go to a ``models`` folder next to it.
+        The SQLite store; model files go to the folder ``<store file name>.models`` beside it.
     calendar
         The ``exchange_calendars`` code the sessions come from.
     refit_every
@@ -104,6 +108,8 @@ class JobConfig:
     seed: int = 0
     intervals: IntervalSettings | None = field(default_factory=IntervalSettings)
     source: str = "<memory>"
+    #: volatility models forecast too (``None``: none); see :mod:`forecast.job.volatility_settings`
+    volatility: JobVolatility | None = None
 
     def __post_init__(self) -> None:
         where = self.source
@@ -160,6 +166,14 @@ class JobConfig:
             "seed": self.seed,
             "intervals": None if self.intervals is None else asdict(self.intervals),
         }
+        if self.volatility is not None:  # absent: the digest of a config from before it
+            v = self.volatility
+            data["volatility"] = {
+                "models": [[m.name, dict(m.params)] for m in v.models],
+                "horizon": v.horizon,
+                "proxy": v.proxy,
+                "refit_every": v.refit_every,
+            }
         text = json.dumps(data, sort_keys=True, default=str)
         return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -175,6 +189,7 @@ _TOP_KEYS = {
     "keep_versions",
     "train_size",
     "seed",
+    "volatility",
     *INTERVAL_KEYS,
 }
 
@@ -220,6 +235,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "<memory>") -> JobConfig
     by_model = raw.get("refit_every_by_model", {})
     if not isinstance(by_model, dict):
         raise ConfigError(f"{source}: refit_every_by_model must be a table of model = sessions")
+    if "volatility" in raw:
+        kwargs["volatility"] = parse_job_volatility(
+            raw["volatility"], source, raw.get("horizon", 5), raw.get("refit_every", 5)
+        )
     return JobConfig(
         tickers=_tickers(raw["tickers"], source),
         models=parse_models(raw["models"], source),

@@ -26,8 +26,11 @@ class JobLocked(ForecastError):
 
 
 def lock_path(store: Path) -> Path:
-    """The lock file of a store: ``forecast.db`` -> ``forecast.db-job.lock``."""
-    return store.with_name(store.name + "-job.lock")
+    """The lock file of a store: ``forecast.db`` -> ``forecast.db-job.lock``, beside the file
+    the store resolves to, so that the same store reached through a symlink or another path
+    has one lock."""
+    real = Path(store).expanduser().resolve()
+    return real.with_name(real.name + "-job.lock")
 
 
 class JobLock:

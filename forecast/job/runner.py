@@ -52,9 +52,11 @@ from forecast.checks import parse_date
 from forecast.data.cache import PriceCache
 from forecast.data.calendar import TradingCalendar, get_calendar
 from forecast.data.loading import load_prices
+from forecast.data.ohlc import load_price_frame
 from forecast.data.sources import is_offline
 from forecast.data.yahoo import RetryPolicy, YahooClient
 from forecast.execution.base import Executor, Outcome
+from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.job import modelfiles
 from forecast.job.config import JobConfig
@@ -68,6 +70,7 @@ from forecast.job.summary import (
     ticker_summary,
 )
 from forecast.job.ticker import ModelTask, TickerWork, compute_ticker, spec_of
+from forecast.job.volatility import VolatilityWork, plan_volatility
 from forecast.store.database import Store, StoreError, check_store_folder, open_store
 from forecast.store.live_compute import refresh_live_scorecard
 from forecast.store.rows import TickerResult
@@ -91,6 +94,7 @@ def run_job(
     client: YahooClient | None = None,
     jobs: int | None = None,
     executor: Executor | None = None,
+    progress: bool = False,
 ) -> RunSummary:
     """Run the job once; see the module docstring.
 
@@ -118,6 +122,8 @@ def run_job(
         this process, ``jobs=N`` on ``N`` local worker processes, or an executor. Prices are
         loaded and the store is read and written by this process only; each ticker is
         written once, in config order, as soon as it and the tickers before it are done.
+    progress
+        Show progress on stderr, model by model (:class:`forecast.execution.progress.Progress`).
 
     Returns
     -------
@@ -142,7 +148,14 @@ def run_job(
         try:
             modelfiles.clean_temporary(db.models_dir)
             source = (offline, client)
-            summary = _run(config, db, calendar, rule, source, now, on_ticker, executor)
+            bar = None
+            if progress:
+                bar = Progress(len(config.tickers) * len(config.models), "model fit", "run")
+            try:
+                summary = _run(config, db, calendar, rule, source, now, on_ticker, executor, bar)
+            finally:
+                if bar is not None:
+                    bar.close()
         except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
             raise StoreError(f"store {store_path}: {exc}; the open ticker was rolled back") from exc
         finally:
@@ -157,18 +170,20 @@ def _resolve_as_of(cal: TradingCalendar, as_of, offline: bool, now) -> AsOf | st
     if as_of is None:
         return AsOf(None if offline else cal.last_closed_session(now()), strict=False)
     day = parse_date(as_of, "as_of")
-    if not cal.is_session(day):
-        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     last = cal.last_closed_session(now())  # the clock only refuses a date, never shapes results
-    if day > last:
+    if day > last:  # a future holiday too: no date to come is "nothing to do"
         raise ValueError(
             f"as_of must be a session that has closed; {day} is after the last closed "
             f"{cal.name} session {last}"
         )
+    if not cal.is_session(day):
+        return f"{day} is not a trading session on {cal.name} (weekend or holiday): nothing to do"
     return AsOf(day, strict=True)
 
 
-def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -> RunSummary:
+def _run(
+    config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor, bar=None
+) -> RunSummary:
     run_id = db.begin_run(
         as_of=rule.text if rule.strict else None,
         config_hash=config.digest(),
@@ -181,6 +196,8 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
     notes: dict[str, tuple[str | None, str, float]] = {}  # ticker: as-of, stale, seconds
 
     def write(done: Outcome) -> None:
+        if bar is not None:
+            bar.task_done(done.key, len(config.models), f"{done.key} done")
         t0 = time.perf_counter()
         as_of, stale, seconds = notes.pop(done.key)
         result = _finish(db, done, as_of, stale)
@@ -197,8 +214,14 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
         seconds += done.seconds + time.perf_counter() - t0
         tickers.append(ticker_summary(result, seconds))
         if on_ticker is not None:
-            on_ticker(tickers[-1])
+            if bar is None:
+                on_ticker(tickers[-1])
+            else:
+                with bar.aside():
+                    on_ticker(tickers[-1])
 
+    if bar is not None and executor.reports_progress:
+        executor.on_event = bar.event
     try:
         # the driver loads and plans each ticker, a worker computes it, and the driver writes
         # the results in config order, one transaction per ticker (workers never write)
@@ -212,17 +235,23 @@ def _run(config, db: Store, cal, rule: AsOf, source, now, on_ticker, executor) -
                 if isinstance(work, TickerResult):
                     batch.add_result(ticker, work)
                 else:
-                    batch.submit(ticker, compute_ticker, work)
+                    reporter = None
+                    if bar is not None:
+                        in_here = executor.in_process
+                        reporter = bar if in_here else WorkerReporter(ticker)
+                    batch.submit(ticker, compute_ticker, work, reporter)
                 for done in batch.completed(wait=False):
                     write(done)
             for done in batch.completed():
                 write(done)
     except BaseException:  # Ctrl-C, SIGTERM, a failing store: the current ticker rolled back
+        executor.on_event = None
         try:
             db.finish_run(run_id, status="aborted", errors=errors, finished_at=_iso(now()))
         except sqlite3.Error as exc:
             log.error("could not mark run %s aborted: %s", run_id, exc)
         raise
+    executor.on_event = None
     status, code, message = run_outcome(tickers, rule)
     live = _refresh_scorecard(db, run_id, now, errors)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
@@ -252,7 +281,12 @@ def _prepare(config, db: Store, cal, rule: AsOf, source, ticker) -> tuple[object
     try:
         prices = _prices(ticker, rule, *source)
         as_of = prices.index[-1].strftime("%Y-%m-%d")
-        return _plan(config, db, cal, ticker, as_of, prices), _stale(cal, rule, prices)
+        work = _plan(config, db, cal, ticker, as_of, prices)
+        if config.volatility is not None:
+            work = replace(
+                work, volatility=_plan_volatility(config, db, cal, ticker, as_of, source)
+            )
+        return work, _stale(cal, rule, prices)
     except Exception as exc:
         return _failed(ticker, as_of, f"{type(exc).__name__}: {exc}"), ""
 
@@ -294,12 +328,30 @@ def _prices(ticker: str, rule: AsOf, offline: bool, client) -> pd.Series:
     return prices
 
 
+def _plan_volatility(config, db: Store, cal, ticker: str, as_of: str, source) -> VolatilityWork:
+    """The ticker's volatility work: its open/high/low/close up to ``as_of`` and the models.
+
+    The frame comes from the same source as the closes (the cache the close load has just
+    topped up, or the embedded series), cut at the as-of session: never a later price.
+    """
+    offline, client = source
+    frame = load_price_frame(ticker, end=as_of, offline=offline, client=client)
+    frame = frame[frame.index <= pd.Timestamp(as_of)]
+    if not len(frame) or frame.index[-1] != pd.Timestamp(as_of):
+        last = frame.index[-1].date() if len(frame) else "none"
+        raise LookupError(f"volatility: no open/high/low/close on the as-of session {as_of} "
+                          f"(latest: {last})")  # fmt: skip
+    return plan_volatility(config.volatility, db, cal, ticker, as_of, frame, config)
+
+
 def _stale(cal: TradingCalendar, rule: AsOf, prices: pd.Series) -> str:
     """Why a ticker's latest price is behind the last closed session ('' if it is not).
 
-    Embedded data are never stale: they are the offline demo series, used as they are.
+    Offline (``rule.day`` is None) nothing is stale: the cached or embedded series are used
+    as they are. Online, the embedded series that a failed fetch fell back to are stale like
+    an old cache (a cron job must be told).
     """
-    if rule.strict or rule.day is None or prices.attrs.get("source") == "embedded":
+    if rule.strict or rule.day is None:
         return ""
     last = prices.index[-1].date()
     behind = cal.sessions_between(last, rule.day)
@@ -341,12 +393,13 @@ def _plan(config, db: Store, cal, ticker: str, as_of: str, prices: pd.Series) ->
                       version["trained_through"], version["file"], files)
         )  # fmt: skip
     unscored = tuple(tuple(r) for r in db.unscored(ticker, as_of))
+    basis = tuple(db.price_basis(ticker, as_of).items()) if unscored else ()
     targets = tuple(d.isoformat() for d in cal.next_sessions(as_of, config.horizon))
     tasks = _with_past_errors(config, db, ticker, as_of, tasks)
     return TickerWork(
         ticker, as_of, prices, prices.attrs.get("source", "unknown"), targets,
         config.train_size, tuple(tasks), len(stored), unscored, tuple(events), tuple(rejected),
-        config.intervals,
+        config.intervals, basis,
     )  # fmt: skip
 
 
@@ -392,12 +445,18 @@ def _with_past_errors(config, db: Store, ticker: str, as_of: str, tasks: list) -
 
 
 def _retain(db: Store, run_id: int, result: TickerResult, keep: int) -> None:
-    for model in {v.model for v in result.versions}:
-        old = db.versions_beyond(result.ticker, model, keep)
+    for model, target in {(v.model, v.target) for v in result.versions}:
+        old = db.versions_beyond(result.ticker, model, keep, target)
         if old:
             db.mark_pruned(run_id, result.ticker, model, old)
             for v in old:  # after the commit: a crash here leaves files nobody points to
-                modelfiles.remove_version(db.models_dir, v["file"])
+                try:
+                    modelfiles.remove_version(db.models_dir, v["file"])
+                except Exception as exc:  # the ticker is stored: a file left is only a warning
+                    log.warning(
+                        "%s/%s: could not delete old model version %s (%s); the run goes on",
+                        result.ticker, model, v["file"], exc,
+                    )  # fmt: skip
 
 
 def _iso(moment: datetime) -> str:

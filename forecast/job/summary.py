@@ -13,6 +13,8 @@ from datetime import date
 from forecast.store.rows import TickerResult
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+#: every ticker stored, but some from stale prices (Yahoo could not be reached)
+EXIT_STALE = 4
 #: another run holds the store's lock (sysexits' EX_TEMPFAIL: "try again later")
 EXIT_LOCKED = 75
 
@@ -57,11 +59,11 @@ class RunSummary:
 
 def ticker_summary(r: TickerResult, seconds: float) -> dict:
     """One ticker's line of the run summary (and of ``--json``)."""
-    refit = list(dict.fromkeys(v.model for v in r.versions))
+    refit = list(dict.fromkeys(v.model for v in r.versions if v.target == "price"))
     forecast_models = list(dict.fromkeys(f.model for f in r.forecasts))
     loaded = [m for m in forecast_models if m not in refit]
     calibrated = list(dict.fromkeys(c.model for c in r.calibration))
-    failed = {f["model"] or "*": f["error"] for f in r.failures}
+    failed = {_failed_key(f): f["error"] for f in r.failures}
     if r.status == "failed" and not r.message:
         r.message = "; ".join(f"{m}: {e}" for m, e in failed.items())
     return {
@@ -80,6 +82,26 @@ def ticker_summary(r: TickerResult, seconds: float) -> dict:
         "source": r.source,
         "message": r.message,
         "seconds": round(seconds, 3),
+        "volatility": _volatility_summary(r),
+    }
+
+
+def _failed_key(failure: dict) -> str:
+    """The model a failure names (``*``: the ticker), ``volatility:`` before a volatility one."""
+    model = failure["model"] or "*"
+    stage = str(failure.get("stage") or "")
+    return f"volatility:{model}" if stage.startswith("volatility") else model
+
+
+def _volatility_summary(r: TickerResult) -> dict:
+    """The ticker's volatility forecasts: how many, scored, and which models were refit."""
+    refit = list(dict.fromkeys(v.model for v in r.versions if v.target == "volatility"))
+    models = list(dict.fromkeys(f.model for f in r.volatility_forecasts))
+    return {
+        "forecasts": len(r.volatility_forecasts),
+        "scores": len(r.volatility_scores),
+        "refit": refit,
+        "loaded": [m for m in models if m not in refit],
     }
 
 
@@ -92,12 +114,21 @@ def run_outcome(tickers: list[dict], rule: AsOf) -> tuple[str, int, str]:
     fresh = [t for t in tickers if t["status"] in ("stored", "partial")]
     if failed and len(failed) == n:
         return "failed", EXIT_FAILURE, f"all {n} tickers failed: nothing stored"
-    if failed or partial or stale:
+    names = ", ".join(t["ticker"] for t in stale)
+    if failed or partial:
         return (
             "partial",
             EXIT_PARTIAL,
             f"{n - len(failed)} of {n} tickers stored; {len(partial)} with failed models, "
-            f"{len(stale)} with stale prices, {len(failed)} failed",
+            f"{len(stale)} with stale prices{f' ({names})' if stale else ''}, "
+            f"{len(failed)} failed",
+        )
+    if stale:  # stored in the store as a partial run; its own exit code for cron
+        return (
+            "partial",
+            EXIT_STALE,
+            f"{n} tickers stored, {len(stale)} from stale prices (Yahoo Finance could not be "
+            f"reached): {names}",
         )
     if not fresh:
         if rule.strict:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +40,7 @@ from forecast.job.intervals import (
     state_row,
     update_state,
 )
+from forecast.job.volatility import VolatilityWork, compute_volatility
 from forecast.models.loading import model_from_files
 from forecast.models.saving import model_files
 from forecast.store.rows import (
@@ -55,6 +57,8 @@ from forecast.walkforward.scales import volatility_at
 log = logging.getLogger(__name__)
 
 _RESTATED_TOLERANCE = 1e-9
+#: two days' price ratios closer than this are one adjustment (prices have ~6 digits)
+_ADJUSTMENT_TOLERANCE = 1e-5
 #: the manifest's name in every version folder (neural weights: ``model.pt`` next to it)
 MODEL_FILE = "model.json"
 
@@ -99,6 +103,10 @@ class TickerWork:
     events: tuple[tuple, ...] = ()
     rejected: tuple[int, ...] = ()
     intervals: IntervalSettings | None = None
+    #: (as_of, last price the forecasts of that day saw): see :func:`score_forecasts`
+    basis: tuple[tuple[str, float], ...] = ()
+    #: the volatility forecasts to make (:mod:`forecast.job.volatility`); ``None``: none
+    volatility: VolatilityWork | None = None
 
 
 def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
@@ -117,7 +125,7 @@ def spec_of(spec: ModelSpec, ticker: str, seed: int) -> tuple[dict, str]:
     return params, "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def compute_ticker(work: TickerWork) -> TickerResult:
+def compute_ticker(work: TickerWork, progress: object | None = None) -> TickerResult:
     """Fit or load each model, forecast with intervals, score matured forecasts. Writes nothing.
 
     Returns
@@ -140,11 +148,13 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     train = prices if work.train_size is None else prices.iloc[-work.train_size :]
     horizon = len(work.target_dates)
     # scored first: a forecast whose target is the as-of lends its error to today's intervals
-    result.scores = score_forecasts(prices, work.unscored)
+    result.scores = score_forecasts(prices, work.unscored, dict(work.basis))
     actuals = {s.forecast_id: s.actual for s in result.scores}
     sigma, regime = _volatility(work, result) if work.tasks else (None, None)
     for task in work.tasks:
         stage = ["load"]
+        if progress is not None:  # a Progress here, a WorkerReporter in a worker
+            progress.set_description(f"{work.ticker} {task.name}")
         try:
             model, trained_through = _model_for(work, task, train, result, stage)
             stage[0] = "predict"
@@ -156,6 +166,8 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                 {"ticker": work.ticker, "model": task.name, "stage": stage[0],
                  "error": f"{type(exc).__name__}: {exc}"}
             )  # fmt: skip
+            if progress is not None:
+                progress.update(1)
             continue
         lower, upper, method, scale = _intervals(work, task, model, values, actuals, result, sigma)
         level = None if method is None else work.intervals.level
@@ -165,6 +177,10 @@ def compute_ticker(work: TickerWork) -> TickerResult:
                         lower[h - 1], upper[h - 1], method, level, scale, sigmas[h - 1], regime)
             for h, (target, v) in enumerate(zip(work.target_dates, values, strict=True), 1)
         ]  # fmt: skip
+        if progress is not None:
+            progress.update(1)
+    if work.volatility is not None:
+        compute_volatility(work.ticker, work.as_of, work.volatility, result)
     if any(s.restated for s in result.scores):
         result.events.append(
             (None, "restated", "prices changed since some forecasts were made; actuals rescaled")
@@ -172,7 +188,7 @@ def compute_ticker(work: TickerWork) -> TickerResult:
     n_ok = work.n_stored + len({f.model for f in result.forecasts})
     if result.failures:
         result.status = "partial" if n_ok else "failed"
-    elif not work.tasks:
+    elif not work.tasks and not result.volatility_forecasts:
         result.status = "up_to_date"
     return result
 
@@ -355,17 +371,36 @@ def _load(task: ModelTask):
     return model
 
 
+def _adjusted(
+    index: Mapping[str, float], basis: Mapping[str, float], as_of: str, ratio: float
+) -> bool:
+    """Whether the price history up to ``as_of`` was scaled by ``ratio`` as a whole (an
+    adjustment), judged on the nearest earlier as-of whose price the store saw."""
+    earlier = sorted(d for d in basis if d < as_of and d in index)
+    if not earlier:
+        return True  # nothing to compare with: assume the adjustment (see score_forecasts)
+    day = earlier[-1]
+    return abs(index[day] / basis[day] / ratio - 1) <= _ADJUSTMENT_TOLERANCE
+
+
 def _canonical(params: dict) -> str:
     return json.dumps(params, sort_keys=True, default=str)
 
 
-def score_forecasts(prices: pd.Series, unscored: tuple[tuple, ...]) -> list[ScoreRow]:
+def score_forecasts(
+    prices: pd.Series, unscored: tuple[tuple, ...], basis: Mapping[str, float] | None = None
+) -> list[ScoreRow]:
     """Scores of stored forecasts whose target date is in ``prices``.
 
     ``unscored`` rows are ``(forecast_id, as_of, target_date, forecast, last_price)``. When
-    the price at the forecast's as-of date is no longer the one the forecast saw (the history
-    was restated, e.g. adjusted for a later dividend), the actual is rescaled to the
-    forecast's price basis: ``last_price * p[target] / p[as_of]``.
+    the price at the forecast's as-of date is no longer the one the forecast saw, either the
+    history was adjusted (a split or dividend scales every earlier price by one ratio) or
+    some days were corrected. ``basis`` (as-of -> the last price the forecasts of that day
+    saw) tells them apart: when the nearest earlier stored as-of shows the same ratio, it is
+    an adjustment and the actual is rescaled to the forecast's price basis,
+    ``last_price * p[target] / p[as_of]`` (``restated``); when it does not, a correction,
+    and the actual stands as it is. With no earlier as-of to compare, an adjustment is
+    assumed (a split left unscaled would make a large false error).
     """
     index = {d.strftime("%Y-%m-%d"): float(v) for d, v in prices.items()}
     out = []
@@ -374,8 +409,10 @@ def score_forecasts(prices: pd.Series, unscored: tuple[tuple, ...]) -> list[Scor
             continue
         actual, base = index[target], index.get(as_of)
         restated = base is not None and abs(base / last_price - 1) > _RESTATED_TOLERANCE
-        if restated:
+        if restated and _adjusted(index, basis or {}, as_of, base / last_price):
             actual = last_price * actual / base
+        else:
+            restated = False
         moved = actual - last_price
         hit = None if moved == 0 else int(np.sign(forecast - last_price) == np.sign(moved))
         out.append(

@@ -234,7 +234,7 @@ def train_net(
     n_train = len(windows) - n_val
     val = windows[n_train:]  # (n_val, window + max_horizon)
     params = list(net.parameters())
-    optimizer = torch.optim.Adam(params, lr=config.lr)
+    optimizer = Adam(params, lr=config.lr)
     best_loss, best_state, stale = math.inf, None, 0
     if n_val and evaluate_start:
         best_loss, best_state = _val_loss(net, val, width, loss), _copy_state(net)
@@ -264,6 +264,51 @@ def train_net(
     return epoch, (best_loss if n_val else None)
 
 
+class Adam:
+    """Adam (Kingma and Ba, 2015, Algorithm 1) exactly as ``torch.optim.Adam`` computes it on
+    the CPU with its defaults (the single-tensor path, no weight decay, no AMSGrad), op for
+    op, so that the weights are bit-identical (``tests/test_neural.py`` checks).
+
+    Written out because the first ``torch.optim`` optimizer of a process imports
+    ``torch._dynamo`` (about 3 s on a quiet machine, far more on a busy one): a fixed cost
+    that dominated short backtests.
+    """
+
+    def __init__(
+        self,
+        params: list[nn.Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self.exp_avg_sq = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self.steps = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop the gradients (``set_to_none`` is always true here)."""
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        beta1, beta2 = self.betas
+        self.steps += 1
+        step = float(self.steps)  # torch keeps the count in a float32 tensor and reads .item()
+        step_size = self.lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(exp_avg, denom, value=-step_size)
+
+
 def _val_loss(net: nn.Module, windows: torch.Tensor, width: int, loss: Callable) -> float:
     net.eval()
     with torch.no_grad():
@@ -290,13 +335,13 @@ def torch_settings() -> Iterator[None]:
     enabled = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
+    _set_deterministic(True)
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.utils.deterministic.fill_uninitialized_memory = fill
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        _set_deterministic(enabled, warn_only=warn_only)
         torch.set_num_threads(threads)
 
 
@@ -362,3 +407,15 @@ def first_line(exc: BaseException, lines: int = 1) -> str:
     """The first ``lines`` lines of an exception's message (torch's run long)."""
     text = str(exc).strip().splitlines() or [type(exc).__name__]
     return " ".join(line.strip() for line in text[:lines])
+
+
+def _set_deterministic(mode: bool, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms`` without its first line, which imports
+    ``torch._inductor`` and with it ``torch._dynamo`` (seconds at every start) only to set
+    the compiler's flag; nothing here is compiled. The public function when torch lacks the
+    switch this calls."""
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None:  # pragma: no cover (another torch)
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        switch(mode, warn_only=warn_only)

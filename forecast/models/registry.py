@@ -81,10 +81,24 @@ def available_models() -> list[str]:
 
 
 def check_model_name(name: object) -> str:
-    """A registered model name, or ``ValueError`` listing the valid ones."""
-    if name not in _ENTRIES:
+    """The registered model name ``name`` spells in any case (``"LSTM"`` is ``"lstm"``), or
+    ``ValueError`` listing the valid ones."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _ENTRIES:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(available_models())}")
-    return str(name)
+    return str(key)
+
+
+def check_volatility_model_name(name: object) -> str:
+    """The registered volatility model name ``name`` spells in any case, or ``ValueError``
+    listing the valid ones."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in _VOLATILITY_ENTRIES:
+        raise ValueError(
+            f"unknown volatility model {name!r}; valid volatility models: "
+            f"{', '.join(available_volatility_models())}"
+        )
+    return str(key)
 
 
 def warm_up_model(name: str) -> None:

@@ -12,7 +12,11 @@ figures and the run's facts. It reads only the run folder's three files
 
 Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
 files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
-volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
+volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
+:mod:`~forecast.report.volatility_display`, :mod:`~forecast.report.volatility_figures`,
+:mod:`~forecast.report.volatility_glossary` and :mod:`~forecast.report.volatility_pages` (the
+volatility section, from a volatility run folder or the ``volatility/`` folder of a compare
+run), :mod:`~forecast.report.display` and
 :mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
 :mod:`~forecast.report.interval_text` (the interval section's sentences),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
@@ -27,10 +31,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from forecast.checks import check_number
+from forecast.errors import DataError
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
 from forecast.report.figures import make_figures
@@ -182,15 +187,59 @@ def write_report(
         When a run file is missing or malformed; the message names the file.
     """
     alpha = check_alpha(alpha)
+    # imported here: the volatility engine's statistics (arch) load only for a report
+    from forecast.report.volatility_pages import volatility_markdown, volatility_part
+    from forecast.walkforward.volatility_files import run_target
+
+    if not isinstance(run_dir, RunFiles) and run_target(run_dir) == "volatility":
+        return _write_volatility_report(Path(run_dir), alpha, figures)
     run = run_dir if isinstance(run_dir, RunFiles) else read_run(run_dir)
     content = build_content(run, alpha)
+    part = volatility_part(run.path, alpha, figures)  # compare's volatility/ folder, if any
+    if part is not None:
+        content = replace(
+            content, volatility=part.section, glossary=content.glossary + part.section.glossary
+        )
     drawn = []
     if figures:
         drawn = make_figures(run, tables.timings(run))
         series = list(dict.fromkeys(run.metrics["series"]))
         models = tables.models_of(run.metrics)
         drawn += interval_figures(run.forecasts, coverage_numbers(run), series, models)
-    folder = run.path / FIGURE_DIR
+        drawn += list(part.figures) if part is not None else []
+    written = _write_figures(run.path / FIGURE_DIR, drawn)
+    html = _atomic_write(run.path / "report.html", render_html(content, drawn).encode("utf-8"))
+    extra = () if part is None else volatility_markdown(part.section, drawn, FIGURE_DIR, alpha)
+    md = render_markdown(content, drawn, FIGURE_DIR, extra)
+    markdown = _atomic_write(run.path / "report.md", md.encode("utf-8"))
+    return ReportPaths(html, markdown, tuple(written))
+
+
+def _write_volatility_report(path: Path, alpha: float, figures: bool) -> ReportPaths:
+    """The report of a volatility run folder (``forecast backtest --target volatility``)."""
+    from forecast.report.volatility_pages import (
+        render_volatility_html,
+        render_volatility_markdown,
+        subtitle,
+        volatility_part,
+    )
+
+    part = volatility_part(path, alpha, figures)
+    if part is None:  # run_target said volatility: read it to name what is wrong
+        raise DataError(f"{path}: not a volatility run folder")
+    written = _write_figures(path / FIGURE_DIR, list(part.figures))
+    title = subtitle(part.run)
+    html = render_volatility_html(part, title, alpha)
+    md = render_volatility_markdown(part, title, alpha)
+    return ReportPaths(
+        _atomic_write(path / "report.html", html.encode("utf-8")),
+        _atomic_write(path / "report.md", md.encode("utf-8")),
+        tuple(written),
+    )
+
+
+def _write_figures(folder: Path, drawn: list) -> list[Path]:
+    """Each figure as ``folder/<name>.png``; figures of an earlier report are removed."""
     written = []
     if drawn:
         folder.mkdir(exist_ok=True)
@@ -199,10 +248,7 @@ def write_report(
     if folder.is_dir():  # figures of an earlier report that this one no longer has
         for stale in set(folder.glob("*.png")) - set(written):
             stale.unlink()
-    html = _atomic_write(run.path / "report.html", render_html(content, drawn).encode("utf-8"))
-    md = render_markdown(content, drawn, FIGURE_DIR)
-    markdown = _atomic_write(run.path / "report.md", md.encode("utf-8"))
-    return ReportPaths(html, markdown, tuple(written))
+    return written
 
 
 def _subtitle(run: RunFiles, series: list[str], horizons: list[int]) -> str:

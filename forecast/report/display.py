@@ -384,3 +384,6 @@ class ReportContent:
     intervals_off: str = ""
     #: what the leaderboards' interval columns are (empty when they have none)
     interval_legend: str = ""
+    #: the volatility section (a :class:`~forecast.report.volatility_display.VolatilitySection`),
+    #: ``None`` when the run has no volatility backtest
+    volatility: object | None = None

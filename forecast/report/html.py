@@ -18,6 +18,7 @@ from forecast.report.display import ReportContent
 from forecast.report.figures import ReportFigure, by_section
 from forecast.report.interval_figures import INTERVAL_SECTION
 from forecast.report.tables import percent
+from forecast.report.volatility_figures import VOLATILITY_SECTION
 
 TEMPLATE = "report.html.j2"
 
@@ -55,6 +56,7 @@ def render_html(content: ReportContent, figures: list[ReportFigure]) -> str:
     ]
     # shown beside the interval tables, not among the other figures
     context["interval_figures"] = [_inline(f) for f in figures if f.section == INTERVAL_SECTION]
+    context["volatility_figures"] = [_inline(f) for f in figures if f.section == VOLATILITY_SECTION]
     return _environment().get_template(TEMPLATE).render(**context)
 
 

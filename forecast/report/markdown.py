@@ -8,6 +8,7 @@ open raw HTML and ``[`` cannot open a link or an image, whatever a series or mod
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from forecast.report.display import IntervalSection, ReportContent, Table
 from forecast.report.figures import ReportFigure, by_section
@@ -99,13 +100,20 @@ def _interval_section(
 
 
 def render_markdown(
-    content: ReportContent, figures: list[ReportFigure], figure_dir: str = "figures"
+    content: ReportContent,
+    figures: list[ReportFigure],
+    figure_dir: str = "figures",
+    sections: Sequence[str] = (),
 ) -> str:
-    """The report as Markdown; figures linked as ``{figure_dir}/{name}.png``."""
+    """The report as Markdown; figures linked as ``{figure_dir}/{name}.png``.
+
+    ``sections``: further Markdown blocks (the volatility section) placed after the figures.
+    """
     out = _answer(content) + _across(content) + _leaderboards(content)
     if content.intervals is not None:
         out += _interval_section(content.intervals, figures, figure_dir)
-    out += _failures(content) + _figures(figures, figure_dir) + _the_run(content)
+    out += _failures(content) + _figures(figures, figure_dir) + list(sections)
+    out += _the_run(content)
     return "\n\n".join(out) + "\n"
 
 

@@ -1,7 +1,8 @@
 """A read-only HTTP service over the forecast store (``forecast serve``).
 
 ``create_app(store_path)`` builds the FastAPI app; the endpoints (``/health``, ``/tickers``,
-``/forecasts/{ticker}``, ``/scorecard``, ``/runs``, all ``GET`` and JSON) are described in
+``/forecasts/{ticker}``, ``/scorecard``, ``/runs``, ``/volatility/{ticker}``, all ``GET`` and
+JSON) are described in
 :data:`forecast.service.schemas.API_DESCRIPTION`, which is also the OpenAPI description.
 
 The service never writes: every request reads through a read-only connection (``mode=ro``,
@@ -11,10 +12,11 @@ Errors are JSON ``{"error", "message", "parameters"}``: 422 for a bad parameter 
 its rule and the value), 404 for an unknown ticker or a filter that selects nothing, 503 when
 the store is missing, locked longer than the busy timeout, or unreadable.
 
-The docs pages ``/docs`` and ``/redoc`` are FastAPI's: fixed HTML holding no request data,
-which loads Swagger UI and ReDoc from a CDN (cdn.jsdelivr.net), so the browser needs network
-access; ``docs=False`` (``forecast serve --no-docs``) turns them off. Every other response is
-JSON with ``Content-Security-Policy: default-src 'none'`` and ``nosniff``.
+The docs pages ``/docs`` and ``/redoc`` are fixed HTML holding no request data, whose
+Swagger UI and ReDoc files the service serves itself (:mod:`forecast.service.docs`): they
+work offline, under a policy that lets them load nothing from elsewhere; ``docs=False``
+(``forecast serve --no-docs``) turns them off. Every other response is JSON with
+``Content-Security-Policy: default-src 'none'`` and ``nosniff``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from starlette.datastructures import MutableHeaders
 from forecast.checks import check_int
 from forecast.data.calendar import TradingCalendar, get_calendar
 from forecast.data.tickers import validate_ticker
+from forecast.service.docs import DOCS_CSP, add_docs
 from forecast.service.queries import (
     READ_BUSY_TIMEOUT_SECONDS,
     ScorecardCache,
@@ -42,6 +45,7 @@ from forecast.service.queries import (
     nearest_as_of,
     read_snapshot,
     recent_runs,
+    stale_price_tickers,
     stored_horizons,
 )
 from forecast.service.schemas import (
@@ -61,7 +65,10 @@ from forecast.service.schemas import (
     TickerQuery,
     TickersResponse,
     add_error_handlers,
+    clip,
 )
+from forecast.service.volatility import volatility_response
+from forecast.service.volatility_schemas import VolatilityResponse
 
 _STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -121,7 +128,7 @@ def create_app(
     busy_timeout
         Seconds a request waits for the job's commit before answering 503.
     docs
-        Serve ``/docs`` and ``/redoc`` (HTML that loads its scripts from a CDN).
+        Serve ``/docs`` and ``/redoc`` (their scripts served here too: they work offline).
     cors_origins
         Origins allowed to read the API from a browser (CORS); none by default.
     now
@@ -137,8 +144,8 @@ def create_app(
         version=__version__,
         summary="Read-only access to the forecasts, scores and runs of a forecast store.",
         description=API_DESCRIPTION,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        docs_url=None,  # served offline by forecast.service.docs
+        redoc_url=None,
     )
     app.state.service = Service(
         Path(store_path).expanduser().absolute(), get_calendar(calendar), max_lag, busy_timeout, now
@@ -149,7 +156,7 @@ def create_app(
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET"])
-    docs_paths = {"/docs", "/redoc", "/docs/oauth2-redirect"} if docs else set()
+    docs_paths = add_docs(app) if docs else set()
     app.add_middleware(_SecurityHeaders, docs_paths=docs_paths)
     return app
 
@@ -182,11 +189,18 @@ def _only(*allowed: str):
     """A dependency refusing query parameters other than ``allowed`` (typos filter nothing)."""
 
     async def check(request: Request) -> None:
-        for name in request.query_params:
+        names = [name for name, _ in request.query_params.multi_items()]
+        for name in dict.fromkeys(names):
+            if names.count(name) > 1:  # which one would count? refuse rather than guess
+                raise ParameterError(
+                    422, clip(name), "query",
+                    f"query parameter {clip(name)!r} given {names.count(name)} times; give it once",
+                    ",".join(request.query_params.getlist(name)),
+                )  # fmt: skip
             if name not in allowed:
                 rule = f"allowed: {', '.join(allowed)}" if allowed else "this endpoint takes none"
                 raise ParameterError(
-                    422, name, "query", f"unknown query parameter {name!r}; {rule}",
+                    422, clip(name), "query", f"unknown query parameter {clip(name)!r}; {rule}",
                     request.query_params[name],
                 )  # fmt: skip
 
@@ -204,6 +218,12 @@ def _router():
         ("/forecasts/{ticker}", forecasts, ("model", "as_of", "horizon"), "Forecasts of a ticker"),
         ("/scorecard", scorecard, ("ticker", "model"), "Live scorecard"),
         ("/runs", runs, ("limit",), "Recent job runs"),
+        (
+            "/volatility/{ticker}",
+            volatility,
+            ("model", "as_of", "horizon"),
+            "Volatility and Value-at-Risk forecasts of a ticker",
+        ),
     ):
         router.get(path, dependencies=[_only(*allowed)], summary=summary)(_in_thread(endpoint))
     return router
@@ -227,18 +247,21 @@ def health(service: Annotated[Service, Depends(_service)]) -> Health:
     """The store's state: last runs, newest forecasts and their staleness.
 
     ``sessions_behind`` counts the closed exchange sessions after the newest as-of date of
-    any stored forecast; ``stale`` is ``sessions_behind > max_lag``. ``last_successful_run``
+    any stored forecast; ``stale`` is ``sessions_behind > max_lag``; ``stale_prices`` names
+    the tickers the last run forecast from stale prices. ``last_successful_run``
     is the newest run with status ``succeeded`` or ``nothing_to_do``. ``status`` is ``ok``,
     ``stale``, or ``empty`` (a store without forecasts). A store that cannot be read gets 503.
     """
     with service.snapshot() as conn:
         pairs = latest_by_model(conn)
         last, good = last_run(conn), last_run(conn, successful=True)
+        stale_prices = stale_price_tickers(conn, last["run_id"]) if last else []
     latest = max((p["latest_as_of"] for p in pairs), default=None)
     behind = service.sessions_behind(latest)
     stale = behind is not None and behind > service.max_lag
     return Health(
-        status="empty" if latest is None else "stale" if stale else "ok",
+        status="empty" if latest is None else "stale" if stale or stale_prices else "ok",
+        stale_prices=stale_prices,
         store=str(service.store),
         calendar=service.calendar.name,
         last_closed_session=service.last_closed(),
@@ -320,6 +343,27 @@ def _nothing_selected(conn, symbol: str, models: list[str], chosen: str, day, ho
     )  # fmt: skip
 
 
+def volatility(
+    service: Annotated[Service, Depends(_service)],
+    ticker: TickerPath,
+    model: ModelQuery = None,
+    as_of: AsOfQuery = None,
+    horizon: HorizonQuery = None,
+) -> VolatilityResponse:
+    """The volatility and Value-at-Risk forecasts of ``ticker`` from one as-of session.
+
+    Default: the newest as-of among the selected volatility models. Each forecast carries its
+    model version and, once its target session has passed, its score (realised proxy, log
+    return, QLIKE, exceptions of each VaR); ``scorecard`` gives the ticker's live QLIKE and
+    MSE relative to the naive model and the VaR exception rates. A ticker without volatility
+    forecasts is 404; so is a ``model``, ``as_of`` or ``horizon`` that selects nothing.
+    """
+    symbol, day = _ticker(ticker, "path"), _day(as_of)
+    with service.snapshot() as conn:
+        body = volatility_response(conn, symbol, ticker, model, day, horizon)
+    return VolatilityResponse(**body)
+
+
 def scorecard(
     service: Annotated[Service, Depends(_service)],
     ticker: TickerQuery = None,
@@ -375,8 +419,7 @@ class _SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
-                if strict:
-                    headers["Content-Security-Policy"] = _STRICT_CSP
+                headers["Content-Security-Policy"] = _STRICT_CSP if strict else DOCS_CSP
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

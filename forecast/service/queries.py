@@ -292,6 +292,17 @@ def last_run(conn: sqlite3.Connection, successful: bool = False) -> dict | None:
     return runs[0] if runs else None
 
 
+def stale_price_tickers(conn: sqlite3.Connection, run_id: int) -> list[str]:
+    """Tickers run ``run_id`` forecast from stale prices (Yahoo unreachable: cached or
+    embedded prices older than the last closed session)."""
+    rows = conn.execute(
+        "SELECT DISTINCT ticker FROM events WHERE run_id = ? AND kind = 'stale_prices' "
+        "AND ticker IS NOT NULL ORDER BY ticker",
+        (run_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def _with_tickers(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict]:
     runs = {r["run_id"]: dict(r) for r in rows}
     for run in runs.values():

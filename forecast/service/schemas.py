@@ -34,10 +34,15 @@ API_DESCRIPTION = """Read-only JSON over the store `forecast run` writes.
   confidence sequences and statuses (better / worse / undecided against the random walk,
   interval coverage in band / below / above); filters `ticker`, `model`.
 - `/runs`: the newest job runs with their status.
+- `/volatility/{ticker}`: one as-of date's volatility and Value-at-Risk forecasts of a ticker
+  (variance of the log return to each target session, VaR at 1% and 5%, normal and
+  Student-t), their scores once matured, and the live volatility scorecard; filters `model`,
+  `as_of`, `horizon`.
 
 Errors are `{"error", "message", "parameters"}`: 422 names the parameter, its rule and the
-value; 404 an unknown ticker or a filter selecting nothing; 503 a missing, locked or
-unreadable store.
+value (cut to 64 characters); 404 an unknown ticker or a filter selecting nothing; 503 a
+missing, locked or unreadable store. A query parameter given twice (`?model=ar&model=naive`)
+and an unknown one are 422: a filter is never guessed.
 """
 MAX_LIMIT = 1000
 #: what ``validate_ticker`` accepts, as far as JSON Schema can say it (ISINs are excluded below)
@@ -176,6 +181,12 @@ class Health(_Model):
     )
     max_lag: int = Field(description="stale when sessions_behind > max_lag")
     stale: bool
+    stale_prices: list[str] = Field(
+        default_factory=list,
+        description="Tickers the last run forecast from stale prices (Yahoo Finance could not "
+        "be reached: cached or embedded prices older than the last closed session); any makes "
+        "status stale",
+    )
     tickers: int = Field(description="Tickers with stored forecasts")
     last_run: Run | None
     last_successful_run: Run | None = Field(
@@ -289,6 +300,9 @@ class ScorecardRow(_Model):
     coverage_turbulent: float | None = Field(None, description="Coverage of those")
     first_target: date | None = None
     last_target: date | None = None
+    next_target: date | None = Field(
+        default=None, description="Earliest target date of the pending forecasts"
+    )
     n_diff: int = Field(
         0, description="Loss differences in the sequence: every h-th matured forecast"
     )
@@ -355,13 +369,35 @@ def add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _internal_error)
 
 
+#: longest input an error response repeats; longer ones are cut (a 100 kB value in, a small
+#: answer out)
+MAX_SHOWN = 64
+
+
+def clip(value: str) -> str:
+    """``value``, cut to :data:`MAX_SHOWN` characters with a note of its length."""
+    if len(value) <= MAX_SHOWN:
+        return value
+    return f"{value[:MAX_SHOWN]}... ({len(value)} characters)"
+
+
+def _clipped(message: str, raw: object) -> str:
+    """``message`` with every copy of a long ``raw`` (as is, or its repr) cut."""
+    if not isinstance(raw, str) or len(raw) <= MAX_SHOWN:
+        return message
+    for text in (repr(raw), raw):
+        message = message.replace(text, repr(clip(raw)))
+    return message[: 4 * MAX_SHOWN + 200]
+
+
 async def _parameter_error(request: Request, exc: ParameterError) -> JSONResponse:
-    value = None if exc.value is None else str(exc.value)
+    value = None if exc.value is None else clip(str(exc.value))
+    message = _clipped(str(exc), exc.value)
     problem = ParameterProblem(
-        parameter=exc.name, location=exc.location, message=str(exc), value=value
+        parameter=exc.name, location=exc.location, message=message, value=value
     )
     kind = "invalid_parameter" if exc.status == 422 else "not_found"
-    return error_response(exc.status, kind, str(exc), [problem])
+    return error_response(exc.status, kind, message, [problem])
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -370,13 +406,13 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
         loc = [str(part) for part in err.get("loc", ())]
         location, name = (loc[0], loc[-1]) if len(loc) > 1 else ("request", ".".join(loc))
         raw = err.get("input")
-        value = None if raw is None or isinstance(raw, dict) else str(raw)
+        value = None if raw is None or isinstance(raw, dict) else clip(str(raw))
         message = f"{name} {RULES.get(name, err.get('msg', 'is invalid'))}; got {value!r}"
         if name == "ticker" and isinstance(raw, str):
             try:
                 validate_ticker(raw)
             except ValueError as why:  # the validator's own words name the bad characters
-                message = str(why)
+                message = _clipped(str(why), raw)
         problems.append(
             ParameterProblem(parameter=name, location=location, message=message, value=value)
         )

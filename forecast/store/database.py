@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -25,8 +26,11 @@ from urllib.parse import quote
 from forecast.errors import ForecastError
 from forecast.store.rows import TickerResult
 from forecast.store.schema import MIGRATIONS, SCHEMA_VERSION, STATE_KEEP
+from forecast.store.volatility import write_volatility
 
 BUSY_TIMEOUT_SECONDS = 30.0
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(ForecastError):
@@ -40,7 +44,7 @@ def check_store_folder(path: Path) -> Path:
     Writability is probed by creating a file: permission bits alone miss read-only mounts,
     and SQLite needs to create its journal next to the database.
     """
-    path = Path(path).expanduser().absolute()
+    path = Path(path).expanduser().resolve()  # a symlinked store: its real folder and models
     folder = path.parent
     if not folder.is_dir():
         raise StoreError(
@@ -86,14 +90,23 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
 
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block raises."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block (or the commit) raises.
+
+    SQLite rolls a transaction back by itself on some errors (a full disk, I/O errors); then
+    no ``ROLLBACK`` is sent, so that the error the caller sees is the real one, not "cannot
+    rollback - no transaction is active".
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:  # the error being raised says more than this one
+                log.warning("rollback failed after an error: %s", exc)
         raise
-    conn.execute("COMMIT")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -162,12 +175,21 @@ def open_reader(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def models_folder_name(conn: sqlite3.Connection, path: Path) -> str:
+    """The name of the store's models folder, beside it: ``<store file name>.models``
+    (``forecast.db.models``), so that two stores in one folder never share model files; a
+    store that already had files in the older shared ``models`` folder keeps it (its
+    ``settings`` row, written by the migration to schema 4)."""
+    row = conn.execute("SELECT value FROM settings WHERE key = 'models_dir'").fetchone()
+    return row[0] if row else f"{path.name}.models"
+
+
 class Store:
     """The job's write connection and its queries. Create with :func:`open_store`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn, self.path = conn, path
-        self.models_dir = path.parent / "models"
+        self.models_dir = path.parent / models_folder_name(conn, path)
 
     def close(self) -> None:
         """Close the connection."""
@@ -231,6 +253,16 @@ class Store:
             "ORDER BY f.forecast_id",
             (ticker, as_of),
         ).fetchall()
+
+    def price_basis(self, ticker: str, as_of: str) -> dict[str, float]:
+        """The last price each stored forecast of ``ticker`` saw, by its as-of date (up to
+        ``as_of``): the history as it was, to tell an adjustment from a correction."""
+        rows = self.conn.execute(
+            "SELECT as_of, max(last_price) FROM forecasts WHERE ticker = ? AND as_of <= ? "
+            "GROUP BY as_of",
+            (ticker, as_of),
+        ).fetchall()
+        return {str(d): float(v) for d, v in rows}
 
     def past_forecasts(
         self, ticker: str, as_of: str, model: str | None = None, since: str | None = None
@@ -300,13 +332,13 @@ class Store:
             for v in r.versions:
                 c.execute(
                     "INSERT INTO model_versions (ticker, model, spec_hash, params, "
-                    "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "trained_through, n_train, data_hash, file, sha256, fit_seconds, run_id, "
+                    "target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (ticker, model, spec_hash, trained_through) DO UPDATE SET "
                     "file = excluded.file, sha256 = excluded.sha256, status = 'active', "
                     "fit_seconds = excluded.fit_seconds, run_id = excluded.run_id",
                     (r.ticker, v.model, v.spec_hash, v.params, v.trained_through, v.n_train,
-                     v.data_hash, v.file, v.sha256, v.fit_seconds, run_id),
+                     v.data_hash, v.file, v.sha256, v.fit_seconds, run_id, v.target),
                 )  # fmt: skip
             for f in r.forecasts:
                 version_id = c.execute(
@@ -345,6 +377,7 @@ class Store:
                 "INSERT INTO events (run_id, ticker, model, kind, message) VALUES (?, ?, ?, ?, ?)",
                 [(run_id, r.ticker, model, kind, msg) for model, kind, msg in r.events],
             )
+            write_volatility(c, run_id, r)
             self._ticker_row(c, run_id, r)
 
     @staticmethod
@@ -378,13 +411,16 @@ class Store:
         )  # fmt: skip
 
     # ---- model file retention -------------------------------------------------------------
-    def versions_beyond(self, ticker: str, model: str, keep: int) -> list[sqlite3.Row]:
-        """Active versions of (ticker, model) older than the newest ``keep``."""
+    def versions_beyond(
+        self, ticker: str, model: str, keep: int, target: str = "price"
+    ) -> list[sqlite3.Row]:
+        """Active versions of (ticker, model) of ``target``'s registry older than the newest
+        ``keep``."""
         return self.conn.execute(
             "SELECT version_id, file FROM model_versions WHERE ticker = ? AND model = ? "
-            "AND status = 'active' ORDER BY trained_through DESC, version_id DESC "
-            "LIMIT -1 OFFSET ?",
-            (ticker, model, keep),
+            "AND target = ? AND status = 'active' ORDER BY trained_through DESC, "
+            "version_id DESC LIMIT -1 OFFSET ?",
+            (ticker, model, target, keep),
         ).fetchall()
 
     def mark_pruned(self, run_id: int, ticker: str, model: str, versions: list) -> None:

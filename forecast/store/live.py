@@ -34,6 +34,7 @@ from forecast.store.live_table import (  # noqa: F401 (the names readers use)
     STORED_COLUMNS,
     store_token,
     stored_state,
+    summary_line,
 )
 
 

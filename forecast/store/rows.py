@@ -23,6 +23,8 @@ class NewVersion:
     sha256: str
     fit_seconds: float
     files: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    #: the registry the model comes from: ``price`` or ``volatility``
+    target: str = "price"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,40 @@ class ScoreRow:
     restated: int
 
 
+@dataclass(frozen=True)
+class VolatilityForecastRow:
+    """One volatility forecast: the variance of the ``horizon``-day log return and its VaRs
+    (positive losses of log return; ``_t``: Student-t quantile with ``t_dof``)."""
+
+    model: str
+    spec_hash: str
+    trained_through: str
+    horizon: int
+    target_date: str
+    variance: float
+    proxy: str
+    var_1: float
+    var_5: float
+    var_1_t: float
+    var_5_t: float
+    t_dof: float
+
+
+@dataclass(frozen=True)
+class VolatilityScoreRow:
+    """The score of a stored volatility forecast whose target date has passed."""
+
+    vforecast_id: int
+    realized: float
+    log_return: float
+    qlike: float | None
+    squared_error: float
+    hit_1: int
+    hit_5: int
+    hit_1_t: int
+    hit_5_t: int
+
+
 @dataclass
 class TickerResult:
     """Everything one ticker contributes to a run, written in one transaction."""
@@ -119,3 +155,7 @@ class TickerResult:
     states: list[IntervalStateRow] = field(default_factory=list)
     events: list[tuple[str | None, str, str]] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    volatility_forecasts: list[VolatilityForecastRow] = field(default_factory=list)
+    volatility_scores: list[VolatilityScoreRow] = field(default_factory=list)
+    #: hash of the open/high/low/close frame the volatility forecasts were made from
+    volatility_data_hash: str | None = None

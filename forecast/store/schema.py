@@ -57,7 +57,11 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     ``calibration_failed`` (no bootstrap: that model's conformal intervals wait for live
     errors), ``interval_failed`` (a forecast stored without its interval), ``scale_failed``
     (no volatility forecast at the as-of: no scaled interval, sigma or regime that evening).
-``live_scorecard``
+``settings`` (since 4)
+    Store-wide ``key``/``value`` pairs: ``models_dir``, the name of the models folder beside
+    the store (absent: ``<store file name>.models``, so two stores in one folder never share
+    model files; a store that had model files before version 4 keeps the shared ``models``).
+``live_scorecard`` (since 6)
     The scorecard as the job left it after its last run (:mod:`forecast.store.live`), one
     row per (ticker, model, horizon): the columns of
     :data:`forecast.store.scorecard.SCORECARD_COLUMNS`, the confidence sequence of the mean
@@ -77,6 +81,25 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     Forecasts joined with their scores, for readers (with the interval columns since 2, the
     scale, sigma and regime since 3).
 
+``volatility_forecasts``
+    One row per (ticker, model, as_of, horizon) of a volatility model
+    (:mod:`forecast.models.volatility`; its version has ``target = 'volatility'``):
+    ``variance`` (the forecast variance of the ``horizon``-day log return from ``as_of`` to
+    ``target_date``), ``proxy`` (the realised-variance proxy it will be scored against:
+    ``yang_zhang`` with open/high/low, ``squared_returns`` for a close-only series), the
+    Value-at-Risk of that return at 1% and 5% from the normal (``var_1``, ``var_5``) and the
+    unit-variance Student-t quantile with ``t_dof`` degrees of freedom (``var_1_t``,
+    ``var_5_t``), as positive losses of log return, ``last_price``, ``data_hash``, ``run_id``.
+``volatility_scores``
+    One row per matured volatility forecast: ``realized`` (the proxy summed over the sessions
+    after ``as_of`` up to ``target_date``), ``log_return`` (close to close, adjusted prices as
+    known when scored), ``qlike`` (``realized/variance - ln(realized/variance) - 1``; NULL when
+    ``realized`` is 0), ``squared_error``, ``hit_1`` .. ``hit_5_t`` (1 when the return fell
+    below minus that VaR: an exception), ``run_id``.
+
+``model_versions.target`` (since 5) says which registry a version's model comes from:
+``price`` (every older row) or ``volatility`` (``naive``, ``lstm`` and ``gru`` exist in both).
+
 Since version 3, ``forecasts`` also holds ``interval_scale`` (``ewma`` or ``garch``: the
 volatility scale of a conformal interval; NULL: unscaled, or no interval), ``sigma`` (the
 scaling model's forecast standard deviation of the ``horizon``-day log return, made at
@@ -91,9 +114,10 @@ History: version 1 created the tables; version 2 added ``interval_method``,
 ``interval_level``, ``calibration_errors`` and the interval columns of the view; version 3
 added the volatility scale (``interval_scale``, ``sigma``, ``vol_regime``; ``sigma`` and
 ``scale`` of ``calibration_errors``) and ``interval_state``, keeping every row (the new
-columns of old rows are NULL); version 4 added ``live_scorecard`` and
-``live_scorecard_state`` (empty until the next run computes them). A store of an older
-version is migrated when the job opens it; readers refuse it until then.
+columns of old rows are NULL); version 4 added ``settings``; version 5 added
+``model_versions.target``, ``volatility_forecasts`` and ``volatility_scores``; version 6 added
+``live_scorecard`` and ``live_scorecard_state`` (empty until the next run computes them). A
+store of an older version is migrated when the job opens it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
 rely on these names; change them only through a new migration.
@@ -103,7 +127,7 @@ from __future__ import annotations
 
 #: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
 MAX_HORIZON = 250
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 #: interval states kept per (ticker, model, spec_hash, horizon): the newest few as-ofs
 STATE_KEEP = 5
 
@@ -250,7 +274,49 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                    f.interval_level, f.interval_scale, f.sigma, f.vol_regime
             FROM forecasts AS f JOIN scores AS s USING (forecast_id)""",
     ),
-    (  # 3 -> 4: the live scorecard and its confidence sequences, stored by the job
+    (  # 3 -> 4: each store its own models folder; a store that has model files keeps its own
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+        "INSERT INTO settings (key, value) SELECT 'models_dir', 'models' "
+        "WHERE EXISTS (SELECT 1 FROM model_versions)",
+    ),
+    (  # 4 -> 5: volatility and Value-at-Risk forecasts (every existing row kept)
+        "ALTER TABLE model_versions ADD COLUMN target TEXT NOT NULL DEFAULT 'price' "
+        "CHECK (target IN ('price', 'volatility'))",
+        """CREATE TABLE volatility_forecasts (
+            vforecast_id INTEGER PRIMARY KEY,
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            version_id INTEGER NOT NULL REFERENCES model_versions (version_id),
+            as_of TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            target_date TEXT NOT NULL,
+            variance REAL NOT NULL CHECK (variance > 0),
+            proxy TEXT NOT NULL,
+            var_1 REAL NOT NULL,
+            var_5 REAL NOT NULL,
+            var_1_t REAL NOT NULL,
+            var_5_t REAL NOT NULL,
+            t_dof REAL NOT NULL,
+            last_price REAL NOT NULL,
+            data_hash TEXT NOT NULL,
+            run_id INTEGER NOT NULL REFERENCES runs (run_id),
+            UNIQUE (ticker, model, as_of, horizon)
+        ) STRICT""",
+        "CREATE INDEX volatility_by_target ON volatility_forecasts (ticker, target_date)",
+        """CREATE TABLE volatility_scores (
+            vforecast_id INTEGER PRIMARY KEY REFERENCES volatility_forecasts (vforecast_id),
+            realized REAL NOT NULL CHECK (realized >= 0),
+            log_return REAL NOT NULL,
+            qlike REAL,
+            squared_error REAL NOT NULL,
+            hit_1 INTEGER NOT NULL CHECK (hit_1 IN (0, 1)),
+            hit_5 INTEGER NOT NULL CHECK (hit_5 IN (0, 1)),
+            hit_1_t INTEGER NOT NULL CHECK (hit_1_t IN (0, 1)),
+            hit_5_t INTEGER NOT NULL CHECK (hit_5_t IN (0, 1)),
+            run_id INTEGER NOT NULL REFERENCES runs (run_id)
+        ) STRICT""",
+    ),
+    (  # 5 -> 6: the live scorecard and its confidence sequences, stored by the job
         """CREATE TABLE live_scorecard (
             ticker TEXT NOT NULL,
             model TEXT NOT NULL,
@@ -271,6 +337,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             coverage_turbulent REAL,
             first_target TEXT,
             last_target TEXT,
+            next_target TEXT,
             n_diff INTEGER NOT NULL,
             mean_diff REAL,
             diff_lower REAL,

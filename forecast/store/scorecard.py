@@ -32,6 +32,9 @@ One row per (ticker, model, horizon) over the *matured* forecasts (those the job
     stored before the regime existed (schema 2) count in ``coverage`` only.
 ``first_target``, ``last_target``
     The range of target dates scored.
+``next_target``
+    The earliest target date of the pending forecasts: the first of them is scored by the
+    first ``forecast run`` after that session has closed.
 
 Tickers are not pooled: a mean error in dollars across a $30 and a $2500 series would
 measure the price levels, not the models.
@@ -46,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.store.database import open_reader
+from forecast.store.live_table import summary_line
 
 SCORECARD_COLUMNS = [
     "ticker",
@@ -67,6 +71,7 @@ SCORECARD_COLUMNS = [
     "coverage_turbulent",
     "first_target",
     "last_target",
+    "next_target",
 ]
 #: the regimes of the split, as ``forecasts.vol_regime`` stores them
 REGIMES = ("calm", "turbulent")
@@ -128,6 +133,8 @@ def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
     codes, dates = pd.factorize(forecasts["target_date"], sort=True)
     for col, reduce in (("first_target", np.minimum), ("last_target", np.maximum)):
         out[col] = g.extreme(codes, scored, reduce, dates)
+    waiting = g.extreme(codes, ~scored, np.minimum, dates)
+    out["next_target"] = np.where(g.count(~scored) > 0, waiting, None)
     for col, values in _interval_columns(forecasts, scored, g).items():
         out[col] = values
     return out[SCORECARD_COLUMNS].astype(counts)
@@ -227,4 +234,11 @@ def format_scorecard(table: pd.DataFrame) -> str:
     if not len(table):
         return "no forecasts stored yet"
     shown = table.copy()
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="-")
+    return f"{text}\n\n{scorecard_summary(table)}"
+
+
+def scorecard_summary(table: pd.DataFrame) -> str:
+    """One line: how many forecasts are scored, how many pending, and when the next mature
+    (:func:`forecast.store.live_table.summary_line`)."""
+    return summary_line(table[["n", "pending", "next_target"]].to_dict("records"))

@@ -7,7 +7,10 @@ the volatility scales of the conformal intervals (:mod:`~forecast.walkforward.sc
 GARCH forecasts made at each origin, once per series), the engine that runs the walks on an
 executor and scores them (:mod:`~forecast.walkforward.engine`: ``backtest``), the run folder's
 files (:mod:`~forecast.walkforward.runfiles`) and the pipeline
-config files' shared pieces (:mod:`~forecast.walkforward.configfile`).
+config files' shared pieces (:mod:`~forecast.walkforward.configfile`). The volatility
+backtest has the same parts: :mod:`~forecast.walkforward.volatility` (``backtest_volatility``),
+:mod:`~forecast.walkforward.volatility_walk`, :mod:`~forecast.walkforward.volatility_files` and
+:mod:`~forecast.walkforward.volatility_config`.
 
 May import: ``forecast.models`` (the protocol and the registry; the engine never imports a
 concrete model), ``forecast.evaluation``, ``forecast.execution``, ``forecast.data`` and the

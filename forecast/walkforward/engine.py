@@ -27,7 +27,7 @@ from forecast.checks import DEFAULT_LEVEL
 from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
 from forecast.evaluation.metrics import compute_metrics
 from forecast.execution.base import Executor
-from forecast.execution.progress import TaskProgress, fold_progress
+from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
@@ -157,47 +157,56 @@ def _run_tasks(
     """
     tasks = [(name, model) for name in named for model in templates]
     folds = -(-config.test_size // config.refit_every)
-    bar = done_bar = None
+    bar = Progress(len(tasks) * folds, "fold", "backtest") if progress else None
     if executor.in_process:  # the bar follows the folds inside run_series
-        bar = fold_progress(len(tasks) * folds, folds, progress)
         order = tasks
     else:  # likely-slowest first, so that no worker is left with a long task at the end:
         # heavy models are listed last by convention, and long series take longest
         rank = {m: i for i, m in enumerate(templates)}
         order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
-        done_bar = TaskProgress(len(tasks)) if progress else None
+    if bar is not None and executor.reports_progress:
+        executor.on_event = bar.event
     parts: dict[tuple[str, str], SeriesPart] = {}
     scaled = config.intervals is not None and bool(config.intervals.scales)
     scales: dict[str, SeriesScales | None] = {} if scaled else dict.fromkeys(named)
-    with executor.start() as batch:
-        # the volatility scales first, one task per series, longest first (every model of
-        # the series reads them); the model tasks go in once all are known, in the order above
-        for name in sorted(named, key=lambda k: -len(named[k])) if scaled else ():
-            batch.submit(("scales", name), series_scales, name, named[name], config)
-        if len(scales) == len(named):
-            _submit_models(batch, order, named, templates, config, bar, scales)
-        for done in batch.completed():
-            if done.key[0] == "scales":
-                name = done.key[1]
-                scales[name] = done.value if done.ok else _failed_scales(named, done, config)
-                if len(scales) == len(named):
-                    _submit_models(batch, order, named, templates, config, bar, scales)
-                continue
-            name, model = done.key
-            parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
-            if done_bar is not None:
-                done_bar.done(f"{name} {model}", done.error)
-    for shown in (bar, done_bar):
-        if shown is not None:
-            shown.close()
+    try:
+        with executor.start() as batch:
+            # the volatility scales first, one task per series, longest first (every model of
+            # the series reads them); the model tasks go in once all are known, in the order
+            # above
+            for name in sorted(named, key=lambda k: -len(named[k])) if scaled else ():
+                batch.submit(("scales", name), series_scales, name, named[name], config)
+            if len(scales) == len(named):
+                _submit_models(batch, order, named, templates, config, bar, scales, executor)
+            for done in batch.completed():
+                if done.key[0] == "scales":
+                    name = done.key[1]
+                    scales[name] = done.value if done.ok else _failed_scales(named, done, config)
+                    if len(scales) == len(named):
+                        _submit_models(
+                            batch, order, named, templates, config, bar, scales, executor
+                        )
+                    continue
+                name, model = done.key
+                parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+                if bar is not None and not executor.in_process:
+                    status = "failed" if done.error else "done"
+                    bar.task_done(done.key, folds, f"{name} {model} {status}")
+    finally:
+        if bar is not None:
+            executor.on_event = None
+            bar.close()
     return [_with_scales(parts[task], scales[task[0]], task[1] == tasks[0][1])
             for task in tasks]  # fmt: skip
 
 
-def _submit_models(batch, order, named, templates, config, bar, scales) -> None:
+def _submit_models(batch, order, named, templates, config, bar, scales, executor) -> None:
     for name, model in order:  # the prices go with each task: workers read no files
         one = {model: templates[model]}
-        batch.submit((name, model), run_series, name, named[name], one, config, bar, scales[name])
+        reporter = bar if executor.in_process or bar is None else WorkerReporter((name, model))
+        batch.submit(
+            (name, model), run_series, name, named[name], one, config, reporter, scales[name]
+        )
 
 
 def _failed_scales(named, done, config: BacktestConfig) -> SeriesScales:

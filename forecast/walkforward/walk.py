@@ -105,7 +105,9 @@ def run_series(
             first = origins[0]
             earliest = max(1, first - settings.calibration_size, template.min_train_size() - 1)
             cal_origins = np.arange(earliest, first)
-            cal = _walk(clone(template), model_name, name, series, cal_origins, config, None,
+            if bar is not None:  # the calibration walk's fits show too: they are as slow
+                bar.add_total(-(-len(cal_origins) // config.refit_every))
+            cal = _walk(clone(template), model_name, name, series, cal_origins, config, bar,
                         "calibration ")  # fmt: skip
             walks.append(cal)
             cal_rows = _with_sigma(_concat(cal.frames), scales)
@@ -158,7 +160,8 @@ def _walk(
     for start in range(0, len(origins), config.refit_every):
         fold = origins[start : start + config.refit_every]
         if bar is not None:
-            bar.set_description(f"{name} {model_name} fold {start // config.refit_every + 1}")
+            what = f"{stage_prefix}fold" if stage_prefix else "fold"
+            bar.set_description(f"{name} {model_name} {what} {start // config.refit_every + 1}")
         first = fold[0]
         train_lo = 0 if config.train_size is None else max(0, first + 1 - config.train_size)
         stage = "fit"

@@ -3,7 +3,9 @@
 Owns ``run_backtest`` (:mod:`~forecast.workflows.backtest`, what ``forecast backtest`` runs:
 resolve the series, build the models, run, write the run folder and the report) and the
 comparison pipeline (:mod:`~forecast.workflows.compare`: ``CompareConfig``, ``run_compare``),
-which is ``run_backtest`` on a config file's series and models. The command line and the
+which is ``run_backtest`` on a config file's series and models (and, with a ``[volatility]``
+table, :mod:`~forecast.workflows.volatility`'s ``run_volatility_backtest``, which is also
+``forecast backtest --target volatility``). The command line and the
 Python API call these; they do not re-assemble them.
 
 May import: ``forecast.report``, ``forecast.walkforward``, ``forecast.models``,

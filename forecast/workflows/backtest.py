@@ -17,6 +17,7 @@ The random walk, every model's benchmark, is added by the engine's inputs
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class BacktestPlan:
         Tickers and CSV paths; empty: every embedded series.
     column
         The price column (``None``: ``Adj Close``, else ``Close``).
+    date_column
+        The dates' column of CSV files (``None``: the one named ``Date``).
     backtest
         Horizons, test size, refit cadence, train size, seed and intervals.
     alpha
@@ -66,6 +69,7 @@ class BacktestPlan:
     models: tuple[ModelSpec, ...]
     series: tuple[str, ...] = ()
     column: str | None = None
+    date_column: str | None = None
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     alpha: float = 0.05
     embedded_first: bool = False
@@ -91,6 +95,9 @@ class BacktestRun:
     run: RunFiles
     report: object | None
     stages: Mapping[str, float]
+    #: ``forecast compare``'s volatility backtest (a
+    #: :class:`~forecast.workflows.volatility.VolatilityRun`), if its config asks for one
+    volatility: object | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -107,8 +114,8 @@ def model_specs(
     alone. Unknown names raise ``ValueError`` listing the valid ones.
     """
     specs = []
-    for name in dict.fromkeys(names):
-        params = get_model(check_model_name(name)).get_params()
+    for name in dict.fromkeys(check_model_name(n) for n in names):
+        params = get_model(name).get_params()
         chosen = {k: v for k, v in (overrides or {}).items() if k in params}
         specs.append(ModelSpec(name, MappingProxyType(chosen)))
     return tuple(specs)
@@ -142,7 +149,7 @@ def load_series(plan: BacktestPlan) -> list[pd.Series]:
             series = read_price_csv(embedded, plan.column)
             series.attrs["source"] = "embedded"
         else:
-            series = load_prices(name, plan.column)
+            series = load_prices(name, plan.column, date_column=plan.date_column)
         need = plan.backtest.test_size + 2
         if plan.source and len(series) < need:  # else the engine's own check names the series
             label = f"series[{i}]" if plan.series else "the embedded series"
@@ -208,6 +215,8 @@ def run_backtest(
     t3 = time.perf_counter()
     paths = None
     if report:
+        if progress:
+            print(f"backtest: writing the report in {run.path}", file=sys.stderr, flush=True)
         from forecast.report import write_report  # matplotlib and jinja2 only when needed
 
         paths = write_report(run, alpha=plan.alpha)

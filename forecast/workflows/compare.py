@@ -27,6 +27,15 @@ The config file (every key optional except the model tables; the defaults are sh
     [models.lstm]
     epochs = 20
 
+    [volatility]         # optional: volatility models too (forecast backtest --target volatility)
+    proxy = "auto"       # the target's variance proxy; horizons, test_size, refit_every and
+    mcs_size = 0.10      # train_size default to the values above; reps: bootstrap replications
+    [volatility.models.garch]   # one table per volatility model (naive, the benchmark, is added)
+    [volatility.models.har]
+
+The volatility run goes to the ``volatility/`` folder of the run, and the report gains its
+section (:mod:`forecast.workflows.volatility`).
+
 A relative CSV path is resolved against the folder of the config file (not the working
 directory), so a config and its data move together. A ticker that names an embedded series
 loads the embedded file (reproducible: no network); any other ticker goes through
@@ -62,7 +71,9 @@ from forecast.walkforward.configfile import (
     read_toml,
 )
 from forecast.walkforward.inputs import with_benchmark
+from forecast.walkforward.volatility_files import SUBFOLDER
 from forecast.workflows import backtest as workflow
+from forecast.workflows import volatility as volatility_workflow
 
 #: the default config, relative to the working directory (else the shipped copy)
 DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
@@ -78,6 +89,7 @@ _KEYS = {
     "jobs",
     "alpha",
     "models",
+    "volatility",
     *INTERVAL_KEYS,
 }
 
@@ -112,6 +124,8 @@ class CompareConfig:
     jobs: int = 0
     alpha: float = 0.05
     source: str = "<memory>"
+    #: the ``[volatility]`` table: volatility models backtested too (``None``: none)
+    volatility: volatility_workflow.VolatilitySettings | None = None
 
     def __post_init__(self) -> None:
         where = self.source
@@ -131,6 +145,20 @@ class CompareConfig:
             column=self.column,
             backtest=self.backtest,
             alpha=self.alpha,
+            embedded_first=True,
+            source=self.source,
+            command="compare",
+        )
+
+    def volatility_plan(self) -> volatility_workflow.VolatilityPlan | None:
+        """The volatility backtest the ``[volatility]`` table asks for, on the same series."""
+        if self.volatility is None:
+            return None
+        return volatility_workflow.VolatilityPlan(
+            models=self.volatility.models,
+            series=self.series,
+            column=self.column,
+            config=self.volatility.config,
             embedded_first=True,
             source=self.source,
             command="compare",
@@ -174,15 +202,31 @@ class CompareConfig:
             backtest_config = BacktestConfig(**settings)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: {exc}") from None
+        alpha = raw.get("alpha", 0.05)
+        volatility = None
+        if "volatility" in raw:
+            check_number_in(alpha, "alpha", source)
+            volatility = volatility_workflow.parse_compare_volatility(
+                raw["volatility"], source, backtest_config, alpha
+            )
         return cls(
             models=parse_models(raw["models"], source),
             series=_series(raw.get("series", []), source, base_dir or Path.cwd()),
             column=column,
             backtest=backtest_config,
             jobs=raw.get("jobs", 0),
-            alpha=raw.get("alpha", 0.05),
+            alpha=alpha,
             source=source,
+            volatility=volatility,
         )
+
+
+def check_number_in(value: object, key: str, source: str) -> None:
+    """``value`` must be a number in (0, 1); a ``ConfigError`` naming the file and key."""
+    try:
+        check_number(value, key, 0, 1)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def default_config_path() -> Path:
@@ -274,12 +318,18 @@ def compare(
         The result in memory, the run folder (``.run_dir``) and the report's paths.
     """
     plan = config.plan()
+    vplan = config.volatility_plan()
+    n_tasks = plan.n_tasks() + (vplan.n_tasks() if vplan is not None else 0)
     if executor is None:
-        executor = make_executor(config.jobs or None, n_tasks=plan.n_tasks())
+        executor = make_executor(config.jobs or None, n_tasks=n_tasks)
     if progress:
+        extra = ""
+        if vplan is not None:
+            names = {m.name for m in vplan.models} | {"naive"}
+            extra = f", then {len(names)} volatility models"
         print(
             f"compare: {len(with_benchmark([m.name for m in config.models]))} models "
-            f"x {len(config.series) or len(embedded_tickers())} series, test size "
+            f"x {len(config.series) or len(embedded_tickers())} series{extra}, test size "
             f"{config.backtest.test_size}, on {executor.describe()}",
             file=sys.stderr,
         )
@@ -292,5 +342,20 @@ def compare(
         "executor": repr(executor),
         "alpha": config.alpha,
     }
+    if vplan is not None:
+        arguments["volatility_models"] = {m.name: dict(m.params) for m in vplan.models}
     plan = replace(plan, arguments=MappingProxyType(arguments))
-    return workflow.run_backtest(plan, out, executor=executor, progress=progress, report=report)
+    if vplan is None:
+        return workflow.run_backtest(plan, out, executor=executor, progress=progress, report=report)
+    with executor:  # local workers start once and serve both backtests
+        done = workflow.run_backtest(plan, out, executor=executor, progress=progress, report=False)
+        vplan = replace(vplan, arguments=MappingProxyType(arguments))
+        vol = volatility_workflow.run_volatility_backtest(
+            vplan, done.run_dir / SUBFOLDER, executor=executor, progress=progress, report=False
+        )
+    paths = None
+    if report:
+        from forecast.report import write_report  # matplotlib and jinja2 only when needed
+
+        paths = write_report(done.run, alpha=config.alpha)
+    return replace(done, report=paths, volatility=vol)
