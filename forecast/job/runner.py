@@ -27,7 +27,7 @@ For each configured ticker, at one as-of session:
 
 After the last ticker the live scorecard with its confidence sequences is recomputed over
 every scored forecast of the store and replaced in one transaction
-(:func:`forecast.store.live.refresh_live_scorecard`), unless nothing was stored since.
+(:func:`forecast.store.live_compute.refresh_live_scorecard`), unless nothing was stored since.
 
 A failing model or ticker never stops the others. Nothing here reads the clock except to
 choose the last closed session when no as-of is given online, and for bookkeeping timestamps.
