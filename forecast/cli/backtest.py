@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.cli import add_interval_arguments, int_list, name_list, positive_int
+from forecast.cli.compare import print_headline
 from forecast.cli.workers import add_worker_arguments, executor_from_args
 from forecast.evaluation.conformal import IntervalSettings
+from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
 from forecast.models import available_models
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.engine import BacktestResult
@@ -80,6 +82,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--window", type=positive_int)
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
+    money = p.add_argument_group("economic value (trading on the forecasts after costs)")
+    money.add_argument(
+        "--costs",
+        type=cost_list,
+        default=None,
+        metavar="BPS",
+        help="comma-separated cost levels, basis points per unit of turnover (default 0,5,10)",
+    )
+    money.add_argument(
+        "--no-economics",
+        action="store_true",
+        help="skip the trading rules, deflated Sharpe ratios and PBO",
+    )
     add_worker_arguments(p, "(series, model) task")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
@@ -101,11 +116,18 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     arguments = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
+    if args.no_economics and args.costs is not None:
+        raise ValueError("--costs has no effect with --no-economics; remove one of them")
+    economics = None
+    if not args.no_economics:
+        costs = args.costs if args.costs is not None else DEFAULT_COSTS_BPS
+        economics = EconomicSettings(costs_bps=tuple(costs))
     return BacktestPlan(
         models=model_specs(args.models, overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
         backtest=settings,
+        economics=economics,
         arguments=arguments,
     )
 
@@ -124,9 +146,28 @@ def run(args: argparse.Namespace) -> int:
             report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
     print(format_metrics(done.result.metrics))
+    print()
+    print_headline(done.result, plan.alpha)
     report_failures(done.result)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
+
+
+def cost_list(text: str) -> list[float]:
+    """Parse ``"0,5,10"`` into ``[0.0, 5.0, 10.0]``, each a number >= 0 (argparse type)."""
+    try:
+        costs = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers >= 0 (basis points); got {text!r}"
+        ) from None
+    if not costs or any(not (c >= 0 and c < float("inf")) for c in costs):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers >= 0 (basis points); got {text!r}"
+        )
+    if len(set(costs)) < len(costs):
+        raise argparse.ArgumentTypeError(f"expected each cost once; got {text!r}")
+    return costs
 
 
 def report_failures(result: BacktestResult) -> None:

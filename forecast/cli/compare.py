@@ -10,7 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from forecast.cli.workers import add_worker_arguments, executor_from_args
+from forecast.evaluation.economics import economic_sentences
 from forecast.report.tables import summary, verdicts
+from forecast.report.verdicts_display import case_verdicts, headline
+from forecast.walkforward.engine import BacktestResult
 from forecast.walkforward.runfiles import default_run_dir
 from forecast.workflows.compare import DEFAULT_CONFIG, CompareConfig, compare
 
@@ -53,13 +56,30 @@ def run(args: argparse.Namespace) -> int:
     # local: run_compare sizes the pool from config.jobs and the number of tasks
     chosen = executor if args.executor == "dask" else None
     done = compare(config, out, progress=not args.no_progress, executor=chosen)
-    print_headline(done.result.metrics, config.alpha)
+    print_headline(done.result, config.alpha)
     print(f"wrote {done.run_dir / 'report.html'} and report.md", file=sys.stderr)
     return 0
 
 
-def print_headline(metrics: pd.DataFrame, alpha: float) -> None:
-    """The report's answer as plain text: the summary, then one line per series and horizon."""
+def print_headline(result: BacktestResult, alpha: float) -> None:
+    """The report's answer as plain text, from the run in memory: the headline (the pooled
+    answer first), one line per series and horizon, and the economic verdict."""
+    if result.verdicts is None or result.pooled_verdict is None:  # a result built by hand
+        _old_headline(result.metrics, alpha)
+        return
+    for line in headline(result.metrics, result.verdicts, result.pooled_verdict, alpha):
+        print(line)
+    print()
+    for line in case_verdicts(result.metrics, result.verdicts, alpha):
+        print(line)
+    if result.economics_summary is not None and len(result.economics_summary):
+        print()
+        verdict = economic_sentences(result.economics_summary)[-1].removeprefix("Verdict: ")
+        print(f"Economic value: {verdict}")
+
+
+def _old_headline(metrics: pd.DataFrame, alpha: float) -> None:
+    """The per-model Diebold-Mariano headline, for a result without the verdict tables."""
     for line in summary(metrics, alpha):
         print(line)
     print()

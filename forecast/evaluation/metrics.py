@@ -18,7 +18,14 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 
 from forecast.evaluation.conformal import interval_scores
 
+#: the benchmark model's name in every table: the random walk (the one constant of the project;
+#: :mod:`~forecast.evaluation.bootstrap` and :mod:`~forecast.evaluation.verdicts` import it)
 BENCHMARK = "naive"
+
+#: the verdict statistics (:func:`forecast.evaluation.verdicts.evaluate_forecasts`) the engine
+#: merges into metrics.csv; NaN where not computed (:func:`compute_metrics` leaves them NaN),
+#: absent from runs made before them
+VERDICT_METRIC_COLUMNS = ["r2_os", "cw_stat", "cw_pvalue", "mcs_pvalue", "in_mcs"]
 
 METRIC_COLUMNS = [
     "series",
@@ -38,6 +45,7 @@ METRIC_COLUMNS = [
     "coverage",
     "width",
     "winkler",
+    *VERDICT_METRIC_COLUMNS,
 ]
 #: filled only when the forecasts carry intervals (and absent from runs made before them)
 INTERVAL_METRIC_COLUMNS = ["coverage", "width", "winkler"]
@@ -156,6 +164,7 @@ def compute_metrics(
         rows.append(row)
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     out["n"] = out["n"].astype(int)
+    out["in_mcs"] = out["in_mcs"].astype("boolean")
     return out
 
 

@@ -32,6 +32,12 @@ from pathlib import Path
 from forecast.checks import check_number
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
+from forecast.report.economics_display import (
+    ECONOMIC_GLOSSARY,
+    economic_section,
+    economics_off_sentence,
+)
+from forecast.report.economics_figures import equity_figure
 from forecast.report.figures import make_figures
 from forecast.report.glossary import GLOSSARY, interval_glossary, model_glossary
 from forecast.report.html import render_html
@@ -44,6 +50,7 @@ from forecast.report.intervals import (
 )
 from forecast.report.markdown import render_markdown
 from forecast.report.tables import ALPHA
+from forecast.report.verdicts_display import VERDICT_GLOSSARY, verdict_answer
 from forecast.walkforward.runfiles import RunFiles, read_run
 
 FIGURE_DIR = "figures"
@@ -92,7 +99,12 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         intervals = interval_section(numbers, len(series), models)
         glossary += interval_glossary(run.run["config"], numbers.settings.level)
         off = ""
-    found = tables.verdicts(metrics, alpha)
+    answer = verdict_answer(run, alpha)
+    economics = economic_section(run)
+    if answer is not None:
+        glossary += VERDICT_GLOSSARY
+    if economics is not None:
+        glossary += ECONOMIC_GLOSSARY
     r = run.run
     arguments = r.get("arguments") if isinstance(r.get("arguments"), dict) else {}
     versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
@@ -107,9 +119,10 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         title=f"Forecast comparison: {', '.join(series) or 'no series'}",
         subtitle=_subtitle(run, series, horizons),
         alpha=alpha,
-        summary=tuple(tables.summary(metrics, alpha)),
-        answer_class="beats" if any(v.outcome == "beats" for v in found) else "none",
-        verdict_table=display.verdict_table(found),
+        summary=answer.summary,
+        answer_class=answer.answer_class,
+        verdict_table=answer.table,
+        verdict_note=answer.note,
         across=across,
         leaderboards=tuple(boards),
         failures=display.failures_table(tables.failures(run)),
@@ -128,6 +141,8 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         intervals=intervals,
         intervals_off=off,
         interval_legend=_interval_legend(run, level),
+        economics=economics,
+        economics_off="" if economics is not None else economics_off_sentence(run),
     )
 
 
@@ -189,6 +204,10 @@ def write_report(
         series = list(dict.fromkeys(run.metrics["series"]))
         models = tables.models_of(run.metrics)
         drawn += interval_figures(run.forecasts, coverage_numbers(run), series, models)
+        section = economic_section(run)
+        if section is not None and run.equity_curves is not None:
+            equity = equity_figure(run.equity_curves, section.cost, series, models)
+            drawn += [equity] if equity is not None else []
     folder = run.path / FIGURE_DIR
     written = []
     if drawn:

@@ -28,6 +28,8 @@ LABELS = {
     "coverage": ("coverage", "share of actuals inside the run's chosen interval"),
     "width": ("width", "mean of (upper - lower) / forecast of the chosen interval"),
     "winkler": ("Winkler", "mean interval score, in price units: width plus the miss penalty"),
+    "r2_os": ("R²_OS", "out-of-sample R²: share of the random walk's squared error removed"),
+    "cw_pvalue": ("CW p", "Clark-West one-sided p-value against the random walk (no correction)"),
     "note": ("note", ""),
 }
 #: marks after a coverage outside the tolerance band (the same text on both pages)
@@ -85,8 +87,10 @@ def fmt(column: str, value: object) -> str:
     v = float(value)  # type: ignore[arg-type]
     if column in ("n", "n_series", "better", "better_significant", "worse_significant"):
         return f"{int(v)}"
-    if column in ("pt_pvalue", "dm_pvalue"):
+    if column in ("pt_pvalue", "dm_pvalue", "cw_pvalue", "mcs_pvalue", "spa_pvalue"):
         return format_p(v)
+    if column == "r2_os":
+        return f"{100 * v:+.2f}%"
     if column in ("direction_acc", "coverage"):
         return f"{100 * v:.1f}%"
     if column == "width":
@@ -183,10 +187,12 @@ def leaderboard_table(
         sig_bad = r["dm_stat"] > 0 and r["dm_pvalue"] < alpha
         dm_tone = "good" if sig_good else "bad" if sig_bad else ""
         pt_tone = "good" if r["pt_pvalue"] < alpha and r["direction_acc"] > 0.5 else ""
+        cw_good = "cw_pvalue" in r and r["cw_pvalue"] < alpha and r["r2_os"] > 0
         cells = [Cell(str(r["model"]))]
         for col in numeric:
             tone = dm_tone if col in ("dm_stat", "dm_pvalue") else ""
             tone = pt_tone if col == "pt_pvalue" else tone
+            tone = "good" if col == "cw_pvalue" and cw_good else tone
             if col == "coverage":
                 cells.append(coverage_cell(r[col], level))
             else:
@@ -379,3 +385,9 @@ class ReportContent:
     intervals_off: str = ""
     #: what the leaderboards' interval columns are (empty when they have none)
     interval_legend: str = ""
+    #: the note under the verdict table: how its claims are made
+    verdict_note: str = ""
+    #: the "Economic value" section (:mod:`forecast.report.economics_display`), ``None`` when
+    #: the run has no economics; ``economics_off`` then says why
+    economics: object | None = None
+    economics_off: str = ""
