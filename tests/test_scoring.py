@@ -109,11 +109,16 @@ def test_equity_curves_are_each_series_best_and_buy_and_hold(result):
         assert len(mine) == best["n_days"]
 
 
-def test_a_run_of_the_random_walk_alone_still_scores():
+def test_a_run_of_the_random_walk_alone_still_scores(tmp_path):
     series = [price_series(120, seed=1, name="A")]
     res = backtest(series, ["naive"], horizons=(1,), test_size=40, intervals=None)
     assert res.verdicts["claim"].tolist() == [False]
     assert res.economics["sharpe"].isna().all()  # the random walk never holds a position
+    assert len(res.equity_curves) == 0
+    paths = write_report(write_run_files(res, tmp_path / "r"))
+    md = paths.markdown.read_text()
+    assert "Nothing to compare: only the random walk was run." in md
+    assert "no configuration ever held a position" in md
 
 
 def test_run_files_round_trip(result, tmp_path):

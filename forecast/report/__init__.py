@@ -3,7 +3,7 @@
 The report answers "does any model beat the random walk, by how much, and is it
 significant?" at a glance, then shows the evidence: leaderboards, ranks across series, how
 well the prediction intervals cover (per variant, horizon and volatility regime), failures,
-figures and the run's facts. It reads only the run folder's three files
+figures and the run's facts. It reads only the run folder's files
 (:func:`forecast.walkforward.runfiles.read_run`), so it can be rebuilt at any time::
 
     from forecast.report import write_report
@@ -16,7 +16,9 @@ volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
 :mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
-:mod:`~forecast.report.markdown`.
+:mod:`~forecast.report.markdown`; the answer on the verdict statistics
+(:mod:`~forecast.report.verdicts_display`) and the "Economic value" section
+(:mod:`~forecast.report.economics_display`, :mod:`~forecast.report.economics_figures`).
 
 May import: ``forecast.walkforward`` (the run files), ``forecast.evaluation`` and the bottom
 modules; never torch, a model, the store or the command line.

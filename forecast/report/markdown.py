@@ -216,6 +216,6 @@ def _the_run(content: ReportContent) -> list[str]:
         md_table(content.versions_table),
         "## Glossary",
         "\n".join(f"- **{md_escape(t)}**: {md_escape(m)}" for t, m in content.glossary),
-        f"*Written by forecast {md_escape(content.version)} from the run folder's "
-        "forecasts.csv, metrics.csv and run.json alone.*",
+        f"*Written by forecast {md_escape(content.version)} from the run folder's files alone "
+        "(forecasts.csv, metrics.csv, run.json, the verdicts and economics CSVs).*",
     ]

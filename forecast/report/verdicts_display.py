@@ -116,6 +116,8 @@ def headline(
     n_cases = len(verdicts)
     cw = pooled[pooled["method"] == "clark_west_holm"].iloc[0]
     n_tests = int(cw["n_tests"])
+    if n_tests == 0:
+        return ["Nothing to compare: only the random walk was run."]
     won = verdicts[verdicts["claim_pooled"]]
     if bool(cw["claim"]):
         lines = [

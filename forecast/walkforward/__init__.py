@@ -4,8 +4,10 @@ Owns the settings (:mod:`~forecast.walkforward.config`), the inputs in one shape
 (:mod:`~forecast.walkforward.inputs`: series and models by name, the random walk added as the
 benchmark, here and nowhere else), the walk of one series (:mod:`~forecast.walkforward.walk`), the
 engine that runs the walks on an executor and scores them (:mod:`~forecast.walkforward.engine`:
-``backtest``), the run folder's files (:mod:`~forecast.walkforward.runfiles`) and the pipeline
-config files' shared pieces (:mod:`~forecast.walkforward.configfile`).
+``backtest``), the run-level statistics it adds once per run (:mod:`~forecast.walkforward.scoring`:
+the verdicts and the economic value), the run folder's files (:mod:`~forecast.walkforward.runfiles`,
+the statistics tables' files in :mod:`~forecast.walkforward.resultfiles`) and the pipeline config
+files' shared pieces (:mod:`~forecast.walkforward.configfile`).
 
 May import: ``forecast.models`` (the protocol and the registry; the engine never imports a
 concrete model), ``forecast.evaluation``, ``forecast.execution``, ``forecast.data`` and the
