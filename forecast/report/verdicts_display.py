@@ -214,8 +214,8 @@ def verdict_table(
                 ),
                 _cell("spa_pvalue", v.spa_pvalue, "good" if v.spa_pvalue <= alpha else ""),
                 Cell(_names(v.stepm_models) if np.isfinite(v.spa_pvalue) else "-"),
-                Cell(_names(v.mcs_members) if np.isfinite(v.spa_pvalue) else "-"),
-                Cell(_case_text(v, top, alpha, mcs_size), tone=good),
+                Cell(_mcs_text(v) if np.isfinite(v.spa_pvalue) else "-"),
+                Cell(_case_text(v, top, alpha), tone=good),
             )
         )
         keys.append({"series": str(v.series), "horizon": str(v.horizon)})
@@ -236,15 +236,20 @@ def verdict_table(
     return Table(columns, tuple(rows), tuple(keys), metrics_of)
 
 
-def case_verdicts(
-    metrics: pd.DataFrame, verdicts: pd.DataFrame, alpha: float, mcs_size: float = 0.10
-) -> list[str]:
+def case_verdicts(metrics: pd.DataFrame, verdicts: pd.DataFrame, alpha: float) -> list[str]:
     """One line per series and horizon: ``"GSPC h=1: <the verdict table's sentence>"``."""
     return [
-        f"{v.series} h={v.horizon}: "
-        + _case_text(v, _top_r2(metrics, v.series, v.horizon), alpha, mcs_size)
+        f"{v.series} h={v.horizon}: " + _case_text(v, _top_r2(metrics, v.series, v.horizon), alpha)
         for v in verdicts.itertuples(index=False)
     ]
+
+
+def _mcs_text(v) -> str:
+    """The MCS members, and the models left out of the joint tests (too many missing
+    forecasts), if any."""
+    text = _names(v.mcs_members)
+    left = _names(v.left_out)
+    return text if left == "none" else f"{text} (not tested: {left})"
 
 
 def _top_r2(metrics: pd.DataFrame, series: str, horizon: int) -> pd.Series | None:
@@ -259,7 +264,8 @@ def _cell(column: str, value: float, tone: str = "") -> Cell:
     return Cell(format_p(v) if v is not None else "-", v, tone=tone if v is not None else "")
 
 
-def _case_text(v, top: pd.Series | None, alpha: float, mcs_size: float) -> str:
+def _case_text(v, top: pd.Series | None, alpha: float) -> str:
+    """The verdict of one case in a sentence or two (the table's columns hold the details)."""
     level = percent(alpha)
     if v.n_models == 0:
         return "Nothing to compare: only the random walk was run."
@@ -267,34 +273,26 @@ def _case_text(v, top: pd.Series | None, alpha: float, mcs_size: float) -> str:
         names = _names(v.claim_models)
         verb = "beats" if "," not in str(v.claim_models) else "beat"
         text = (
-            f"{names} {verb} the random walk at {level} (Clark-West after Holm over "
-            f"{v.n_models} models, p = {format_p(v.claim_pvalue)}, R²_OS > 0)"
+            f"{names} {verb} the random walk at {level} (Clark-West p = "
+            f"{format_p(v.claim_pvalue)} after Holm over {v.n_models} models)"
         )
         text += (
-            ", and the claim survives Holm over the whole run."
+            "; the claim survives Holm over the whole run."
             if v.claim_pooled
             else ", but not after Holm over every test of the run."
         )
+    elif top is None or float(top["r2_os"]) <= 0:
+        text = f"No model beats the random walk at {level}: none has a lower squared error."
     else:
-        text = f"No model beats the random walk at {level} (Clark-West after Holm"
-        text += (
-            f": smallest p = {format_p(v.claim_pvalue)})."
-            if v.claim_pvalue < 1
-            else "; no model has a positive R²_OS)."
+        text = (
+            f"No model beats the random walk at {level}: {top['model']} has the highest R²_OS "
+            "but its Clark-West test is not significant after Holm."
         )
     if not np.isfinite(v.spa_pvalue):
         text += " SPA, StepM and MCS not run (too few common origins)."
-    elif top is not None:
-        members = [m for m in str(v.mcs_members).split(",") if m]
-        text += (
-            f" {len(members)} of {v.n_models + 1 - len(_left_out(v))} models are in the "
-            f"{percent(1 - mcs_size)} model confidence set."
-        )
+    elif str(v.stepm_models):
+        text += f" StepM finds {_names(v.stepm_models)} better in expected squared error."
     return text
-
-
-def _left_out(v) -> list[str]:
-    return [m for m in str(v.left_out).split(",") if m]
 
 
 @dataclass(frozen=True)
