@@ -26,9 +26,8 @@ def test_readme_api_example(tmp_path):
     assert set(result.verdicts["horizon"]) == {1, 5} and "spa_pvalue" in result.verdicts
     assert {"sharpe", "dsr", "max_drawdown"} <= set(result.economics.columns)
     assert list(result.economics_summary["cost_bps"]) == [0.0, 5.0, 10.0]
-    cheap = forecast.backtest(
-        prices, ["naive", "ar"], test_size=40, economics=forecast.EconomicSettings(costs_bps=(2,))
-    )
+    costs = forecast.EconomicSettings(costs_bps=(2,))
+    cheap = forecast.backtest(prices, ["naive", "ar"], test_size=40, economics=costs)
     assert set(cheap.economics["cost_bps"]) == {2.0}
     model = forecast.get_model("ar", max_lags=5).fit(prices.loc[:"2018-06-29"])
     later = model.predict(5, history=prices.loc[:"2018-07-31"])

@@ -214,7 +214,7 @@ def verdict_table(
                 ),
                 _cell("spa_pvalue", v.spa_pvalue, "good" if v.spa_pvalue <= alpha else ""),
                 Cell(_names(v.stepm_models) if np.isfinite(v.spa_pvalue) else "-"),
-                Cell(_mcs_text(v) if np.isfinite(v.spa_pvalue) else "-"),
+                Cell(_mcs_text(v, _models(metrics, v)) if np.isfinite(v.spa_pvalue) else "-"),
                 Cell(_case_text(v, top, alpha), tone=good),
             )
         )
@@ -244,12 +244,26 @@ def case_verdicts(metrics: pd.DataFrame, verdicts: pd.DataFrame, alpha: float) -
     ]
 
 
-def _mcs_text(v) -> str:
-    """The MCS members, and the models left out of the joint tests (too many missing
-    forecasts), if any."""
-    text = _names(v.mcs_members)
-    left = _names(v.left_out)
-    return text if left == "none" else f"{text} (not tested: {left})"
+def _mcs_text(v, models: list[str]) -> str:
+    """The MCS members ("all 11", "all but gru", or the list) among ``models`` (the case's
+    models with forecasts), and the models left out of the joint tests, if any."""
+    members = [m for m in str(v.mcs_members).split(",") if m]
+    left = [m for m in str(v.left_out).split(",") if m]
+    tested = [m for m in models if m not in left]
+    out = [m for m in tested if m not in members]
+    if not out:
+        text = f"all {len(tested)}"
+    elif len(out) <= min(3, len(members)):
+        text = f"all but {', '.join(out)}"
+    else:
+        text = ", ".join(members) or "none"
+    return text if not left else f"{text} (not tested: {', '.join(left)})"
+
+
+def _models(metrics: pd.DataFrame, v) -> list[str]:
+    """The models of one case that produced forecasts, in the metrics' order."""
+    case = (metrics["series"] == v.series) & (metrics["horizon"] == v.horizon)
+    return [str(m) for m in metrics.loc[case & (metrics["n"] > 0), "model"]]
 
 
 def _top_r2(metrics: pd.DataFrame, series: str, horizon: int) -> pd.Series | None:
