@@ -29,6 +29,7 @@ _LAZY = {
     "series_hash": "forecast.data.series",
     "validate_ticker": "forecast.data.tickers",
     "IntervalSettings": "forecast.evaluation.conformal",
+    "EconomicSettings": "forecast.evaluation.economics",
     "available_models": "forecast.models.registry",
     "get_model": "forecast.models.registry",
     "load_model": "forecast.models.loading",

@@ -115,6 +115,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--window", type=positive_int)
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
+    money = p.add_argument_group("economic value (trading on the forecasts after costs)")
+    money.add_argument(
+        "--costs",
+        type=cost_list,
+        default=None,
+        metavar="BPS",
+        help="comma-separated cost levels, basis points per unit of turnover (default 0,5,10)",
+    )
+    money.add_argument(
+        "--no-economics",
+        action="store_true",
+        help="skip the trading rules, deflated Sharpe ratios and PBO",
+    )
     add_worker_arguments(p, "(series, model) task")
     add_progress_arguments(p)
     p.add_argument(
@@ -156,6 +169,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
     from forecast.checks import DEFAULT_LEVEL
     from forecast.evaluation.conformal import IntervalSettings
+    from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
     from forecast.walkforward.config import BacktestConfig
     from forecast.workflows.backtest import BacktestPlan, model_specs
 
@@ -175,12 +189,19 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     arguments = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
+    if args.no_economics and args.costs is not None:
+        raise ValueError("--costs has no effect with --no-economics; remove one of them")
+    economics = None
+    if not args.no_economics:
+        costs = args.costs if args.costs is not None else DEFAULT_COSTS_BPS
+        economics = EconomicSettings(costs_bps=tuple(costs))
     return BacktestPlan(
         models=model_specs(args.models or name_list(BASELINES), overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
         date_column=args.date_column,
         backtest=settings,
+        economics=economics,
         arguments=arguments,
     )
 
@@ -195,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
 
         overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
         return backtest_volatility.run(args, overrides)
+    from forecast.cli.compare import print_headline
     from forecast.walkforward.inputs import with_benchmark
     from forecast.workflows.backtest import run_backtest
 
@@ -211,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
             report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
         )  # fmt: skip
     print(format_metrics(done.result.metrics))
+    print()
+    print_headline(done.result, plan.alpha)
     report_failures(done.result)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
@@ -224,6 +248,23 @@ def _check_sizes(args: argparse.Namespace) -> None:
     check_int(args.refit_every, "refit_every", 1)
     if args.train_size is not None:
         check_int(args.train_size, "train_size", 2)
+
+
+def cost_list(text: str) -> list[float]:
+    """Parse ``"0,5,10"`` into ``[0.0, 5.0, 10.0]``, each a number >= 0 (argparse type)."""
+    try:
+        costs = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers >= 0 (basis points); got {text!r}"
+        ) from None
+    if not costs or any(not (c >= 0 and c < float("inf")) for c in costs):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers >= 0 (basis points); got {text!r}"
+        )
+    if len(set(costs)) < len(costs):
+        raise argparse.ArgumentTypeError(f"expected each cost once; got {text!r}")
+    return costs
 
 
 def report_failures(result: BacktestResult) -> None:

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write report.html and report.md of a run folder",
         description="Rebuild the comparison report of a run folder (written by backtest or "
-        "compare, price or volatility) from its forecasts.csv, metrics.csv and run.json.",
+        "compare, price or volatility) from its files alone.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder")
     p.add_argument(

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from forecast.checks import DEFAULT_LEVEL
+from forecast.checks import DEFAULT_LEVEL, check_int, check_number
 from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
+from forecast.evaluation.economics import EconomicSettings
 from forecast.evaluation.metrics import compute_metrics
 from forecast.execution.base import Executor
 from forecast.execution.progress import Progress, WorkerReporter
@@ -33,6 +34,7 @@ from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.inputs import named_models, named_series
 from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
+from forecast.walkforward.scoring import score_run
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
@@ -42,7 +44,14 @@ from forecast.walkforward.walk import (
     walk_forward_origins,
 )
 
-__all__ = ["BacktestConfig", "BacktestResult", "backtest", "walk_forward_origins"]
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "EconomicSettings",
+    "add_scores",
+    "backtest",
+    "walk_forward_origins",
+]
 FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
 TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 
@@ -66,6 +75,26 @@ class BacktestResult:
         Per series: first and last date, rows, content hash, source, MASE scale.
     config
         The :class:`BacktestConfig` used, as a dict.
+    verdicts
+        One row per (series, horizon): the SPA p-value of "no model beats the random walk",
+        StepM's models, the model confidence set's members, and the headline claim under the
+        rule that survives testing many models (Clark-West, Holm over the models, R²_OS > 0)
+        with its adjusted p-value; see :mod:`forecast.evaluation.verdicts`.
+    pooled_verdict
+        The answer for the whole run, accounting for every (series, model, horizon) tried:
+        first row Holm over every Clark-West test (the headline), second row Holm over the
+        per-(series, horizon) SPA p-values.
+    economics
+        One row per (series, model, horizon, rule, cost): net Sharpe ratio, return,
+        volatility, turnover, drawdown, hit rate, buy-and-hold's, the deflated Sharpe ratio;
+        ``None`` when the economics were off. See :mod:`forecast.evaluation.economics`.
+    economics_summary
+        One row per cost level: the best configuration, its DSR, the PBO.
+    equity_curves
+        Per cost level and series, the cumulative net log return of the best configuration
+        and of buy-and-hold on the same days.
+    statistics
+        The settings of the verdicts and the economics and the seconds they took.
     """
 
     forecasts: pd.DataFrame
@@ -74,6 +103,12 @@ class BacktestResult:
     timings: pd.DataFrame
     series_info: pd.DataFrame
     config: dict = field(default_factory=dict)
+    verdicts: pd.DataFrame | None = None
+    pooled_verdict: pd.DataFrame | None = None
+    economics: pd.DataFrame | None = None
+    economics_summary: pd.DataFrame | None = None
+    equity_curves: pd.DataFrame | None = None
+    statistics: dict = field(default_factory=dict)
 
 
 def backtest(
@@ -90,6 +125,9 @@ def backtest(
     executor: Executor | None = None,
     intervals: str | IntervalSettings | None = DEFAULT_METHOD,
     level: float = DEFAULT_LEVEL,
+    alpha: float = 0.05,
+    economics: bool | EconomicSettings = True,
+    bootstrap_seed: int | None = None,
 ) -> BacktestResult:
     """Walk-forward backtest of ``models`` on each price series.
 
@@ -122,6 +160,15 @@ def backtest(
         ``None``.
         The forecasts gain ``lower, upper`` and every variant's bounds; the metrics gain
         ``coverage``, ``width`` and ``winkler``.
+    alpha
+        Level of the verdicts (:attr:`BacktestResult.verdicts`): the claims, StepM and the
+        pooled answer.
+    economics
+        Trade on the forecasts and judge the result (:attr:`BacktestResult.economics`):
+        ``True`` with the default :class:`~forecast.evaluation.economics.EconomicSettings`
+        (costs 0, 5 and 10 bp), an ``EconomicSettings``, or ``False``.
+    bootstrap_seed
+        Seed of the verdicts' bootstrap; ``None``: ``seed``, or 0 when that is ``None`` too.
 
     Returns
     -------
@@ -132,6 +179,10 @@ def backtest(
     if isinstance(intervals, str):
         intervals = IntervalSettings(method=intervals, level=level)
     config = BacktestConfig(horizons, test_size, refit_every, train_size, seed, intervals)
+    check_number(alpha, "alpha", 0, 1)
+    settings = economic_settings(economics)
+    if bootstrap_seed is not None:
+        check_int(bootstrap_seed, "bootstrap_seed", 0)
     named = named_series(series)
     templates = named_models(models, seed)
     for name, s in named.items():
@@ -141,7 +192,51 @@ def backtest(
                 f"{name!r} has {len(s)} rows; got test_size={config.test_size}"
             )
     parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress)
-    return combine_parts(parts, config)
+    result = combine_parts(parts, config)
+    stats_seed = bootstrap_seed if bootstrap_seed is not None else (config.seed or 0)
+    return add_scores(result, alpha=alpha, seed=stats_seed, economics=settings)
+
+
+def economic_settings(economics: bool | EconomicSettings | None) -> EconomicSettings | None:
+    """``economics`` as settings: ``True`` the defaults, ``False`` or ``None`` off."""
+    if economics is None or economics is False:
+        return None
+    if economics is True:
+        return EconomicSettings()
+    if not isinstance(economics, EconomicSettings):
+        raise TypeError(
+            f"economics must be True, False or EconomicSettings; got {type(economics).__name__}"
+        )
+    return economics
+
+
+def add_scores(
+    result: BacktestResult,
+    *,
+    alpha: float = 0.05,
+    seed: int = 0,
+    economics: EconomicSettings | None = None,
+) -> BacktestResult:
+    """``result`` with the verdicts and the economic value of its forecasts filled in.
+
+    Once per run, after the metrics (see :mod:`forecast.walkforward.scoring`); the metrics
+    gain ``r2_os, cw_stat, cw_pvalue, mcs_pvalue, in_mcs``.
+    """
+    intervals = result.config.get("intervals")
+    level = intervals.get("level") if isinstance(intervals, dict) else None
+    scores = score_run(
+        result.forecasts, result.metrics, alpha=alpha, seed=seed, economics=economics, level=level
+    )
+    return replace(
+        result,
+        metrics=scores.metrics,
+        verdicts=scores.verdicts,
+        pooled_verdict=scores.pooled_verdict,
+        economics=scores.economics,
+        economics_summary=scores.economics_summary,
+        equity_curves=scores.equity_curves,
+        statistics=scores.statistics,
+    )
 
 
 def _run_tasks(

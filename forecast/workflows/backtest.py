@@ -29,6 +29,7 @@ import pandas as pd
 from forecast.data.loading import load_prices
 from forecast.data.series import embedded_dir, embedded_tickers, read_price_csv
 from forecast.errors import ConfigError
+from forecast.evaluation.economics import EconomicSettings
 from forecast.execution.base import Executor
 from forecast.models.base import BaseForecaster
 from forecast.models.registry import check_model_name, get_model
@@ -56,7 +57,10 @@ class BacktestPlan:
     backtest
         Horizons, test size, refit cadence, train size, seed and intervals.
     alpha
-        Significance level of the report.
+        Significance level of the verdicts (the claims, StepM, the pooled answer) and of the
+        report.
+    economics
+        How the forecasts are traded and judged (costs, rules); ``None``: no economics.
     embedded_first
         A ticker that names an embedded series loads the embedded file (reproducible, no
         network) instead of the cache and Yahoo Finance.
@@ -72,6 +76,7 @@ class BacktestPlan:
     date_column: str | None = None
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     alpha: float = 0.05
+    economics: EconomicSettings | None = field(default_factory=EconomicSettings)
     embedded_first: bool = False
     source: str = ""
     command: str = "backtest"
@@ -201,9 +206,12 @@ def run_backtest(
         )
     t1 = time.perf_counter()
     bt = plan.backtest
+    # seed=None: build_models seeded the models (a model's own table may set another seed);
+    # the run's seed still seeds the verdicts' bootstrap
     result = backtest(
         series, models, bt.horizons, bt.test_size, bt.refit_every, bt.train_size,
         seed=None, progress=progress, executor=executor, intervals=bt.intervals,
+        alpha=plan.alpha, economics=plan.economics or False, bootstrap_seed=bt.seed or 0,
     )  # fmt: skip
     result.config["seed"] = bt.seed  # build_models seeded the models that take one
     t2 = time.perf_counter()

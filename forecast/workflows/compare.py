@@ -16,7 +16,9 @@ The config file (every key optional except the model tables; the defaults are sh
     train_size = 2500    # fit on the last N prices (omit: all of them)
     seed = 0             # seeds the models that have a seed parameter (unless their table does)
     jobs = 0             # worker processes; 0 = one per available core
-    alpha = 0.05         # significance level of the report
+    alpha = 0.05         # level of the verdicts (claims, StepM, pooled answer) and the report
+    economics = true     # trade on the forecasts: net Sharpe ratios, DSR, PBO (false: skip)
+    costs_bps = [0, 5, 10]  # cost levels, basis points per unit of turnover
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
     scale = "garch"      # volatility scale of the conformal scores: garch, ewma or none
     level = 0.8          # their nominal coverage
@@ -57,6 +59,7 @@ from forecast.checks import check_int, check_number
 from forecast.data.series import embedded_tickers
 from forecast.data.tickers import validate_ticker
 from forecast.errors import ConfigError
+from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
 from forecast.execution.base import Executor
 from forecast.execution.sizing import make_executor
 from forecast.models.base import BaseForecaster
@@ -75,6 +78,8 @@ from forecast.walkforward.volatility_files import SUBFOLDER
 from forecast.workflows import backtest as workflow
 from forecast.workflows import volatility as volatility_workflow
 
+#: the keys :func:`parse_economics` reads
+ECONOMIC_KEYS = ("economics", "costs_bps")
 #: the default config, relative to the working directory (else the shipped copy)
 DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
 
@@ -91,6 +96,7 @@ _KEYS = {
     "models",
     "volatility",
     *INTERVAL_KEYS,
+    *ECONOMIC_KEYS,
 }
 
 
@@ -112,7 +118,9 @@ class CompareConfig:
     jobs
         Worker processes (``0``: one per available core; ``1``: in this process).
     alpha
-        Significance level of the report's verdicts, in ``(0, 1)``.
+        Level of the verdicts and of the report, in ``(0, 1)``.
+    economics
+        How the forecasts are traded and judged; ``None``: no economics.
     source
         The file the config came from (for messages).
     """
@@ -123,6 +131,7 @@ class CompareConfig:
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     jobs: int = 0
     alpha: float = 0.05
+    economics: EconomicSettings | None = field(default_factory=EconomicSettings)
     source: str = "<memory>"
     #: the ``[volatility]`` table: volatility models backtested too (``None``: none)
     volatility: volatility_workflow.VolatilitySettings | None = None
@@ -145,6 +154,7 @@ class CompareConfig:
             column=self.column,
             backtest=self.backtest,
             alpha=self.alpha,
+            economics=self.economics,
             embedded_first=True,
             source=self.source,
             command="compare",
@@ -216,6 +226,7 @@ class CompareConfig:
             backtest=backtest_config,
             jobs=raw.get("jobs", 0),
             alpha=alpha,
+            economics=parse_economics(raw, source),
             source=source,
             volatility=volatility,
         )
@@ -226,6 +237,35 @@ def check_number_in(value: object, key: str, source: str) -> None:
     try:
         check_number(value, key, 0, 1)
     except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def parse_economics(raw: dict[str, Any], source: str) -> EconomicSettings | None:
+    """``economics`` (true or false) and ``costs_bps`` (a list of basis points), checked;
+    ``None`` for ``economics = false``."""
+    on = raw.get("economics", True)
+    if not isinstance(on, bool):
+        raise ConfigError(f"{source}: economics must be true or false; got {on!r}")
+    if not on:
+        if "costs_bps" in raw:
+            raise ConfigError(
+                f"{source}: costs_bps has no effect with economics = false; remove one of them"
+            )
+        return None
+    costs = raw.get("costs_bps", list(DEFAULT_COSTS_BPS))
+    if not isinstance(costs, list) or not costs:
+        raise ConfigError(
+            f"{source}: costs_bps must be a non-empty list of numbers >= 0 (basis points per "
+            f"unit of turnover); got {costs!r}"
+        )
+    for i, cost in enumerate(costs):
+        try:
+            check_number(cost, f"costs_bps[{i}]", 0, include_low=True)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc} (basis points per unit of turnover)") from None
+    try:
+        return EconomicSettings(costs_bps=tuple(costs))
+    except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
 
@@ -341,6 +381,7 @@ def compare(
         "jobs": executor.workers,
         "executor": repr(executor),
         "alpha": config.alpha,
+        "economics": list(config.economics.costs_bps) if config.economics else False,
     }
     if vplan is not None:
         arguments["volatility_models"] = {m.name: dict(m.params) for m in vplan.models}
