@@ -256,6 +256,7 @@ def test_registry_names_and_defaults():
         "n_models": 1,
         "warm_start": False,
         "seed": 0,
+        "covariates": False,
     }
     assert all(issubclass(type(get_model(n)), RecurrentForecaster) for n in NEURAL)
 

@@ -12,6 +12,10 @@ default :meth:`~forecast.models.base.BaseForecaster.forecast_log_paths` slices, 
 leakage tests hold every model to it).
 
 The engine knows nothing about model internals: it calls the same protocol on every model.
+A global model (``model.global_model``) is one task over every series, refit on each refit
+date on all series' data up to that date (:mod:`~forecast.walkforward.global_walk`); a model
+that reads covariates (``model.uses_exog``) gets each series' covariate rows up to each fit
+and origin, and no other model sees them.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from forecast.execution.progress import TaskProgress, fold_progress
 from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
-from forecast.walkforward.inputs import named_models, named_series
+from forecast.walkforward.global_walk import failed_global, run_global
+from forecast.walkforward.inputs import named_covariates, named_models, named_series
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
@@ -88,6 +93,7 @@ def backtest(
     executor: Executor | None = None,
     intervals: str | IntervalSettings | None = DEFAULT_METHOD,
     level: float = DEFAULT_LEVEL,
+    covariates: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
 ) -> BacktestResult:
     """Walk-forward backtest of ``models`` on each price series.
 
@@ -120,6 +126,11 @@ def backtest(
         ``None``.
         The forecasts gain ``lower, upper`` and every variant's bounds; the metrics gain
         ``coverage``, ``width`` and ``winkler``.
+    covariates
+        Past covariates (:mod:`forecast.data.covariates`): one frame per series (a mapping
+        by series name, or one frame for one series) on exactly the series' dates, the same
+        columns for every series. Only the models built with ``covariates=True`` (``ar+x``,
+        ``lstm+x``...) read them; such a model without covariates is an error.
 
     Returns
     -------
@@ -138,8 +149,13 @@ def backtest(
                 f"test_size must leave at least 2 rows before the first origin: series "
                 f"{name!r} has {len(s)} rows; got test_size={config.test_size}"
             )
-    parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress)
-    return combine_parts(parts, config)
+    exog = named_covariates(covariates, named, templates)
+    executor = resolve_executor(jobs, executor)
+    parts = _run_tasks(named, templates, config, executor, progress, exog)
+    result = combine_parts(parts, config)
+    if exog is not None:
+        result.config["covariates"] = list(next(iter(exog.values())).columns)
+    return result
 
 
 def _run_tasks(
@@ -148,36 +164,57 @@ def _run_tasks(
     config: BacktestConfig,
     executor: Executor,
     progress: bool,
+    exog: dict[str, pd.DataFrame] | None = None,
 ) -> list[SeriesPart]:
-    """One task per (series, model); the parts in series, then model order.
+    """One task per (series, model), one per global model; the parts in series, then model
+    order.
 
     Models are independent (each task clones its own), so the split changes no number.
     """
-    tasks = [(name, model) for name in named for model in templates]
+    local = [m for m, t in templates.items() if not t.global_model]
+    tasks = [(name, model) for name in named for model in local]
+    tasks += [(None, m) for m, t in templates.items() if t.global_model]
     folds = -(-config.test_size // config.refit_every)
     bar = done_bar = None
     if executor.in_process:  # the bar follows the folds inside run_series
-        bar = fold_progress(len(tasks) * folds, folds, progress)
+        bar = fold_progress(len(named) * len(templates) * folds, folds, progress)
         order = tasks
     else:  # likely-slowest first, so that no worker is left with a long task at the end:
-        # heavy models are listed last by convention, and long series take longest
+        # global models first, heavy models are listed last by convention, and long series
+        # take longest
         rank = {m: i for i, m in enumerate(templates)}
-        order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
+        order = sorted(
+            tasks,
+            key=lambda t: (t[0] is not None, -rank[t[1]], -len(named.get(t[0], ()))),
+        )
         done_bar = TaskProgress(len(tasks)) if progress else None
     parts: dict[tuple[str, str], SeriesPart] = {}
     with executor.start() as batch:
         for name, model in order:  # the prices go with each task: workers read no files
-            one = {model: templates[model]}
-            batch.submit((name, model), run_series, name, named[name], one, config, bar)
+            _submit(batch, name, model, named, templates, config, bar, exog)
         for done in batch.completed():
             name, model = done.key
-            parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+            if name is None:  # a global model: every series at once
+                got = done.value if done.ok else failed_global(named, model, done.error, config)
+                parts.update({(p.info["series"], model): p for p in got})
+            else:
+                parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
             if done_bar is not None:
-                done_bar.done(f"{name} {model}", done.error)
+                done_bar.done(f"{name or 'all series'} {model}", done.error)
     for shown in (bar, done_bar):
         if shown is not None:
             shown.close()
-    return [parts[task] for task in tasks]
+    return [parts[(name, model)] for name in named for model in templates]
+
+
+def _submit(batch, name, model, named, templates, config, bar, exog) -> None:
+    """Submit one task: a (series, model) walk, or a global model's walk over all series."""
+    template = templates[model]
+    if name is None:
+        batch.submit((None, model), run_global, named, model, template, config, exog, bar)
+        return
+    x = exog[name] if exog is not None and template.uses_exog else None
+    batch.submit((name, model), run_series, name, named[name], {model: template}, config, bar, x)
 
 
 def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:

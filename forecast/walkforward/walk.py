@@ -78,15 +78,21 @@ def run_series(
     templates: Mapping[str, BaseForecaster],
     config: BacktestConfig,
     bar: object | None = None,
+    exog: pd.DataFrame | None = None,
 ) -> SeriesPart:
-    """Backtest every model on one series (the unit of work a parallel run distributes)."""
+    """Backtest every model on one series (the unit of work a parallel run distributes).
+
+    ``exog``: the series' past covariates, one row per price; the models that read them
+    (``uses_exog``) get the rows up to each fit and each origin, the others never see them.
+    """
     prices = series.to_numpy(dtype=float)
     origins = walk_forward_origins(len(prices), config.test_size)
     info = series_info(name, series, config)
     frames, failures, timings = [], [], []
     settings = config.intervals
     for model_name, template in templates.items():
-        test = _walk(clone(template), model_name, name, series, origins, config, bar, "")
+        x = exog.to_numpy(float) if exog is not None and template.uses_exog else None
+        test = _walk(clone(template), model_name, name, series, origins, config, bar, "", x)
         walks = [test]
         rows = _concat(test.frames)
         if settings is not None:
@@ -95,7 +101,7 @@ def run_series(
             earliest = max(1, first - settings.calibration_size, template.min_train_size() - 1)
             cal_origins = np.arange(earliest, first)
             cal = _walk(clone(template), model_name, name, series, cal_origins, config, None,
-                        "calibration ")  # fmt: skip
+                        "calibration ", x)  # fmt: skip
             walks.append(cal)
             cal_rows = _concat(cal.frames)
             rows = finish_intervals(rows, cal_rows, settings) if len(rows) else rows
@@ -124,6 +130,7 @@ def _walk(
     config: BacktestConfig,
     bar: object | None,
     stage_prefix: str,
+    exog: np.ndarray | None = None,
 ) -> _Walk:
     """Fit and forecast one model over ``origins`` in folds of ``refit_every``."""
     prices = series.to_numpy(dtype=float)
@@ -140,13 +147,15 @@ def _walk(
         stage = "fit"
         try:
             t0 = time.perf_counter()
-            model.fit(series.iloc[train_lo : first + 1])
+            x = {} if exog is None else {"exog": exog[train_lo : first + 1]}
+            model.fit(series.iloc[train_lo : first + 1], **x)
             out.fit_seconds += time.perf_counter() - t0
             out.n_fits += 1
             stage = "predict"
             t0 = time.perf_counter()
             history = y[: fold[-1] + 1]
-            paths = model.forecast_log_paths(history, fold + 1, horizon)
+            x = {} if exog is None else {"exog": exog[: fold[-1] + 1]}
+            paths = model.forecast_log_paths(history, fold + 1, horizon, **x)
             _check_paths(paths, len(fold), horizon)
             bounds = None
             if settings is not None:
