@@ -8,7 +8,7 @@ from functools import partial
 
 from forecast.execution.base import Executor
 from forecast.execution.sizing import make_executor
-from forecast.models.registry import available_models, warm_up_model
+from forecast.models.registry import available_models, split_model_name, warm_up_model
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser, unit: str, note: str = "") -> None:
@@ -56,6 +56,6 @@ def executor_from_args(
     elif args.scheduler is not None:  # a cluster has its own workers: a config's jobs is moot
         jobs = None
     # what the models need to fit (torch for the nets), never an unknown name
-    known = [m for m in dict.fromkeys(models) if m in available_models()]
+    known = [m for m in dict.fromkeys(models) if split_model_name(m)[0] in available_models()]
     warm_up = tuple(partial(warm_up_model, m) for m in known)
     return make_executor(jobs, args.executor, args.scheduler, n_tasks, warm_up)

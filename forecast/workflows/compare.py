@@ -17,6 +17,9 @@ The config file (every key optional except the model tables; the defaults are sh
     seed = 0             # seeds the models that have a seed parameter (unless their table does)
     jobs = 0             # worker processes; 0 = one per available core
     alpha = 0.05         # significance level of the report
+    covariates = []      # past covariates of the [models."NAME+x"] models: market, volume,
+                         # range, dow (forecast.data.covariates)
+    market = "GSPC"      # the market index of the market covariate
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
     level = 0.8          # their nominal coverage
     calibration_size = 100  # origins walked before the test period for conformal errors
@@ -44,12 +47,14 @@ from typing import Any
 import pandas as pd
 
 from forecast.checks import check_int, check_number
+from forecast.data.covariates import DEFAULT_MARKET, parse_covariates
 from forecast.data.series import embedded_tickers
 from forecast.data.tickers import validate_ticker
 from forecast.errors import ConfigError
 from forecast.execution.base import Executor
 from forecast.execution.sizing import make_executor
 from forecast.models.base import BaseForecaster
+from forecast.models.registry import COVARIATE_SUFFIX
 from forecast.walkforward import configfile
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.configfile import (
@@ -77,6 +82,8 @@ _KEYS = {
     "jobs",
     "alpha",
     "models",
+    "covariates",
+    "market",
     *INTERVAL_KEYS,
 }
 
@@ -102,6 +109,8 @@ class CompareConfig:
         Significance level of the report's verdicts, in ``(0, 1)``.
     source
         The file the config came from (for messages).
+    covariates, market
+        Past covariate groups for the models named ``NAME+x``, and the market index.
     """
 
     models: tuple[ModelSpec, ...]
@@ -111,11 +120,20 @@ class CompareConfig:
     jobs: int = 0
     alpha: float = 0.05
     source: str = "<memory>"
+    covariates: tuple[str, ...] = ()
+    market: str = DEFAULT_MARKET
 
     def __post_init__(self) -> None:
         where = self.source
         if not self.models:
             raise ConfigError(f"{where}: models must hold at least one [models.NAME] table")
+        readers = [m.name for m in self.models if m.name.endswith(COVARIATE_SUFFIX)]
+        if readers and not self.covariates:
+            raise ConfigError(f"{where}: models.{readers[0]} reads covariates; set covariates")
+        if self.covariates and not readers:
+            raise ConfigError(
+                f'{where}: covariates has no effect without a [models."NAME+x"] table'
+            )
         try:
             check_int(self.jobs, "jobs", 0)
             check_number(self.alpha, "alpha", 0, 1)
@@ -133,6 +151,8 @@ class CompareConfig:
             embedded_first=True,
             source=self.source,
             command="compare",
+            covariates=self.covariates,
+            market=self.market,
         )
 
     @classmethod
@@ -181,6 +201,8 @@ class CompareConfig:
             jobs=raw.get("jobs", 0),
             alpha=raw.get("alpha", 0.05),
             source=source,
+            covariates=_covariates(raw.get("covariates", []), source),
+            market=_market(raw.get("market", DEFAULT_MARKET), source),
         )
 
 
@@ -215,6 +237,21 @@ def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:
             raise ConfigError(f"{source}: {key}: {item!r} is listed twice")
         out.append(entry)
     return tuple(out)
+
+
+def _covariates(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{source}: covariates must be a list such as ["market"]; got {value!r}')
+    try:
+        return parse_covariates(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _market(value: object, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: market must be a ticker or a CSV path; got {value!r}")
+    return value
 
 
 def _is_path(item: str) -> bool:
