@@ -22,7 +22,9 @@ def panel():
     }
 
 
-@pytest.mark.parametrize(("name", "patience"), [("lstm", 2), ("gru", None), ("elman", None)])
+@pytest.mark.parametrize(
+    ("name", "patience"), [("lstm", 2), ("gru", None), ("elman", None), ("lecture_rnn", None)]
+)
 def test_a_global_net_on_one_series_is_the_per_series_net(name, patience):
     """Same windows, same validation tail, same seeds: the same weights, bit for bit."""
     s = price_series(300, phi=0.2, seed=4)

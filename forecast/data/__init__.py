@@ -5,7 +5,9 @@ embedded data (:mod:`~forecast.data.series`), ticker symbols (:mod:`~forecast.da
 where a ticker's prices come from (:mod:`~forecast.data.sources`: the cache, Yahoo Finance,
 the embedded series), the price cache (:mod:`~forecast.data.cache`), the Yahoo client
 (:mod:`~forecast.data.yahoo`, the only module that imports yfinance), normalising raw frames
-(:mod:`~forecast.data.frames`) and the exchange calendar (:mod:`~forecast.data.calendar`).
+(:mod:`~forecast.data.frames`), the exchange calendar (:mod:`~forecast.data.calendar`), a
+universe of stocks aligned on that calendar (:mod:`~forecast.data.universe`) and the past
+covariates built from a series' bars and the market index (:mod:`~forecast.data.covariates`).
 
 May import: ``forecast.errors``, ``forecast.checks``, ``forecast.version``. Nothing here
 knows about models, backtests or the store.

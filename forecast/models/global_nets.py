@@ -1,7 +1,8 @@
 """Global RNN, LSTM, GRU and Elman nets: one network trained on the windows of many series.
 
 The per-series nets of :mod:`~forecast.models.neural` learn from one stock's own past; a
-global net (``global_rnn``, ``global_lstm``, ``global_gru``, ``global_elman``) learns one set
+global net (``global_rnn``, ``global_lstm``, ``global_gru``, ``global_elman``, and the
+lecture's own cell as ``global_lecture_rnn``) learns one set
 of weights from every series of a run at once, as Darts, neuralforecast and skforecast do,
 and forecasts each series from its own recent window. What it shares with the per-series
 nets: the network (:class:`~forecast.models.networks.RecurrentNet`), the training loop
@@ -120,6 +121,74 @@ class GlobalRecurrentForecaster(GlobalForecaster, RecurrentForecaster):
 
     def _check_params(self) -> None:
         super()._check_params()
+        check_int(self.embedding_dim, "embedding_dim", 0, type_error=True)
+
+
+class GlobalLectureRNNForecaster(GlobalRecurrentForecaster):
+    """The lecture's own cell (:class:`~forecast.models.lecture.LectureRNNForecaster`) as a
+    global net: next returns, one layer, no dropout; see :class:`GlobalRecurrentForecaster`.
+
+    Parameters as :class:`~forecast.models.lecture.LectureRNNForecaster`, plus
+    ``covariates`` and ``embedding_dim``.
+    """
+
+    name = "global_lecture_rnn"
+    _shape_params = ("hidden_size", "max_horizon", "n_models", "embedding_dim")
+
+    def __init__(
+        self,
+        window: int = 30,
+        hidden_size: int = 32,
+        hidden_activation: str | None = None,
+        max_horizon: int = 5,
+        epochs: int = 50,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        patience: int | None = 5,
+        grad_clip: float | None = 1.0,
+        n_models: int = 1,
+        warm_start: bool = False,
+        seed: int = 0,
+        covariates: bool = False,
+        embedding_dim: int = 0,
+    ):
+        self.window = window
+        self.hidden_size = hidden_size
+        self.hidden_activation = hidden_activation
+        self.max_horizon = max_horizon
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.grad_clip = grad_clip
+        self.n_models = n_models
+        self.warm_start = warm_start
+        self.seed = seed
+        self.covariates = covariates
+        self.embedding_dim = embedding_dim
+
+    def _new_net(self):
+        from forecast.models.networks import LectureNet
+
+        return LectureNet(self._net_config())
+
+    def _net_config(self):
+        from forecast.models.networks import LectureConfig
+
+        n_series = len(self.series_) if self.embedding_dim else 0
+        return LectureConfig(
+            self.hidden_size, self.max_horizon, self.hidden_activation, "regression",
+            self.n_inputs_, n_series, int(self.embedding_dim),
+        )  # fmt: skip
+
+    def _check_params(self) -> None:
+        from forecast.models.lecture import HIDDEN_ACTIVATIONS
+
+        if self.hidden_activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(
+                f"hidden_activation must be None or 'tanh'; got {self.hidden_activation!r}"
+            )
+        self._check_training_params()
         check_int(self.embedding_dim, "embedding_dim", 0, type_error=True)
 
 

@@ -94,6 +94,9 @@ class LectureConfig:
     max_horizon: int
     hidden_activation: str | None  # None (the lecture's linear update) or "tanh"
     head: str  # "regression" (next returns) or "direction" (log P(down), log P(up))
+    input_size: int = 1  # channels per step: the return, then the covariates
+    n_series: int = 0  # series a global net knows (rows of its embedding table)
+    embedding_dim: int = 0  # width of the learned series embedding (0: none)
 
 
 class LectureRNNCell(nn.Module):
@@ -163,13 +166,24 @@ class LectureNet(nn.Module):
             raise ValueError(f"head must be 'regression' or 'direction'; got {config.head!r}")
         self.config = config
         outputs = config.max_horizon * (2 if config.head == "direction" else 1)
-        self.cell = LectureRNNCell(1, config.hidden_size, outputs, config.hidden_activation)
+        width = config.input_size + config.embedding_dim
+        self.cell = LectureRNNCell(width, config.hidden_size, outputs, config.hidden_activation)
+        self.embedding = (
+            nn.Embedding(config.n_series, config.embedding_dim) if config.embedding_dim else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows ``(batch, window)`` to the forecast of the last step (see the class)."""
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        """Map windows ``(batch, window)`` (or ``(batch, window, input_size)``, with the
+        series indices ``(batch,)`` of a global net's embedding) to the forecast of the last
+        step (see the class)."""
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)  # (batch, window, 1)
+        if self.embedding is not None:
+            e = self.embedding(series)  # (batch, embedding_dim)
+            x = torch.cat([x, e.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
         hidden = self.cell.init_hidden(x.shape[0])  # (batch, hidden)
         for t in range(x.shape[1]):
-            output, hidden = self.cell(x[:, t : t + 1], hidden)  # (batch, outputs)
+            output, hidden = self.cell(x[:, t], hidden)  # (batch, outputs)
         if self.config.head == "regression":
             return output  # (batch, max_horizon)
         logits = output.view(-1, self.config.max_horizon, 2)  # (batch, max_horizon, 2)

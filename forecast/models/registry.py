@@ -35,6 +35,7 @@ _ENTRIES = {
     "gru": "forecast.models.neural:GRUForecaster",
     # global models: one model fitted on every series of a run (forecast.models.panel)
     "global_ridge": "forecast.models.ridge:GlobalRidgeForecaster",
+    "global_lecture_rnn": "forecast.models.global_nets:GlobalLectureRNNForecaster",
     "global_elman": "forecast.models.global_nets:GlobalElmanForecaster",
     "global_rnn": "forecast.models.global_nets:GlobalRNNForecaster",
     "global_lstm": "forecast.models.global_nets:GlobalLSTMForecaster",

@@ -11,10 +11,11 @@ figures and the run's facts. It reads only the run folder's three files
     paths.html, paths.markdown, paths.figures
 
 Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
-files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
-volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.display` and
-:mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
-:mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
+files), :mod:`~forecast.report.cross_section_display` (the ``does_it_help`` page of runs with
+covariates, global nets or a cross-section), :mod:`~forecast.report.intervals` (coverage per
+interval variant, horizon and volatility regime, from ``forecasts.csv``),
+:mod:`~forecast.report.display` and :mod:`~forecast.report.interval_display` (formatted cells
+shared by both pages), :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
 :mod:`~forecast.report.markdown`.
 

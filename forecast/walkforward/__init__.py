@@ -3,9 +3,12 @@
 Owns the settings (:mod:`~forecast.walkforward.config`), the inputs in one shape
 (:mod:`~forecast.walkforward.inputs`: series and models by name, the random walk added as the
 benchmark, here and nowhere else), the walk of one series (:mod:`~forecast.walkforward.walk`), the
+walk of a global model over every series (:mod:`~forecast.walkforward.global_walk`), the
 engine that runs the walks on an executor and scores them (:mod:`~forecast.walkforward.engine`:
-``backtest``), the run folder's files (:mod:`~forecast.walkforward.runfiles`) and the pipeline
-config files' shared pieces (:mod:`~forecast.walkforward.configfile`).
+``backtest``), the cross-sectional backtest and its files
+(:mod:`~forecast.walkforward.cross_section`), the run folder's files
+(:mod:`~forecast.walkforward.runfiles`) and the pipeline config files' shared pieces
+(:mod:`~forecast.walkforward.configfile`).
 
 May import: ``forecast.models`` (the protocol and the registry; the engine never imports a
 concrete model), ``forecast.evaluation``, ``forecast.execution``, ``forecast.data`` and the

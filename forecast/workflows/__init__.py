@@ -3,8 +3,11 @@
 Owns ``run_backtest`` (:mod:`~forecast.workflows.backtest`, what ``forecast backtest`` runs:
 resolve the series, build the models, run, write the run folder and the report) and the
 comparison pipeline (:mod:`~forecast.workflows.compare`: ``CompareConfig``, ``run_compare``),
-which is ``run_backtest`` on a config file's series and models. The command line and the
-Python API call these; they do not re-assemble them.
+which is ``run_backtest`` on a config file's series and models, and the cross-sectional
+backtest (:mod:`~forecast.workflows.cross_section`: ``run_cross_section``, what ``forecast
+backtest --cross-section`` runs), with what covariate runs and universes load besides the
+prices (:mod:`~forecast.workflows.inputs`). The command line and the Python API call these;
+they do not re-assemble them.
 
 May import: ``forecast.report``, ``forecast.walkforward``, ``forecast.models``,
 ``forecast.execution``, ``forecast.data`` and the bottom modules.
