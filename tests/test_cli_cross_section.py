@@ -112,3 +112,20 @@ def test_compare_configs_take_covariates_and_plus_x_models():
         CompareConfig.from_dict({"covariates": ["dow"], "models": {"msar+x": {}}})
     with pytest.raises(ConfigError, match="covariates must be a comma-separated list"):
         CompareConfig.from_dict({"covariates": ["beta"], "models": {"ar+x": {}}})
+
+
+def test_the_readme_python_example():
+    import forecast
+
+    universe = forecast.load_universe(["AMD", "GE", "HD", "JNJ", "LLY", "IBM"])  # one calendar
+    covariates = {
+        name: forecast.build_covariates(bars, ["dow"]) for name, bars in universe.frames.items()
+    }
+    result, scores = forecast.cross_section_backtest(
+        universe.series(), ["reversal", "global_ridge+x"], test_size=30, refit_every=15,
+        covariates=covariates, settings=forecast.RankingSettings(top_k=2),
+    )  # fmt: skip
+    assert set(scores.ranking.model) == {"naive", "reversal", "global_ridge+x"}
+    assert {"mean_ic", "nw_t", "pvalue", "holm_pvalue"} <= set(scores.ranking.columns)
+    assert {"ann_return", "sharpe", "dsr"} <= set(scores.portfolio_summary.columns)
+    assert len(result.forecasts) == 3 * 6 * 30

@@ -19,6 +19,8 @@ from forecast.evaluation.trading import check_costs
 from forecast.models import available_models
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.cross_section import DEFAULT_MODELS as CROSS_SECTION_MODELS
+from forecast.walkforward.cross_section import NET_DEFAULTS as CROSS_SECTION_NETS
+from forecast.walkforward.cross_section import TRAIN_SIZE as CROSS_SECTION_TRAIN_SIZE
 from forecast.walkforward.cross_section import CrossSection, RankingSettings
 from forecast.walkforward.engine import BacktestResult
 from forecast.walkforward.inputs import with_benchmark
@@ -114,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="forecast every stock of a universe one session ahead at each origin and score "
         "the ranking (no TICKER: the 14 shipped S&P 500 stocks and IBM; horizon 1, no "
-        "intervals)",
+        "intervals; default --train-size 750, and for the nets --epochs 20 --warm-start)",
     )
     extra.add_argument(
         "--top-k", type=positive_int, default=3, help="stocks long and short (default 3)"
@@ -138,6 +140,8 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     overrides = {
         MODEL_FLAGS[k]: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None
     }
+    if args.cross_section:
+        overrides = {**CROSS_SECTION_NETS, **overrides}
     default = ",".join(CROSS_SECTION_MODELS) if args.cross_section else BASELINES
     names = covariate_models(args.models or name_list(default), args.covariates)
     intervals = None
@@ -148,8 +152,11 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
             f"--cross-section forecasts one session ahead: horizons must be 1; got "
             f"{','.join(map(str, args.horizons))}"
         )
+    train_size = args.train_size
+    if args.cross_section and train_size is None:
+        train_size = CROSS_SECTION_TRAIN_SIZE
     settings = BacktestConfig(
-        tuple(args.horizons or (1, 5)), args.test_size, args.refit_every, args.train_size,
+        tuple(args.horizons or (1, 5)), args.test_size, args.refit_every, train_size,
         args.seed, intervals,
     )  # fmt: skip
     arguments = {

@@ -46,6 +46,17 @@ from forecast.walkforward.inputs import named_series
 
 #: the models of ``forecast backtest --cross-section`` when none are named
 DEFAULT_MODELS = ("naive", "reversal", "momentum", "global_ridge", "global_lstm")
+#: the nets' settings in ``--cross-section`` unless a flag sets them: a global net trains on
+#: every stock's windows (15 x 3000 here), so each epoch is 15 per-series epochs' work; the
+#: refits start from the previous weights and stop after ``patience`` epochs without a better
+#: validation loss (measured: 13 refits of the global LSTM in a few CPU minutes)
+NET_DEFAULTS = {"epochs": 20, "warm_start": True}
+#: the training window of ``--cross-section`` unless ``--train-size`` sets one: each stock's
+#: last 750 sessions (three years), the training period of Fischer and Krauss (2018, "Deep
+#: learning with long short-term memory networks for financial market predictions", *European
+#: Journal of Operational Research* 270(2), 654-669), whose study periods are 750 training
+#: days and 250 trading days
+TRAIN_SIZE = 750
 #: the files of a cross-sectional run: name -> columns
 FILES = {
     "rank_ic.csv": IC_COLUMNS,
