@@ -45,6 +45,9 @@ def test_cross_section_end_to_end(tmp_path, capsys):
     html = (out / "does_it_help.html").read_text()
     assert html.startswith("<!doctype html>") and "Survivorship bias" in html
     assert (out / "report.html").is_file() and (out / "pooled.csv").is_file()
+    (out / "does_it_help.md").unlink()  # `forecast report` rebuilds the page from the files
+    assert main(["report", str(out), "--no-figures"]) == 0
+    assert (out / "does_it_help.md").read_text() == page
 
 
 def test_covariates_in_a_plain_backtest_add_the_twins_and_compare_them(tmp_path, capsys):

@@ -187,6 +187,12 @@ def random_walk_section(run: RunFiles, alpha: float) -> Section:
     return Section("Does anything beat the random walk?", [text], [("Pooled verdicts", pooled)])
 
 
+def has_help_page(run_dir: str | os.PathLike) -> bool:
+    """Whether the run has something for the page: pairs, or cross-sectional scores."""
+    path = Path(run_dir)
+    return (path / "comparisons.csv").is_file() or (path / "ranking.csv").is_file()
+
+
 def write_help_report(run_dir: str | os.PathLike, alpha: float = ALPHA) -> HelpPaths:
     """Write ``does_it_help.md`` and ``does_it_help.html`` into the run folder."""
     path = Path(run_dir)
