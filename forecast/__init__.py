@@ -55,6 +55,11 @@ _LAZY = {
     "run_volatility_backtest": "forecast.workflows.volatility",
     "ProcessExecutor": "forecast.execution.process_pool",
     "DaskExecutor": "forecast.execution.dask_cluster",
+    "load_universe": "forecast.data.universe",
+    "build_covariates": "forecast.data.covariates",
+    "cross_section_backtest": "forecast.walkforward.cross_section",
+    "RankingSettings": "forecast.walkforward.cross_section",
+    "run_cross_section": "forecast.workflows.cross_section",
 }
 
 

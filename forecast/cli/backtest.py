@@ -17,6 +17,11 @@ from forecast.cli import (
     positive_int,
     show_progress,
 )
+from forecast.cli.backtest_cross_section import (
+    CROSS_SECTION_MODELS,
+    add_cross_section_arguments,
+    format_ranking,
+)
 from forecast.cli.backtest_volatility import PROXY_CHOICES, VOLATILITY_MODELS
 from forecast.cli.workers import add_worker_arguments, check_worker_args, executor_from_args
 from forecast.models.registry import available_models, available_volatility_models
@@ -35,6 +40,8 @@ MODEL_FLAGS = {
     "window": "window",
     "hidden_size": "hidden_size",
     "n_models": "n_models",
+    "embedding_dim": "embedding_dim",
+    "warm_start": "warm_start",
 }
 
 
@@ -75,13 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--models",
         type=any_model_list,
         default=None,
-        help=f"comma-separated model names (default: {BASELINES}; valid: "
-        f"{','.join(available_models())}; with --target volatility default "
-        f"{VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
+        help=f"comma-separated model names (default: {BASELINES}; with --cross-section "
+        f"{','.join(CROSS_SECTION_MODELS)}; valid: {','.join(available_models())}; NAME+x: the "
+        "model with past covariates, for those that take them; with --target volatility "
+        f"default {VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
     )
-    p.add_argument(
-        "--horizons", type=int_list, default=[1, 5], help="comma-separated (default 1,5)"
-    )
+    p.add_argument("--horizons", type=int_list, default=None, help="comma-separated (default 1,5)")
     p.add_argument("--test-size", type=int, default=250, help="number of origins (default 250)")
     p.add_argument(
         "--refit-every", type=int, default=20, help="refit cadence in origins (default 20)"
@@ -115,13 +121,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     neural.add_argument("--window", type=positive_int)
     neural.add_argument("--hidden-size", type=positive_int)
     neural.add_argument("--n-models", type=positive_int)
+    neural.add_argument(
+        "--embedding-dim", type=positive_int, help="global nets: width of the series embedding"
+    )
+    neural.add_argument(
+        "--warm-start", action="store_const", const=True,
+        help="refits start from the previous weights",
+    )  # fmt: skip
+    add_cross_section_arguments(p)
     money = p.add_argument_group("economic value (trading on the forecasts after costs)")
     money.add_argument(
         "--costs",
         type=cost_list,
         default=None,
         metavar="BPS",
-        help="comma-separated cost levels, basis points per unit of turnover (default 0,5,10)",
+        help="comma-separated cost levels, basis points per unit of turnover, of the trading "
+        "rules and of the cross-section's long-short book (default 0,5,10)",
     )
     money.add_argument(
         "--no-economics",
@@ -171,39 +186,63 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     from forecast.evaluation.conformal import IntervalSettings
     from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
     from forecast.walkforward.config import BacktestConfig
+    from forecast.walkforward.cross_section import NET_DEFAULTS as CROSS_SECTION_NETS
+    from forecast.walkforward.cross_section import TRAIN_SIZE as CROSS_SECTION_TRAIN_SIZE
+    from forecast.walkforward.cross_section import RankingSettings
     from forecast.workflows.backtest import BacktestPlan, model_specs
+    from forecast.workflows.cross_section import cross_section_plan
+    from forecast.workflows.inputs import covariate_models
 
-    overrides = {k: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None}
+    overrides = {
+        MODEL_FLAGS[k]: getattr(args, k) for k in MODEL_FLAGS if getattr(args, k) is not None
+    }
     if args.proxy is not None:
         raise ValueError(f"--proxy applies to --target volatility; got --proxy {args.proxy}")
+    if args.cross_section:
+        overrides = {**CROSS_SECTION_NETS, **overrides}
+    default = ",".join(CROSS_SECTION_MODELS) if args.cross_section else BASELINES
+    names = covariate_models(args.models or name_list(default), args.covariates)
     method = DEFAULT_METHOD if args.intervals is None else args.intervals
     intervals = None
     if method != "none":
         level = DEFAULT_LEVEL if args.level is None else args.level
         scale = DEFAULT_SCALE if args.scale is None else args.scale
         intervals = IntervalSettings(method=method, level=level, scale=scale)
+    if args.cross_section and args.horizons not in (None, [1]):
+        raise ValueError(
+            f"--cross-section forecasts one session ahead: horizons must be 1; got "
+            f"{','.join(map(str, args.horizons))}"
+        )
+    train_size = args.train_size
+    if args.cross_section and train_size is None:
+        train_size = CROSS_SECTION_TRAIN_SIZE
     settings = BacktestConfig(
-        tuple(args.horizons), args.test_size, args.refit_every, args.train_size, args.seed,
-        intervals,
+        tuple(args.horizons or (1, 5)), args.test_size, args.refit_every, train_size,
+        args.seed, intervals,
     )  # fmt: skip
     arguments = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"
     }
     if args.no_economics and args.costs is not None:
         raise ValueError("--costs has no effect with --no-economics; remove one of them")
-    economics = None
-    if not args.no_economics:
-        costs = args.costs if args.costs is not None else DEFAULT_COSTS_BPS
-        economics = EconomicSettings(costs_bps=tuple(costs))
-    return BacktestPlan(
-        models=model_specs(args.models or name_list(BASELINES), overrides),
+    costs = tuple(args.costs if args.costs is not None else DEFAULT_COSTS_BPS)
+    economics = None if args.no_economics else EconomicSettings(costs_bps=costs)
+    plan = BacktestPlan(
+        models=model_specs(names, overrides),
         series=(*args.tickers, *(Path(c) for c in args.csv)),
         column=args.column,
         date_column=args.date_column,
         backtest=settings,
         economics=economics,
         arguments=arguments,
+        covariates=args.covariates,
+        market=args.market,
+        start=args.start,
+        end=args.end,
     )
+    if args.cross_section:
+        plan = cross_section_plan(plan, RankingSettings(args.top_k, costs))
+    return plan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,6 +258,7 @@ def run(args: argparse.Namespace) -> int:
     from forecast.cli.compare import print_headline
     from forecast.walkforward.inputs import with_benchmark
     from forecast.workflows.backtest import run_backtest
+    from forecast.workflows.cross_section import run_cross_section
 
     plan = plan_from_args(args)
     names = with_benchmark([m.name for m in plan.models])
@@ -228,21 +268,28 @@ def run(args: argparse.Namespace) -> int:
     with executor:  # local workers start now, importing the models while this process loads
         if progress and not executor.in_process:
             print(f"backtest: on {executor.describe()}", file=sys.stderr)
-        done = run_backtest(
-            plan, args.out, executor=executor, progress=progress,
-            report=not args.no_report, echo=lambda line: print(line, file=sys.stderr),
-        )  # fmt: skip
-    print(format_metrics(done.result.metrics))
-    print()
-    print_headline(done.result, plan.alpha)
+        options = {"executor": executor, "progress": progress, "report": not args.no_report,
+                   "echo": lambda line: print(line, file=sys.stderr)}  # fmt: skip
+        if plan.ranking is not None:
+            done = run_cross_section(plan, args.out, **options)
+        else:
+            done = run_backtest(plan, args.out, **options)
+    if plan.ranking is not None:
+        print(format_ranking(done.scores))
+    else:
+        print(format_metrics(done.result.metrics))
+        print()
+        print_headline(done.result, plan.alpha)
     report_failures(done.result)
+    if (done.run_dir / "does_it_help.html").is_file():
+        print(f"answers: {done.run_dir / 'does_it_help.html'}", file=sys.stderr)
     print(f"wrote {done.run_dir}", file=sys.stderr)
     return 0
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
     """The engine's own rules on the sizes (same messages), before the library loads."""
-    for h in args.horizons:
+    for h in args.horizons or ():
         check_int(h, "horizons", 1)
     check_int(args.test_size, "test_size", 1)
     check_int(args.refit_every, "refit_every", 1)

@@ -10,15 +10,15 @@ figures and the run's facts. It reads only the run folder's files
     paths = write_report("runs/20250101T000000Z")
     paths.html, paths.markdown, paths.figures
 
-Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
-files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
-volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
+Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run files),
+:mod:`~forecast.report.cross_section_display` (the ``does_it_help`` page of runs with covariates,
+global nets or a cross-section), :mod:`~forecast.report.intervals` (coverage per interval variant,
+horizon and volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
 :mod:`~forecast.report.volatility_display`, :mod:`~forecast.report.volatility_figures`,
 :mod:`~forecast.report.volatility_glossary` and :mod:`~forecast.report.volatility_pages` (the
-volatility section, from a volatility run folder or the ``volatility/`` folder of a compare
-run), :mod:`~forecast.report.display` and
-:mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
-:mod:`~forecast.report.interval_text` (the interval section's sentences),
+volatility section, from a volatility run folder or the ``volatility/`` folder of a compare run),
+:mod:`~forecast.report.display` and :mod:`~forecast.report.interval_display` (formatted cells shared
+by both pages), :mod:`~forecast.report.interval_text` (the interval section's sentences),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
 :mod:`~forecast.report.markdown`; the answer on the verdict statistics

@@ -12,6 +12,10 @@ default :meth:`~forecast.models.base.BaseForecaster.forecast_log_paths` slices, 
 leakage tests hold every model to it).
 
 The engine knows nothing about model internals: it calls the same protocol on every model.
+A global model (``model.global_model``) is one task over every series, refit on each refit
+date on all series' data up to that date (:mod:`~forecast.walkforward.global_walk`); a model
+that reads covariates (``model.uses_exog``) gets each series' covariate rows up to each fit
+and origin, and no other model sees them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -32,7 +37,8 @@ from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
-from forecast.walkforward.inputs import named_models, named_series
+from forecast.walkforward.global_walk import failed_global, run_global
+from forecast.walkforward.inputs import named_covariates, named_models, named_series
 from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
 from forecast.walkforward.scoring import score_run
 from forecast.walkforward.walk import (
@@ -128,6 +134,7 @@ def backtest(
     alpha: float = 0.05,
     economics: bool | EconomicSettings = True,
     bootstrap_seed: int | None = None,
+    covariates: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
 ) -> BacktestResult:
     """Walk-forward backtest of ``models`` on each price series.
 
@@ -169,6 +176,11 @@ def backtest(
         (costs 0, 5 and 10 bp), an ``EconomicSettings``, or ``False``.
     bootstrap_seed
         Seed of the verdicts' bootstrap; ``None``: ``seed``, or 0 when that is ``None`` too.
+    covariates
+        Past covariates (:mod:`forecast.data.covariates`): one frame per series (a mapping
+        by series name, or one frame for one series) on exactly the series' dates, the same
+        columns for every series. Only the models built with ``covariates=True`` (``ar+x``,
+        ``lstm+x``...) read them; such a model without covariates is an error.
 
     Returns
     -------
@@ -191,8 +203,11 @@ def backtest(
                 f"test_size must leave at least 2 rows before the first origin: series "
                 f"{name!r} has {len(s)} rows; got test_size={config.test_size}"
             )
-    parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress)
+    exog = named_covariates(covariates, named, templates)
+    parts = _run_tasks(named, templates, config, resolve_executor(jobs, executor), progress, exog)
     result = combine_parts(parts, config)
+    if exog is not None:
+        result.config["covariates"] = list(next(iter(exog.values())).columns)
     stats_seed = bootstrap_seed if bootstrap_seed is not None else (config.seed or 0)
     return add_scores(result, alpha=alpha, seed=stats_seed, economics=settings)
 
@@ -245,25 +260,35 @@ def _run_tasks(
     config: BacktestConfig,
     executor: Executor,
     progress: bool,
+    exog: dict[str, pd.DataFrame] | None = None,
 ) -> list[SeriesPart]:
-    """One task per (series, model); the parts in series, then model order.
+    """One task per (series, model), one per global model; the parts in series, then model
+    order.
 
     Models are independent (each task clones its own), so the split changes no number.
     """
-    tasks = [(name, model) for name in named for model in templates]
+    local = [m for m, t in templates.items() if not t.global_model]
+    tasks = [(name, model) for name in named for model in local]
+    tasks += [(None, m) for m, t in templates.items() if t.global_model]
     folds = -(-config.test_size // config.refit_every)
     bar = Progress(len(tasks) * folds, "fold", "backtest") if progress else None
     if executor.in_process:  # the bar follows the folds inside run_series
         order = tasks
     else:  # likely-slowest first, so that no worker is left with a long task at the end:
-        # heavy models are listed last by convention, and long series take longest
+        # global models first, heavy models are listed last by convention, and long series
+        # take longest
         rank = {m: i for i, m in enumerate(templates)}
-        order = sorted(tasks, key=lambda t: (-rank[t[1]], -len(named[t[0]])))
+        order = sorted(
+            tasks,
+            key=lambda t: (t[0] is not None, -rank[t[1]], -len(named.get(t[0], ()))),
+        )
     if bar is not None and executor.reports_progress:
         executor.on_event = bar.event
-    parts: dict[tuple[str, str], SeriesPart] = {}
+    parts: dict[tuple[str | None, str], SeriesPart] = {}
     scaled = config.intervals is not None and bool(config.intervals.scales)
     scales: dict[str, SeriesScales | None] = {} if scaled else dict.fromkeys(named)
+    submit = partial(_submit_models, order=order, named=named, templates=templates,
+                     config=config, bar=bar, exog=exog, executor=executor)  # fmt: skip
     try:
         with executor.start() as batch:
             # the volatility scales first, one task per series, longest first (every model of
@@ -272,36 +297,51 @@ def _run_tasks(
             for name in sorted(named, key=lambda k: -len(named[k])) if scaled else ():
                 batch.submit(("scales", name), series_scales, name, named[name], config)
             if len(scales) == len(named):
-                _submit_models(batch, order, named, templates, config, bar, scales, executor)
+                submit(batch, scales=scales)
             for done in batch.completed():
                 if done.key[0] == "scales":
                     name = done.key[1]
                     scales[name] = done.value if done.ok else _failed_scales(named, done, config)
                     if len(scales) == len(named):
-                        _submit_models(
-                            batch, order, named, templates, config, bar, scales, executor
-                        )
+                        submit(batch, scales=scales)
                     continue
-                name, model = done.key
-                parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+                _collect(parts, done, named, folds, config)
                 if bar is not None and not executor.in_process:
                     status = "failed" if done.error else "done"
-                    bar.task_done(done.key, folds, f"{name} {model} {status}")
+                    bar.task_done(done.key, folds, f"{done.key[0] or 'all series'} "
+                                  f"{done.key[1]} {status}")  # fmt: skip
     finally:
         if bar is not None:
             executor.on_event = None
             bar.close()
-    return [_with_scales(parts[task], scales[task[0]], task[1] == tasks[0][1])
-            for task in tasks]  # fmt: skip
+    first = next(iter(templates))
+    return [_with_scales(parts[(name, model)], scales[name], model == first)
+            for name in named for model in templates]  # fmt: skip
 
 
-def _submit_models(batch, order, named, templates, config, bar, scales, executor) -> None:
-    for name, model in order:  # the prices go with each task: workers read no files
-        one = {model: templates[model]}
+def _submit_models(batch, *, order, named, templates, config, bar, exog, executor, scales):
+    """Submit every model task: a (series, model) walk, or a global model's walk over all
+    series; the prices (and covariates) go with each task: workers read no files."""
+    for name, model in order:
+        template = templates[model]
         reporter = bar if executor.in_process or bar is None else WorkerReporter((name, model))
-        batch.submit(
-            (name, model), run_series, name, named[name], one, config, reporter, scales[name]
-        )
+        if name is None:
+            batch.submit((None, model), run_global, named, model, template, config, exog,
+                         reporter, scales)  # fmt: skip
+            continue
+        x = exog[name] if exog is not None and template.uses_exog else None
+        batch.submit((name, model), run_series, name, named[name], {model: template}, config,
+                     reporter, scales[name], x)  # fmt: skip
+
+
+def _collect(parts, done, named, folds: int, config: BacktestConfig) -> None:
+    """The parts of a finished task (a global model's: one per series)."""
+    name, model = done.key
+    if name is None:
+        got = done.value if done.ok else failed_global(named, model, done.error, config)
+        parts.update({(p.info["series"], model): p for p in got})
+    else:
+        parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
 
 
 def _failed_scales(named, done, config: BacktestConfig) -> SeriesScales:

@@ -19,6 +19,9 @@ The config file (every key optional except the model tables; the defaults are sh
     alpha = 0.05         # level of the verdicts (claims, StepM, pooled answer) and the report
     economics = true     # trade on the forecasts: net Sharpe ratios, DSR, PBO (false: skip)
     costs_bps = [0, 5, 10]  # cost levels, basis points per unit of turnover
+    covariates = []      # past covariates of the [models."NAME+x"] models: market, volume,
+                         # range, dow (forecast.data.covariates)
+    market = "GSPC"      # the market index of the market covariate
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
     scale = "garch"      # volatility scale of the conformal scores: garch, ewma or none
     level = 0.8          # their nominal coverage
@@ -56,6 +59,7 @@ from typing import Any
 import pandas as pd
 
 from forecast.checks import check_int, check_number
+from forecast.data.covariates import DEFAULT_MARKET, parse_covariates
 from forecast.data.series import embedded_tickers
 from forecast.data.tickers import validate_ticker
 from forecast.errors import ConfigError
@@ -63,6 +67,7 @@ from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
 from forecast.execution.base import Executor
 from forecast.execution.sizing import make_executor
 from forecast.models.base import BaseForecaster
+from forecast.models.registry import COVARIATE_SUFFIX
 from forecast.walkforward import configfile
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.configfile import (
@@ -95,6 +100,8 @@ _KEYS = {
     "alpha",
     "models",
     "volatility",
+    "covariates",
+    "market",
     *INTERVAL_KEYS,
     *ECONOMIC_KEYS,
 }
@@ -123,6 +130,8 @@ class CompareConfig:
         How the forecasts are traded and judged; ``None``: no economics.
     source
         The file the config came from (for messages).
+    covariates, market
+        Past covariate groups for the models named ``NAME+x``, and the market index.
     """
 
     models: tuple[ModelSpec, ...]
@@ -135,11 +144,20 @@ class CompareConfig:
     source: str = "<memory>"
     #: the ``[volatility]`` table: volatility models backtested too (``None``: none)
     volatility: volatility_workflow.VolatilitySettings | None = None
+    covariates: tuple[str, ...] = ()
+    market: str = DEFAULT_MARKET
 
     def __post_init__(self) -> None:
         where = self.source
         if not self.models:
             raise ConfigError(f"{where}: models must hold at least one [models.NAME] table")
+        readers = [m.name for m in self.models if m.name.endswith(COVARIATE_SUFFIX)]
+        if readers and not self.covariates:
+            raise ConfigError(f"{where}: models.{readers[0]} reads covariates; set covariates")
+        if self.covariates and not readers:
+            raise ConfigError(
+                f'{where}: covariates has no effect without a [models."NAME+x"] table'
+            )
         try:
             check_int(self.jobs, "jobs", 0)
             check_number(self.alpha, "alpha", 0, 1)
@@ -158,6 +176,8 @@ class CompareConfig:
             embedded_first=True,
             source=self.source,
             command="compare",
+            covariates=self.covariates,
+            market=self.market,
         )
 
     def volatility_plan(self) -> volatility_workflow.VolatilityPlan | None:
@@ -229,6 +249,8 @@ class CompareConfig:
             economics=parse_economics(raw, source),
             source=source,
             volatility=volatility,
+            covariates=_covariates(raw.get("covariates", []), source),
+            market=_market(raw.get("market", DEFAULT_MARKET), source),
         )
 
 
@@ -300,6 +322,21 @@ def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:
             raise ConfigError(f"{source}: {key}: {item!r} is listed twice")
         out.append(entry)
     return tuple(out)
+
+
+def _covariates(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{source}: covariates must be a list such as ["market"]; got {value!r}')
+    try:
+        return parse_covariates(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _market(value: object, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: market must be a ticker or a CSV path; got {value!r}")
+    return value
 
 
 def _is_path(item: str) -> bool:
