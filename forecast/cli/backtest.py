@@ -29,6 +29,7 @@ from forecast.models.registry import available_models, available_volatility_mode
 if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
     import pandas as pd
 
+    from forecast.evaluation.conformal import IntervalSettings
     from forecast.walkforward.engine import BacktestResult
     from forecast.workflows.backtest import BacktestPlan
 
@@ -55,6 +56,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "volatility: realised-variance and Value-at-Risk forecasts). With no TICKER and no "
         "--csv it runs on the embedded series.",
     )
+    _add_input_arguments(p)
+    _add_walk_arguments(p)
+    add_interval_arguments(p)
+    p.set_defaults(intervals=None, level=None, scale=None)  # None: not given (price only)
+    p.add_argument(
+        "--proxy",
+        choices=PROXY_CHOICES,
+        default=None,
+        help="with --target volatility: the realised-variance proxy of the target (default "
+        "auto: Yang-Zhang with open/high/low, squared returns for a close-only series)",
+    )
+    _add_net_arguments(p)
+    add_cross_section_arguments(p)
+    _add_economic_arguments(p)
+    add_worker_arguments(p, "(series, model) task")
+    add_progress_arguments(p)
+    p.add_argument(
+        "--no-report", action="store_true", help="skip report.html and report.md (faster)"
+    )
+    p.set_defaults(func=run)
+
+
+def _add_input_arguments(p: argparse.ArgumentParser) -> None:
+    """What to forecast, on which series, with which models."""
     p.add_argument(
         "--target",
         choices=TARGETS,
@@ -87,6 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model with past covariates, for those that take them; with --target volatility "
         f"default {VOLATILITY_MODELS}, valid {','.join(available_volatility_models())})",
     )
+
+
+def _add_walk_arguments(p: argparse.ArgumentParser) -> None:
+    """The walk-forward's horizons, origins, refits, training window, seed and output."""
     p.add_argument("--horizons", type=int_list, default=None, help="comma-separated (default 1,5)")
     p.add_argument("--test-size", type=int, default=250, help="number of origins (default 250)")
     p.add_argument(
@@ -105,15 +134,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="output folder (default: a new timestamped folder under runs/)",
     )
-    add_interval_arguments(p)
-    p.set_defaults(intervals=None, level=None, scale=None)  # None: not given (price only)
-    p.add_argument(
-        "--proxy",
-        choices=PROXY_CHOICES,
-        default=None,
-        help="with --target volatility: the realised-variance proxy of the target (default "
-        "auto: Yang-Zhang with open/high/low, squared returns for a close-only series)",
-    )
+
+
+def _add_net_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags that set a parameter of every neural model that has it."""
     neural = p.add_argument_group(
         "neural models (rnn, lstm, gru, elman, lecture_rnn, lecture_rnn_direction)"
     )
@@ -128,7 +152,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--warm-start", action="store_const", const=True,
         help="refits start from the previous weights",
     )  # fmt: skip
-    add_cross_section_arguments(p)
+
+
+def _add_economic_arguments(p: argparse.ArgumentParser) -> None:
+    """``--costs`` and ``--no-economics``."""
     money = p.add_argument_group("economic value (trading on the forecasts after costs)")
     money.add_argument(
         "--costs",
@@ -143,12 +170,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the trading rules, deflated Sharpe ratios and PBO",
     )
-    add_worker_arguments(p, "(series, model) task")
-    add_progress_arguments(p)
-    p.add_argument(
-        "--no-report", action="store_true", help="skip report.html and report.md (faster)"
-    )
-    p.set_defaults(func=run)
 
 
 def any_model_list(text: str) -> list[str]:
@@ -180,10 +201,6 @@ def _check_target_models(args: argparse.Namespace) -> None:
 
 def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     """The backtest the options ask for (model names are checked here, before any worker)."""
-    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
-    from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
-    from forecast.checks import DEFAULT_LEVEL
-    from forecast.evaluation.conformal import IntervalSettings
     from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
     from forecast.walkforward.config import BacktestConfig
     from forecast.walkforward.cross_section import NET_DEFAULTS as CROSS_SECTION_NETS
@@ -202,12 +219,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
         overrides = {**CROSS_SECTION_NETS, **overrides}
     default = ",".join(CROSS_SECTION_MODELS) if args.cross_section else BASELINES
     names = covariate_models(args.models or name_list(default), args.covariates)
-    method = DEFAULT_METHOD if args.intervals is None else args.intervals
-    intervals = None
-    if method != "none":
-        level = DEFAULT_LEVEL if args.level is None else args.level
-        scale = DEFAULT_SCALE if args.scale is None else args.scale
-        intervals = IntervalSettings(method=method, level=level, scale=scale)
+    intervals = _interval_settings(args)
     if args.cross_section and args.horizons not in (None, [1]):
         raise ValueError(
             f"--cross-section forecasts one session ahead: horizons must be 1; got "
@@ -243,6 +255,22 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     if args.cross_section:
         plan = cross_section_plan(plan, RankingSettings(args.top_k, costs))
     return plan
+
+
+def _interval_settings(args: argparse.Namespace) -> IntervalSettings | None:
+    """``--intervals``, ``--level`` and ``--scale`` with the engine's defaults for those not
+    given; ``None`` for ``--intervals none``."""
+    from forecast.checks import DEFAULT_INTERVAL_METHOD as DEFAULT_METHOD
+    from forecast.checks import DEFAULT_INTERVAL_SCALE as DEFAULT_SCALE
+    from forecast.checks import DEFAULT_LEVEL
+    from forecast.evaluation.conformal import IntervalSettings
+
+    method = DEFAULT_METHOD if args.intervals is None else args.intervals
+    if method == "none":
+        return None
+    level = DEFAULT_LEVEL if args.level is None else args.level
+    scale = DEFAULT_SCALE if args.scale is None else args.scale
+    return IntervalSettings(method=method, level=level, scale=scale)
 
 
 def run(args: argparse.Namespace) -> int:
