@@ -18,9 +18,12 @@ Planted signals: AR(1) log returns ``r_t = phi r_{t-1} + e_t`` with phi 0.05 and
 1000 origins, noise ``e_t`` either Gaussian with GSPC's standard deviation or the fitted
 GARCH-t (``--noise``).
 
-Every series goes through ``forecast.backtest`` (horizons 1 and 5, refit every 20, no
-intervals) with the baselines and, unless ``--no-net``, a small LSTM; then
-``forecast.evaluation.verdicts.evaluate_forecasts``. Printed, with binomial standard errors:
+Every series goes through ``forecast.backtest``, the code path of ``forecast compare`` (horizons
+1 and 5, refit every 20, no intervals, no economics, seed 0): the five baselines (naive, drift,
+ar, markov, msar) and, unless ``--no-net``, a small LSTM; the verdicts are the engine's own
+(``result.verdicts``, ``result.pooled_verdict``, the merged ``result.metrics``: Clark-West,
+R²_OS, MCS, SPA and StepM with 1000 bootstrap replications, alpha 5%). Printed, with binomial
+standard errors:
 
 - placebo: the share of series-horizons whose headline claims a model beats the random walk
   at 5%, under the old rule (any model's Diebold-Mariano test from ``forecast.evaluation.metrics``
@@ -29,7 +32,7 @@ intervals) with the baselines and, unless ``--no-net``, a small LSTM; then
   series (the default compare's size);
 - planted: the share of series where the AR model is found at h = 1, by each rule.
 
-    python benchmarks/placebo.py --series 100 --jobs 2 --no-net --no-msar
+    python benchmarks/placebo.py --series 100 --planted 40 --jobs 2
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from arch.univariate import GARCH, StudentsT, ZeroMean
 
 import forecast
-from forecast.evaluation.verdicts import evaluate_forecasts, holm, pooled_verdict
+from forecast.evaluation.metrics import VERDICT_METRIC_COLUMNS
+from forecast.evaluation.verdicts import Verdicts, holm, pooled_verdict
 
 ALPHA = 0.05
 TRAIN = 1250  # prices before the first origin
@@ -113,7 +117,9 @@ def planted_series(count: int, phi: float, n: int, noise: str, seed: int) -> dic
     return out
 
 
-def run(series: dict[str, pd.Series], models: list, test_size: int, jobs: int, reps: int):
+def run(series: dict[str, pd.Series], models: list, test_size: int, jobs: int):
+    """The compare's engine on the series; the verdicts are the run's own."""
+    t0 = time.perf_counter()
     res = forecast.backtest(
         series,
         models,
@@ -123,10 +129,13 @@ def run(series: dict[str, pd.Series], models: list, test_size: int, jobs: int, r
         intervals=None,
         jobs=jobs,
         seed=0,
+        alpha=ALPHA,
+        economics=False,
     )
-    t0 = time.perf_counter()
-    verdicts = evaluate_forecasts(res.forecasts, alpha=ALPHA, reps=reps, seed=0)
-    return res, verdicts, time.perf_counter() - t0
+    models_table = res.metrics[["series", "model", "horizon", *VERDICT_METRIC_COLUMNS]]
+    verdicts = Verdicts(models_table, res.verdicts, res.pooled_verdict)
+    stat_s = res.statistics["verdicts"]["seconds"]
+    return res, verdicts, stat_s, time.perf_counter() - t0
 
 
 def old_rule(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -229,7 +238,6 @@ def main() -> None:
     parser.add_argument("--planted", type=int, default=50, help="series per planted setting")
     parser.add_argument("--prices", type=int, default=1500, help="prices per placebo series")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=1000, help="bootstrap replications")
     parser.add_argument("--noise", choices=["normal", "garch"], default="normal")
     parser.add_argument("--no-net", action="store_true", help="leave out the small LSTM")
     parser.add_argument("--no-msar", action="store_true", help="leave out msar (the slow one)")
@@ -243,15 +251,14 @@ def main() -> None:
     args = parser.parse_args()
     models = model_list(args)
     names = [m if isinstance(m, str) else m.name for m in models]
-    print(f"models {', '.join(names)}; bootstrap reps {args.reps}; jobs {args.jobs}")
+    print(f"models {', '.join(names)}; bootstrap reps 1000 (the engine's); jobs {args.jobs}")
     start = time.perf_counter()
     if not args.skip_placebo:
-        t0 = time.perf_counter()
         series = placebo_series(args.series, args.prices - 1, args.seed, args.keep_signs)
-        res, v, stat_s = run(series, models, 250, args.jobs, args.reps)
+        res, v, stat_s, total_s = run(series, models, 250, args.jobs)
         print(
             f"\n{args.series} placebo series x 2 horizons, 250 origins "
-            f"({time.perf_counter() - t0:.0f} s, statistics {stat_s:.1f} s)"
+            f"({total_s:.0f} s, of which verdict statistics {stat_s:.1f} s)"
         )
         placebo_report(res, v, group=5)
         if args.save:
@@ -259,15 +266,14 @@ def main() -> None:
     if not args.skip_planted:
         for origins in args.origins:
             for phi in args.phis:
-                t0 = time.perf_counter()
                 series = planted_series(
                     args.planted, phi, TRAIN + origins - 1, args.noise, args.seed
                 )
-                res, v, stat_s = run(series, models, origins, args.jobs, args.reps)
+                res, v, stat_s, total_s = run(series, models, origins, args.jobs)
                 label = (
                     f"\nAR(1) phi={phi}, {origins} origins, {args.noise} noise, "
-                    f"{args.planted} series ({time.perf_counter() - t0:.0f} s, "
-                    f"statistics {stat_s:.1f} s)"
+                    f"{args.planted} series ({total_s:.0f} s, of which verdict statistics "
+                    f"{stat_s:.1f} s)"
                 )
                 planted_report(res, v, label, len(names) - 1)
     print(f"\nelapsed {time.perf_counter() - start:.0f} s")

@@ -29,6 +29,7 @@ _LAZY = {
     "series_hash": "forecast.data.series",
     "validate_ticker": "forecast.data.tickers",
     "IntervalSettings": "forecast.evaluation.conformal",
+    "EconomicSettings": "forecast.evaluation.economics",
     "available_models": "forecast.models.registry",
     "get_model": "forecast.models.registry",
     "load_model": "forecast.models.loading",
@@ -54,6 +55,11 @@ _LAZY = {
     "run_volatility_backtest": "forecast.workflows.volatility",
     "ProcessExecutor": "forecast.execution.process_pool",
     "DaskExecutor": "forecast.execution.dask_cluster",
+    "load_universe": "forecast.data.universe",
+    "build_covariates": "forecast.data.covariates",
+    "cross_section_backtest": "forecast.walkforward.cross_section",
+    "RankingSettings": "forecast.walkforward.cross_section",
+    "run_cross_section": "forecast.workflows.cross_section",
 }
 
 

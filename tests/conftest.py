@@ -5,9 +5,22 @@ from __future__ import annotations
 import pytest
 
 
+def _isolate(mp: pytest.MonkeyPatch, cache: object) -> None:
+    mp.setenv("FORECAST_OFFLINE", "1")
+    mp.setenv("FORECAST_CACHE_DIR", str(cache))
+    mp.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline_session(tmp_path_factory):
+    """The same for the whole session, so that a module- or session-scoped fixture (set up
+    before any test's own fixtures) is offline and isolated too."""
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate(mp, tmp_path_factory.mktemp("session-cache"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _offline_and_isolated(monkeypatch, tmp_path_factory):
     """Every test runs offline with a private cache folder, whatever the machine has."""
-    monkeypatch.setenv("FORECAST_OFFLINE", "1")
-    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _isolate(monkeypatch, tmp_path_factory.mktemp("cache"))

@@ -18,6 +18,8 @@ TINY_PARAMS = {
     "max_horizon": 3,
     "n_models": 1,
     "patience": None,
+    "lookback": 60,  # momentum: 12-1 months would need more prices than the test series hold
+    "skip": 5,
 }
 
 

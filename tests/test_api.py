@@ -21,6 +21,14 @@ def test_readme_api_example(tmp_path):
     m = result.metrics.set_index(["model", "horizon"])
     assert m.loc[("naive", 1), "rel_mae"] == 1.0
     assert 0 <= m.loc[("ar", 1), "coverage"] <= 1
+    assert np.isfinite(m.loc[("ar", 1), "r2_os"]) and 0 <= m.loc[("ar", 5), "cw_pvalue"] <= 1
+    assert list(result.pooled_verdict["method"]) == ["clark_west_holm", "spa_holm"]
+    assert set(result.verdicts["horizon"]) == {1, 5} and "spa_pvalue" in result.verdicts
+    assert {"sharpe", "dsr", "max_drawdown"} <= set(result.economics.columns)
+    assert list(result.economics_summary["cost_bps"]) == [0.0, 5.0, 10.0]
+    costs = forecast.EconomicSettings(costs_bps=(2,))
+    cheap = forecast.backtest(prices, ["naive", "ar"], test_size=40, economics=costs)
+    assert set(cheap.economics["cost_bps"]) == {2.0}
     model = forecast.get_model("ar", max_lags=5).fit(prices.loc[:"2018-06-29"])
     later = model.predict(5, history=prices.loc[:"2018-07-31"])
     assert len(later) == 5
@@ -32,6 +40,7 @@ def test_readme_api_example(tmp_path):
     run = forecast.write_run(result, tmp_path / "run")
     paths = forecast.write_report(run, figures=False)
     assert paths.html.is_file()
+    assert (run / "verdicts.csv").is_file() and (run / "economics.csv").is_file()
 
 
 def test_import_is_light():

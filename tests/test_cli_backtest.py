@@ -86,6 +86,23 @@ def test_backtest_by_ticker(tmp_path):
     )
 
 
+def test_economics_switch_and_costs(tmp_path, capsys):
+    common = ["backtest", "GSPC", "--models", "drift", "--test-size", "35", "--horizons", "1",
+              "--no-report", "--no-progress", "--intervals", "none"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "off"), "--no-economics"]) == 0
+    out = capsys.readouterr().out
+    assert "tests of this run" in out and "Economic value" not in out
+    assert not (tmp_path / "off" / "economics.csv").exists()
+    assert (tmp_path / "off" / "verdicts.csv").is_file()
+    run = json.loads((tmp_path / "off" / "run.json").read_text())
+    assert run["statistics"]["economics"] is None and run["arguments"]["no_economics"] is True
+    assert main([*common, "--out", str(tmp_path / "on"), "--costs", "2.5,20"]) == 0
+    assert "Economic value: no evidence" in capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "on" / "economics.csv")
+    assert set(table["cost_bps"]) == {2.5, 20.0}
+    assert set(pd.read_csv(tmp_path / "on" / "metrics.csv").columns) >= {"r2_os", "in_mcs"}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -96,6 +113,9 @@ def test_backtest_by_ticker(tmp_path):
         (["--epochs", "0"], "expected an integer >= 1; got 0"),
         (["--csv", "nope.csv"], "price file not found: nope.csv"),
         (["--scale", "vix"], "argument --scale: invalid choice: 'vix'"),
+        (["--costs", "5,-1"], "expected comma-separated numbers >= 0 (basis points); got '5,-1'"),
+        (["--costs", "5,5"], "expected each cost once; got '5,5'"),
+        (["--no-economics", "--costs", "5"], "--costs has no effect with --no-economics"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys):

@@ -12,6 +12,7 @@ import pytest
 from forecast.cli import main
 from forecast.data.series import embedded_dir
 from forecast.errors import ConfigError
+from forecast.evaluation.economics import EconomicSettings
 from forecast.walkforward.engine import BacktestConfig, backtest
 from forecast.workflows.compare import CompareConfig, build_models, load_series, run_compare
 
@@ -53,6 +54,18 @@ def test_the_default_config_runs_every_model_with_the_issue_defaults():
     assert dict(config.models[-1].params)["epochs"] >= 1
 
 
+def test_economics_keys(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("economics = false\n[models.ar]\n")
+    config = CompareConfig.from_toml(path)
+    assert config.economics is None and config.plan().economics is None
+    path.write_text("costs_bps = [0, 2.5]\n[models.ar]\n")
+    config = CompareConfig.from_toml(path)
+    assert config.plan().economics == EconomicSettings(costs_bps=(0.0, 2.5))
+    default = CompareConfig.from_toml(REPO / "pipelines" / "compare.toml")
+    assert default.economics == EconomicSettings()  # costs 0, 5 and 10 bp
+
+
 def test_relative_paths_resolve_against_the_config_folder(config_file):
     config = CompareConfig.from_toml(config_file)
     assert config.series == ("GSPC", str(config_file.parent.parent / "data" / "ibm.csv"))
@@ -81,6 +94,13 @@ def test_relative_paths_resolve_against_the_config_folder(config_file):
         ("[models.ar]\nmax_lags = 2.5\n", "models.ar.max_lags must be of type int"),
         ("models = 3\n", "models must be tables such as [models.ar]"),
         ("horizons = [1,\n", "not valid TOML"),
+        ("economics = 'yes'\n", "economics must be true or false; got 'yes'"),
+        ("costs_bps = []\n", "costs_bps must be a non-empty list of numbers >= 0"),
+        ("costs_bps = 5\n", "costs_bps must be a non-empty list of numbers >= 0"),
+        ("costs_bps = [0, -1]\n", "costs_bps[1] must be a finite number >= 0; got -1"),
+        ("costs_bps = ['a']\n", "costs_bps[0] must be a finite number >= 0; got 'a'"),
+        ("costs_bps = [5, 5.0]\n", "costs_bps must not repeat a cost; got 5 twice"),
+        ("economics = false\ncosts_bps = [5]\n", "costs_bps has no effect with economics = false"),
     ],
 )
 def test_config_errors_name_the_file_and_the_key(tmp_path, capsys, edit, words):
@@ -115,8 +135,10 @@ def test_compare_end_to_end(config_file, tmp_path, capsys):
     code = main(["compare", "--config", str(config_file), "--out", str(out), "--no-progress"])
     assert code == 0
     stdout = capsys.readouterr().out
-    assert "random walk significantly (10% level)" in stdout
+    assert "tests of this run" in stdout and "(10% level" in stdout  # the pooled answer first
+    assert stdout.index("tests of this run") < stdout.index("Series by series")
     assert "GSPC h=1:" in stdout and "ibm h=3:" in stdout
+    assert "Economic value: " in stdout
     metrics = pd.read_csv(out / "metrics.csv")
     assert set(metrics.model) == {"naive", "drift", "ar"}
     assert set(metrics.series) == {"GSPC", "ibm"} and set(metrics.horizon) == {1, 3}
@@ -141,7 +163,10 @@ def test_compare_end_to_end(config_file, tmp_path, capsys):
     assert run["arguments"]["models"] == {"drift": {}, "ar": {"max_lags": 2}}
     assert run["arguments"]["config"] == str(config_file)
     html = (out / "report.html").read_text()
-    assert "at the 10% level" in html and "https://" not in html
+    assert "is at most 10%" in html and "https://" not in html
+    assert {"verdicts.csv", "economics.csv", "economics_summary.csv"} <= {
+        p.name for p in out.iterdir()
+    }
     assert (out / "report.md").is_file() and (out / "figures" / "price-2.png").is_file()
 
 

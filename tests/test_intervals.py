@@ -49,7 +49,7 @@ def test_model_intervals_hold_the_forecast_and_widen(name, series):
 
 
 def test_neural_models_have_no_distribution_and_say_so(series):
-    neural = [m for m in available_models() if m not in DISTRIBUTION_MODELS]
+    neural = [m for m in available_models() if "hidden_size" in get_model(m).get_params()]
     assert neural
     model = get_model(neural[0], epochs=1, hidden_size=4, window=5).fit(series.iloc[:300])
     with pytest.raises(ValueError, match=r"no predictive distribution.*conformal"):

@@ -18,6 +18,7 @@ from forecast.evaluation.verdicts import (
     MODEL_COLUMNS,
     POOLED_COLUMNS,
     VERDICT_COLUMNS,
+    claims_at,
     evaluate_forecasts,
     holm,
     log_errors,
@@ -317,6 +318,28 @@ def test_pooled_holm_counts_every_series_model_horizon():
         holm(family["cw_pvalue"].to_numpy())[eligible.to_numpy()].min() if eligible.any() else 1
     )
     assert v.pooled.loc[0, "pvalue"] == pytest.approx(min(expected, 1.0))
+
+
+def test_claims_restated_at_another_level_from_the_stored_p_values():
+    rng = np.random.default_rng(8)
+    parts = []
+    for s, strength in enumerate((0.0, 0.15, 0.4)):
+        e_rw = rng.normal(0, 0.01, 300)
+        errors = {"naive": e_rw, "good": e_rw - strength * e_rw + rng.normal(0, 0.003, 300)}
+        errors["drift"] = e_rw + rng.normal(0, 0.002, 300)
+        parts.append(table(errors, f"S{s}", 1))
+    fc = pd.concat(parts, ignore_index=True)
+    at5 = evaluate_forecasts(fc, reps=100)
+    same, pooled = claims_at(at5.models, at5.verdicts, 0.05)
+    pd.testing.assert_frame_equal(same, at5.verdicts)
+    pd.testing.assert_frame_equal(pooled, at5.pooled)
+    for alpha in (0.001, 0.2):  # as if the run had been made at that level
+        direct = evaluate_forecasts(fc, alpha=alpha, reps=100)
+        restated, pooled = claims_at(at5.models, at5.verdicts, alpha)
+        claims = ["claim", "claim_models", "claim_pvalue", "claim_pooled"]
+        pd.testing.assert_frame_equal(restated[claims], direct.verdicts[claims])
+        pd.testing.assert_frame_equal(pooled.iloc[:1], direct.pooled.iloc[:1])
+    assert at5.verdicts["claim"].tolist() == [False, True, True]
 
 
 def test_identical_run_to_run_and_independent_of_series_order():

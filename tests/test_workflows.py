@@ -8,6 +8,7 @@ import pytest
 from forecast.errors import ConfigError
 from forecast.report import write_report
 from forecast.walkforward.config import BacktestConfig
+from forecast.walkforward.resultfiles import TABLES
 from forecast.walkforward.runfiles import read_run
 from forecast.workflows.backtest import (
     BacktestPlan,
@@ -53,6 +54,10 @@ def test_run_backtest_returns_what_it_wrote_and_the_report_equals_a_rebuilt_one(
     again = read_run(done.run_dir)
     pd.testing.assert_frame_equal(again.metrics, done.result.metrics, check_dtype=False)
     assert again.run == done.run.run
+    for table in TABLES:  # what the report reads, in memory and from the files: identical
+        pd.testing.assert_frame_equal(getattr(again, table), getattr(done.run, table))
+    assert again.economics is not None and len(again.verdicts) == 2
+    assert done.result.statistics["verdicts"]["seed"] == 0
     markdown = done.report.markdown.read_text()
     rebuilt = write_report(done.run_dir)  # what `forecast report` does, from the files alone
     assert rebuilt.markdown.read_text() == markdown

@@ -55,6 +55,12 @@ def plan_from_args(args: argparse.Namespace, overrides: dict) -> VolatilityPlan:
     from forecast.walkforward.volatility_walk import VolatilityConfig
     from forecast.workflows.volatility import VolatilityPlan
 
+    if args.costs is not None or args.no_economics:
+        given = "--costs" if args.costs is not None else "--no-economics"
+        raise ValueError(
+            f"{given} applies to price forecasts (trading on them); --target volatility has no "
+            "economic value section; remove it"
+        )
     for option in ("intervals", "level", "scale"):
         if getattr(args, option) is not None:
             raise ValueError(

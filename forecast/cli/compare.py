@@ -14,6 +14,8 @@ from forecast.cli.workers import add_worker_arguments, check_worker_args, execut
 if TYPE_CHECKING:  # the library loads when the command runs: `--help` answers at once
     import pandas as pd
 
+    from forecast.walkforward.engine import BacktestResult
+
 #: forecast.workflows.compare.DEFAULT_CONFIG, spelled out so that --help imports no library
 DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     # local: run_compare sizes the pool from config.jobs and the number of tasks
     chosen = executor if args.executor == "dask" else None
     done = compare(config, out, progress=show_progress(args), executor=chosen)
-    print_headline(done.result.metrics, config.alpha)
+    print_headline(done.result, config.alpha)
     if done.volatility is not None:
         from forecast.report.volatility_tables import summary as volatility_summary
 
@@ -71,8 +73,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_headline(metrics: pd.DataFrame, alpha: float) -> None:
-    """The report's answer as plain text: the summary, then one line per series and horizon."""
+def print_headline(result: BacktestResult, alpha: float) -> None:
+    """The report's answer as plain text, from the run in memory: the headline (the pooled
+    answer first), one line per series and horizon, and the economic verdict."""
+    from forecast.evaluation.economics import economic_sentences
+    from forecast.report.verdicts_display import case_verdicts, headline
+
+    if result.verdicts is None or result.pooled_verdict is None:  # a result built by hand
+        _old_headline(result.metrics, alpha)
+        return
+    for line in headline(result.metrics, result.verdicts, result.pooled_verdict, alpha):
+        print(line)
+    print()
+    for line in case_verdicts(result.metrics, result.verdicts, alpha):
+        print(line)
+    if result.economics_summary is not None and len(result.economics_summary):
+        print()
+        verdict = economic_sentences(result.economics_summary)[-1].removeprefix("Verdict: ")
+        print(f"Economic value: {verdict}")
+
+
+def _old_headline(metrics: pd.DataFrame, alpha: float) -> None:
+    """The per-model Diebold-Mariano headline, for a result without the verdict tables."""
     from forecast.report.tables import summary, verdicts
 
     for line in summary(metrics, alpha):

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write report.html and report.md of a run folder",
         description="Rebuild the comparison report of a run folder (written by backtest or "
-        "compare, price or volatility) from its forecasts.csv, metrics.csv and run.json.",
+        "compare, price or volatility) from its files alone.",
     )
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder")
     p.add_argument(
@@ -36,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
     if not args.run_dir.is_dir():  # before the report's libraries load
         raise DataError(f"run folder not found: {args.run_dir}")
     from forecast.report import write_report
+    from forecast.report.cross_section_display import has_help_page, write_help_report
 
     paths = write_report(args.run_dir, alpha=args.alpha, figures=not args.no_figures)
     print(paths.html)
     print(paths.markdown)
+    if has_help_page(args.run_dir):  # pairs to compare, or a cross-section: does it help?
+        page = write_help_report(args.run_dir, alpha=args.alpha)
+        print(page.html)
+        print(page.markdown)
     print(f"{len(paths.figures)} figures in {paths.html.parent / 'figures'}", file=sys.stderr)
     return 0

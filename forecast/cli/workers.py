@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from forecast.models.registry import available_models, warm_up_model
+from forecast.models.registry import available_models, split_model_name, warm_up_model
 
 if TYPE_CHECKING:
     from forecast.execution.base import Executor
@@ -68,6 +68,6 @@ def executor_from_args(
     from forecast.execution.sizing import make_executor
 
     # what the models need to fit (torch for the nets), never an unknown name
-    known = [m for m in dict.fromkeys(models) if m in available_models()]
+    known = [m for m in dict.fromkeys(models) if split_model_name(m)[0] in available_models()]
     warm_up = tuple(partial(warm_up_model, m) for m in known)
     return make_executor(jobs, args.executor, args.scheduler, n_tasks, warm_up)

@@ -79,6 +79,11 @@ class TradingCalendar:
             )
         return [d.date() for d in out]
 
+    def sessions(self, start: date | str, end: date | str) -> pd.DatetimeIndex:
+        """The sessions from ``start`` to ``end`` (both inclusive) as midnight timestamps."""
+        a, b = self._ts(start, "start"), self._ts(end, "end")
+        return self._sessions[(self._sessions >= a) & (self._sessions <= b)]
+
     def sessions_between(self, start: date | str, end: date | str) -> int:
         """How many sessions lie in ``(start, end]`` (0 when ``end <= start``)."""
         a, b = self._ts(start, "start"), self._ts(end, "end")

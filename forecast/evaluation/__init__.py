@@ -8,9 +8,12 @@ many models (:mod:`~forecast.evaluation.verdicts` on :mod:`~forecast.evaluation.
 R²_OS, and :mod:`~forecast.evaluation.bootstrap`: MCS, SPA, StepM from ``arch``); economic value
 (:mod:`~forecast.evaluation.trading`, :mod:`~forecast.evaluation.economics`,
 :mod:`~forecast.evaluation.overfitting`: trading rules with costs, the deflated Sharpe ratio, PBO);
-volatility scores (:mod:`~forecast.evaluation.volatility`: QLIKE, MSE, VaR backtests, and
-:mod:`~forecast.evaluation.volatility_verdicts`: the model confidence set of volatility models); and
-anytime-valid monitoring (:mod:`~forecast.evaluation.sequential`,
+the cross-sectional scores of a universe's forecasts (:mod:`~forecast.evaluation.ranking`: rank IC,
+Newey-West t, the long-short book after costs) and the tests of one model against another
+(:mod:`~forecast.evaluation.comparisons`: do covariates help, does the global net beat the
+per-series net); volatility scores (:mod:`~forecast.evaluation.volatility`: QLIKE, MSE, VaR
+backtests, and :mod:`~forecast.evaluation.volatility_verdicts`: the model confidence set of
+volatility models); and anytime-valid monitoring (:mod:`~forecast.evaluation.sequential`,
 :mod:`~forecast.evaluation.monitoring`, :mod:`~forecast.evaluation.alerts`: confidence sequences for
 the live scorecard).
 

@@ -53,10 +53,9 @@ import numpy as np
 import pandas as pd
 from arch.bootstrap import MCS, StepM, optimal_block_length
 
-__all__ = ["BENCHMARK", "JointTests", "block_length", "joint_tests"]
+from forecast.evaluation.metrics import BENCHMARK
 
-#: the benchmark model's name in the forecasts table: the random walk
-BENCHMARK = "naive"
+__all__ = ["BENCHMARK", "JointTests", "block_length", "joint_tests"]
 
 
 @dataclass(frozen=True)

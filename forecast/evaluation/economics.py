@@ -11,15 +11,24 @@ buy-and-hold on the same days as the reference), and scored:
 - per cost level (:data:`SUMMARY_COLUMNS`): the best configuration, its DSR, and the
   run's probability of backtest overfitting (PBO) by CSCV.
 
-**Trials.** The DSR and the PBO count as trials every configuration tried at the same cost
-level: every series, model, horizon and rule of the run, since a strategist picks among
-those, whereas the cost is a fact of the market, not a choice. Configurations that never
-hold a position (a zero-variance return, such as the random walk's zero forecast) have no
-Sharpe ratio and are left out. ``N`` is the number of the others, and the variance of the
-trials' Sharpe ratios is their sample variance (per day, ``ddof=1``). Trials that are alike
-(the same model at h = 1 and 5, long/flat and long/short) are counted fully, which makes the
-DSR conservative. The PSR behind the DSR assumes independent days; at h > 1 the staggered
+**Trials.** The DSR deflates by every configuration tried in the run (``trials="run"``, the
+default, as issue 18 asks): every series, model, horizon and rule **at every cost level**, so
+``N`` is the same for every row, and the variance of the trials' Sharpe ratios is the sample
+variance of all of them (per day, ``ddof=1``). The cost levels count as trials because the
+report shows every one of them: a reader who sees three cost levels sees three times as many
+Sharpe ratios to pick from. This is the conservative reading: a cost level is a fact of the
+market rather than a choice (the 0 bp twin of a configuration always has the higher Sharpe
+ratio), and counting its twins raises ``N`` and adds the cost drag to the variance, both of
+which raise ``SR0``. ``trials="cost"`` counts per cost level instead (the configurations at
+that cost only). Configurations that never hold a position (a zero-variance return, such as
+the random walk's zero forecast) have no Sharpe ratio and are left out. Trials that are alike
+(the same model at h = 1 and 5, long/flat and long/short) are counted fully, which also makes
+the DSR conservative. The PSR behind the DSR assumes independent days; at h > 1 the staggered
 books' daily returns are autocorrelated, so there the DSR is an approximation.
+
+**The PBO** is computed per cost level whatever ``trials`` says: CSCV measures whether the
+configuration picked on half of the days holds up on the other half, and a configuration's
+costlier twins, always below it, would pad its out-of-sample rank and bias the PBO down.
 
 **The PBO matrix** at a cost level has one column per trial and one row per day: within a
 series, the days every configuration of the series holds (the intersection of the windows
@@ -66,7 +75,7 @@ ECONOMIC_COLUMNS = [
     "skew", "kurtosis", "psr", "n_trials", "dsr",
 ]  # fmt: skip
 SUMMARY_COLUMNS = [
-    "cost_bps", "n_trials", "sharpe_variance", "expected_max_sharpe",
+    "cost_bps", "n_configs", "n_trials", "sharpe_variance", "expected_max_sharpe",
     "best_series", "best_model", "best_horizon", "best_rule", "best_sharpe", "best_bh_sharpe",
     "best_dsr", "n_beat_bh", "pbo", "pbo_configs", "pbo_days", "pbo_combinations",
 ]  # fmt: skip
@@ -74,6 +83,8 @@ EQUITY_COLUMNS = ["series", "model", "horizon", "rule", "cost_bps", "end", "equi
 #: plain names of the rules, for a report
 RULE_LABELS = {"long_flat": "long/flat", "long_short": "long/short",
                "vol_target": "volatility-targeted", BUY_AND_HOLD: "buy-and-hold"}  # fmt: skip
+#: what the DSR's N counts: every configuration of the run at every cost, or per cost level
+TRIALS = ("run", "cost")
 #: the DSR at or above which the paper reads a Sharpe ratio as evidence of skill
 DSR_EVIDENCE = 0.95
 _KEYS = ["series", "model", "horizon", "rule", "cost_bps"]
@@ -96,6 +107,9 @@ class EconomicSettings:
         Annual volatility target and leverage cap of ``vol_target``.
     n_blocks
         CSCV blocks ``S`` of the PBO (even, >= 2).
+    trials
+        What the DSR's ``N`` counts: ``"run"`` every configuration at every cost level (the
+        default), ``"cost"`` the configurations at the row's cost level.
     """
 
     costs_bps: tuple[float, ...] = DEFAULT_COSTS_BPS
@@ -104,11 +118,15 @@ class EconomicSettings:
     target_vol: float = 0.10
     max_leverage: float = 2.0
     n_blocks: int = 16
+    trials: str = "run"
 
     def __post_init__(self) -> None:
         if not len(self.costs_bps):
             raise ConfigError("costs_bps must list at least one cost; got none")
         object.__setattr__(self, "costs_bps", check_costs(self.costs_bps))
+        repeated = sorted({c for c in self.costs_bps if self.costs_bps.count(c) > 1})
+        if repeated:
+            raise ConfigError(f"costs_bps must not repeat a cost; got {repeated[0]:g} twice")
         object.__setattr__(self, "rules", tuple(self.rules))
         unknown = [r for r in self.rules if r not in RULES]
         if unknown or not len(self.rules):
@@ -121,6 +139,8 @@ class EconomicSettings:
             raise ConfigError(f"n_blocks must be an even integer >= 2; got {self.n_blocks!r}")
         if self.n_blocks < 2 or self.n_blocks % 2:
             raise ConfigError(f"n_blocks must be an even integer >= 2; got {self.n_blocks}")
+        if self.trials not in TRIALS:
+            raise ConfigError(f"trials must be one of {', '.join(TRIALS)}; got {self.trials!r}")
 
 
 @dataclass(frozen=True)
@@ -165,10 +185,11 @@ def evaluate_economics(
                 book = Book(panel, rule, cost, *run_books(positions, panel, cost))
                 books.append(book)
                 scores.append(_scores(book, positions, bh))
-    table = _add_deflated_sharpe(_concat_scores(scores))
+    table = _add_deflated_sharpe(_concat_scores(scores), settings.trials)
     table = table.sort_values(_KEYS, ignore_index=True)[ECONOMIC_COLUMNS]
     returns = returns_table(books)
-    return Economics(table, returns, economic_summary(table, returns, settings.n_blocks))
+    summary = economic_summary(table, returns, settings.n_blocks, settings.trials)
+    return Economics(table, returns, summary)
 
 
 def economic_table(
@@ -246,13 +267,20 @@ def trial_statistics(sharpe: pd.Series | np.ndarray) -> tuple[int, float, float]
     return n, var, expected_max_sharpe(n, var if n > 1 else 0.0)
 
 
-def _add_deflated_sharpe(table: pd.DataFrame) -> pd.DataFrame:
-    """``psr`` (against 0), ``n_trials`` and ``dsr`` (against SR0 of the row's cost level)."""
+def _trial_groups(table: pd.DataFrame, trials: str) -> list[pd.Index]:
+    """The rows deflated together: the whole table, or each cost level's rows."""
+    if trials == "run":
+        return [table.index]
+    return list(table.groupby("cost_bps").groups.values())
+
+
+def _add_deflated_sharpe(table: pd.DataFrame, trials: str = "run") -> pd.DataFrame:
+    """``psr`` (against 0), ``n_trials`` and ``dsr`` (against SR0 of the row's trials)."""
     table = table.copy()
     table["psr"] = np.nan
     table["n_trials"] = 0
     table["dsr"] = np.nan
-    for _, idx in table.groupby("cost_bps").groups.items():
+    for idx in _trial_groups(table, trials) if len(table) else []:
         part = table.loc[idx]
         n, _, sr0 = trial_statistics(part["sharpe"])
         table.loc[idx, "n_trials"] = n
@@ -306,20 +334,27 @@ def pbo_matrix(returns: pd.DataFrame, cost_bps: float) -> pd.DataFrame:
 
 
 def economic_summary(
-    table: pd.DataFrame, returns: pd.DataFrame, n_blocks: int = 16
+    table: pd.DataFrame, returns: pd.DataFrame, n_blocks: int = 16, trials: str = "run"
 ) -> pd.DataFrame:
     """One row per cost level (:data:`SUMMARY_COLUMNS`): trials, the best one, DSR and PBO.
 
-    ``sharpe_variance`` and ``expected_max_sharpe`` (SR0) are annualised like ``sharpe``
-    (times 252 and sqrt(252)); ``pbo`` is NaN when the matrix has fewer than 2 trials or
-    fewer than ``n_blocks`` days.
+    ``n_configs`` counts the configurations with a Sharpe ratio at that cost, ``n_trials``
+    the DSR's ``N`` (see ``trials`` in :class:`EconomicSettings`); ``sharpe_variance`` and
+    ``expected_max_sharpe`` (SR0) are the DSR's inputs, annualised like ``sharpe`` (times 252
+    and sqrt(252)); ``pbo`` is NaN when the matrix has fewer than 2 trials or fewer than
+    ``n_blocks`` days.
     """
     rows = []
+    finite = table[np.isfinite(table["sharpe"].astype(float))]
     for cost in sorted(table["cost_bps"].unique()):
-        part = table[(table["cost_bps"] == cost) & np.isfinite(table["sharpe"])]
-        n, var, sr0 = trial_statistics(part["sharpe"])
-        row = dict.fromkeys(SUMMARY_COLUMNS, np.nan) | {"cost_bps": cost, "n_trials": n}
-        if n:
+        part = finite[finite["cost_bps"] == cost]
+        n, var, sr0 = trial_statistics((finite if trials == "run" else part)["sharpe"])
+        row = dict.fromkeys(SUMMARY_COLUMNS, np.nan) | {
+            "cost_bps": cost,
+            "n_configs": len(part),
+            "n_trials": n,
+        }
+        if len(part):
             best = part.loc[part["sharpe"].idxmax()]
             row |= {
                 "sharpe_variance": var * TRADING_DAYS,
@@ -357,6 +392,11 @@ def equity_curves(returns: pd.DataFrame) -> pd.DataFrame:
 def economic_verdict(summary: pd.DataFrame) -> str:
     """The summary in plain words: per cost level the best configuration, DSR and PBO, then a
     verdict (evidence of skill needs DSR >= 0.95 and PBO < 0.5 at a cost above zero)."""
+    return " ".join(economic_sentences(summary))
+
+
+def economic_sentences(summary: pd.DataFrame) -> list[str]:
+    """:func:`economic_verdict` in parts: one paragraph per cost level, the verdict last."""
     parts = [_cost_sentence(row) for row in summary.to_dict("records")]
     paid = summary[summary["cost_bps"] > 0]
     judged = paid if len(paid) else summary
@@ -374,19 +414,19 @@ def economic_verdict(summary: pd.DataFrame) -> str:
             "Verdict: no evidence that trading on the forecasts makes money after costs, once "
             "the number of configurations tried is accounted for."
         )
-    return " ".join(parts)
+    return parts
 
 
 def _cost_sentence(row: dict) -> str:
-    cost, n = row["cost_bps"], int(row["n_trials"])
+    cost, n, trials = row["cost_bps"], int(row["n_configs"]), int(row["n_trials"])
     if n == 0:
         return f"At {cost:g} bp per unit traded no configuration ever held a position."
     text = (
         f"At {cost:g} bp per unit traded, the best of {n} configurations is {row['best_model']} "
-        f"{RULE_LABELS[row['best_rule']]} on {row['best_series']} h={row['best_horizon']}"
+        f"{RULE_LABELS[row['best_rule']]} on {row['best_series']} h={int(row['best_horizon'])}"
         f": net Sharpe ratio {row['best_sharpe']:.2f}, buy-and-hold {row['best_bh_sharpe']:.2f};"
-        f" {int(row['n_beat_bh'])} of {n} beat buy-and-hold. The best of {n} skill-less "
-        f"configurations would reach about {row['expected_max_sharpe']:.2f} by luck; its "
+        f" {int(row['n_beat_bh'])} of {n} beat buy-and-hold. The best of {trials} skill-less "
+        f"trials would reach about {row['expected_max_sharpe']:.2f} by luck; its "
         f"deflated Sharpe ratio is {row['best_dsr']:.2f} ({DSR_EVIDENCE} or more is evidence "
         "of skill)."
     )

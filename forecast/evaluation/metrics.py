@@ -28,7 +28,14 @@ from statsmodels.tsa.stattools import diebold_mariano_test
 from forecast.evaluation.conformal import interval_scores
 from forecast.evaluation.coverage import coverage_test_h
 
+#: the benchmark model's name in every table: the random walk (the one constant of the project;
+#: :mod:`~forecast.evaluation.bootstrap` and :mod:`~forecast.evaluation.verdicts` import it)
 BENCHMARK = "naive"
+
+#: the verdict statistics (:func:`forecast.evaluation.verdicts.evaluate_forecasts`) the engine
+#: merges into metrics.csv; NaN where not computed (:func:`compute_metrics` leaves them NaN),
+#: absent from runs made before them
+VERDICT_METRIC_COLUMNS = ["r2_os", "cw_stat", "cw_pvalue", "mcs_pvalue", "in_mcs"]
 
 METRIC_COLUMNS = [
     "series",
@@ -51,6 +58,7 @@ METRIC_COLUMNS = [
     "kupiec_pvalue",
     "ind_pvalue",
     "cc_pvalue",
+    *VERDICT_METRIC_COLUMNS,
 ]
 #: filled only when the forecasts carry intervals (and absent from runs made before them)
 INTERVAL_METRIC_COLUMNS = [
@@ -192,6 +200,7 @@ def compute_metrics(
         rows.append(row)
     out = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     out["n"] = out["n"].astype(int)
+    out["in_mcs"] = out["in_mcs"].astype("boolean")
     return out
 
 

@@ -52,7 +52,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.bootstrap import BENCHMARK, joint_tests
+from forecast.evaluation.bootstrap import joint_tests
+from forecast.evaluation.metrics import BENCHMARK, VERDICT_METRIC_COLUMNS
 from forecast.evaluation.nested import clark_west, r2_os
 
 __all__ = [
@@ -60,22 +61,14 @@ __all__ = [
     "POOLED_COLUMNS",
     "VERDICT_COLUMNS",
     "Verdicts",
+    "claims_at",
     "evaluate_forecasts",
     "holm",
     "log_errors",
     "pooled_verdict",
 ]
 
-MODEL_COLUMNS = [
-    "series",
-    "model",
-    "horizon",
-    "r2_os",
-    "cw_stat",
-    "cw_pvalue",
-    "mcs_pvalue",
-    "in_mcs",
-]
+MODEL_COLUMNS = ["series", "model", "horizon", *VERDICT_METRIC_COLUMNS]
 VERDICT_COLUMNS = [
     "series",
     "horizon",
@@ -297,6 +290,48 @@ def pooled_verdict(
         ),
     ]
     return pd.DataFrame(rows, columns=POOLED_COLUMNS)
+
+
+def claims_at(
+    models: pd.DataFrame, verdicts: pd.DataFrame, alpha: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The headline claims restated at another level, from the stored p-values alone.
+
+    The claims are Holm steps over the Clark-West p-values, so a level other than the run's
+    needs no new bootstrap: this gives the ``claim, claim_models, claim_pvalue, claim_pooled``
+    columns of ``verdicts`` and the ``pooled`` table at ``alpha``, as
+    :func:`evaluate_forecasts` would have. StepM's set and the MCS keep the run's levels.
+
+    Parameters
+    ----------
+    models
+        ``series, model, horizon, r2_os, cw_pvalue`` rows (e.g. ``metrics.csv``).
+    verdicts
+        The ``verdicts`` table of the run (``series, horizon, spa_pvalue, stepm_models``).
+    alpha
+        The level of the claims.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``verdicts`` with its claim columns restated, and ``pooled``.
+    """
+    _check_settings(alpha, 0.1, 1, 0, 0.0, 3)
+    out = verdicts.copy()
+    claims = []
+    for series, horizon in zip(out["series"], out["horizon"], strict=True):
+        pick = (models["series"] == series) & (models["horizon"] == horizon)
+        rows = models.loc[pick, ["model", "cw_pvalue", "r2_os"]].to_dict("records")
+        claims.append(_claim(rows, alpha))
+    for key in ("claim", "claim_models", "claim_pvalue"):
+        out[key] = [c[key] for c in claims] if claims else pd.Series(dtype=object)
+    claimed = _run_claims(models, alpha)
+    hits = claimed[claimed["claimed"]]
+    pooled_keys = set(zip(hits["series"], hits["horizon"], strict=True))
+    out["claim_pooled"] = [
+        key in pooled_keys for key in zip(out["series"], out["horizon"], strict=True)
+    ]
+    return out, pooled_verdict(models, out, alpha)
 
 
 def _check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins) -> None:

@@ -10,6 +10,15 @@ same footing (the mean would add ``sigma^2 / 2`` per step to each of them).
 The engine asks for many origins at once through :meth:`BaseForecaster.forecast_log_paths`;
 a model may override it to vectorise (the neural models batch their windows), but row ``i``
 may only depend on ``y[:ends[i]]``.
+
+**Past covariates.** A model whose ``covariates`` parameter is true (``ar``, the nets; the
+registry name with a ``+x`` suffix builds one) reads an ``exog`` array too: ``(n, k)``, one
+row per price, row ``t`` known at the close of ``t`` (:mod:`forecast.data.covariates`).
+``fit(series, exog)``, ``predict(horizon, history, exog)`` and
+``forecast_log_paths(y, ends, horizon, exog=...)`` take it; row ``i`` of a batched forecast
+may only read ``exog[:ends[i]]``. No model is ever given covariates after its origin: beyond
+the first step a model assumes them at their training mean. Every other model takes no
+``exog`` and works exactly as before.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 from forecast.checks import DEFAULT_LEVEL, check_int, check_level
@@ -55,42 +65,69 @@ class BaseForecaster(SavedModel, BaseEstimator):
     name: ClassVar[str] = "base"
     #: whether the model's output depends on a random seed (``seed`` parameter)
     stochastic: ClassVar[bool] = False
-    #: fitted attributes saved in the weights file rather than in the JSON file (the nets)
+    #: fitted on many series at once (:mod:`forecast.models.panel`); the engine refits it on
+    #: every series' data up to each refit date
+    global_model: ClassVar[bool] = False
 
     @classmethod
     def warm_up(cls) -> None:
         """Import what fitting and forecasting need, ahead of time: a worker process calls it
         as it starts (the neural models import torch here; the others need nothing)."""
 
+    @property
+    def uses_exog(self) -> bool:
+        """Whether the model reads past covariates (its ``covariates`` parameter)."""
+        return bool(getattr(self, "covariates", False))
+
     # ---- the protocol -------------------------------------------------------------------
-    def fit(self, series: pd.Series) -> BaseForecaster:
-        """Fit on a price series (oldest first). Replaces any earlier fit; returns ``self``."""
+    def fit(self, series: pd.Series, exog: ArrayLike | None = None) -> BaseForecaster:
+        """Fit on a price series (oldest first). Replaces any earlier fit; returns ``self``.
+
+        ``exog``: the past covariates, one row per price (only for a model built with
+        ``covariates=True``).
+        """
         y = log_prices(series, "series")
+        x = self._check_exog(exog, len(y), "exog")
         need = self.min_train_size()
         if len(y) < need:
             raise ModelFitError(f"{self.name}: needs at least {need} training prices; got {len(y)}")
-        self._fit(y)
+        if x is None:
+            self._fit(y)
+        else:
+            self._fit_exog(y, x)
+            self.train_exog_ = x
         self.train_log_prices_ = y
         self.train_last_price_ = float(np.asarray(series, dtype=float)[-1])
         self.trained_through_ = _last_label(series)
         self.n_train_ = len(y)
         return self
 
-    def predict(self, horizon: int, history: pd.Series | None = None) -> pd.Series:
+    def predict(
+        self, horizon: int, history: pd.Series | None = None, exog: ArrayLike | None = None
+    ) -> pd.Series:
         """Median price forecasts for steps ``1..horizon``.
 
         From the end of the training data, or from the end of ``history`` (the prices up to a
-        later origin) with the fitted parameters and no refit.
+        later origin) with the fitted parameters and no refit. ``exog``: the covariates up
+        to the same origin, one row per price of ``history`` (a model with covariates only).
         """
         h = check_horizon(horizon)
         y, last_price = self._history(history)
-        path = self._forecast(y, h)
+        x = self._history_exog(history, exog, len(y))
+        if x is None:
+            path = self._forecast(y, h)
+        else:
+            path = self.forecast_log_paths(y, np.array([len(y)]), h, exog=x)[0]
         # anchored on the observed last price, so a zero change is exactly the last price
         prices = last_price * np.exp(path - y[-1])
         return pd.Series(prices, index=pd.RangeIndex(1, h + 1, name="horizon"), name=self.name)
 
     def predict_interval(
-        self, horizon: int, history: pd.Series | None = None, level: float = DEFAULT_LEVEL
+        self,
+        horizon: int,
+        history: pd.Series | None = None,
+        level: float = DEFAULT_LEVEL,
+        exog: ArrayLike | None = None,
     ) -> pd.DataFrame:
         """Median forecasts with the central ``level`` predictive interval, steps ``1..horizon``.
 
@@ -102,8 +139,9 @@ class BaseForecaster(SavedModel, BaseEstimator):
         h = check_horizon(horizon)
         level = check_level(level)
         y, last_price = self._history(history)
+        x = self._history_exog(history, exog, len(y))
         ends = np.array([len(y)])
-        path = self.forecast_log_paths(y, ends, h)
+        path = self.forecast_log_paths(y, ends, h, **({} if x is None else {"exog": x}))
         bounds = self.forecast_log_intervals(y, ends, h, level, paths=path)
         if bounds is None:
             raise ValueError(
@@ -172,6 +210,10 @@ class BaseForecaster(SavedModel, BaseEstimator):
     def _fit(self, y: np.ndarray) -> None:
         raise NotImplementedError
 
+    def _fit_exog(self, y: np.ndarray, exog: np.ndarray) -> None:
+        """Fit with past covariates ``exog`` ``(len(y), k)``; models with covariates override."""
+        raise NotImplementedError
+
     def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
         raise NotImplementedError
 
@@ -188,6 +230,52 @@ class BaseForecaster(SavedModel, BaseEstimator):
                 f"{self.name}; got {len(y)}"
             )
         return y, float(np.asarray(history, dtype=float)[-1])
+
+    def _check_exog(self, exog: ArrayLike | None, n: int, what: str) -> np.ndarray | None:
+        """``exog`` as a float ``(n, k)`` array (``n=-1``: any rows), or ``None`` for a model
+        without covariates. Columns must match the fit's (``what`` other than ``"exog"``)."""
+        if not self.uses_exog:
+            if exog is not None:
+                raise ValueError(
+                    f"{what} given to {self.name}, which was built without covariates; "
+                    f"build it with covariates=True (the registry name {self.name}+x)"
+                )
+            return None
+        if exog is None:
+            raise ValueError(
+                f"{self.name} was built with covariates=True and needs {what}: the past "
+                "covariates, one row per price"
+            )
+        x = np.asarray(exog, dtype=float)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or (n >= 0 and len(x) != n) or x.shape[1] < 1:
+            raise DataError(
+                f"{what} must have one row per price ({n}) and at least one column; "
+                f"got shape {x.shape}"
+            )
+        fitted = getattr(self, "train_exog_", None)
+        if fitted is not None and what != "exog" and x.shape[1] != fitted.shape[1]:
+            raise DataError(
+                f"{what} must have the {fitted.shape[1]} columns {self.name} was fitted "
+                f"with; got {x.shape[1]}"
+            )
+        if n < 0:  # any number of rows (a batched forecast checks its own)
+            n = len(x)
+        if len(x) > 1 and not np.all(np.isfinite(x[1:])):
+            bad = int(np.argmax(~np.isfinite(x[1:]).all(axis=1))) + 1
+            raise DataError(f"{what} must be finite after its first row; row {bad} is not")
+        return x
+
+    def _history_exog(
+        self, history: pd.Series | None, exog: ArrayLike | None, n: int
+    ) -> np.ndarray | None:
+        """The covariates matching :meth:`_history`'s prices (the training ones without)."""
+        if history is None:
+            if exog is not None:
+                raise ValueError("exog needs history: the covariates of the prices in history")
+            return getattr(self, "train_exog_", None)
+        return self._check_exog(exog, n, "history exog")
 
     def _check_ends(self, ends: np.ndarray) -> None:
         """Refuse origins with too little history: in a vectorised forecast a negative index

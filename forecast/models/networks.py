@@ -35,32 +35,51 @@ class NetConfig:
     num_layers: int
     dropout: float
     max_horizon: int  # outputs: the next max_horizon standardised returns
+    input_size: int = 1  # channels per step: the return, then the covariates
+    n_series: int = 0  # series a global net knows (rows of its embedding table)
+    embedding_dim: int = 0  # width of the learned series embedding (0: none)
 
 
 class RecurrentNet(nn.Module):
-    """A recurrent layer stack over one input feature, and a linear head on its last state.
+    """A recurrent layer stack over the input channels, and a linear head on its last state.
 
     ``dropout`` acts between stacked layers (as in ``nn.RNN``) and on the last hidden state
-    before the head, so that it also regularises a one-layer network.
+    before the head, so that it also regularises a one-layer network. With an embedding
+    (global nets), each step's input also carries the series' learned vector.
     """
 
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
         between = config.dropout if config.num_layers > 1 else 0.0  # torch warns otherwise
+        width = config.input_size + config.embedding_dim
         if config.cell == "elman":
-            self.rnn = ElmanRNN(1, config.hidden_size, config.num_layers, between)
+            self.rnn = ElmanRNN(width, config.hidden_size, config.num_layers, between)
         else:
             rnn_class = getattr(nn, config.cell)
             self.rnn = rnn_class(
-                1, config.hidden_size, config.num_layers, batch_first=True, dropout=between
+                width, config.hidden_size, config.num_layers, batch_first=True, dropout=between
             )
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.max_horizon)
+        # drawn after the layers above, so that they start from the same weights with or
+        # without an embedding
+        self.embedding = (
+            nn.Embedding(config.n_series, config.embedding_dim) if config.embedding_dim else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows ``(batch, window)`` to the next returns ``(batch, max_horizon)``."""
-        out, _ = self.rnn(x.unsqueeze(-1))  # (batch, window, hidden)
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        """Map windows to the next returns ``(batch, max_horizon)``.
+
+        ``x``: ``(batch, window)`` (returns only) or ``(batch, window, input_size)``;
+        ``series``: ``(batch,)`` series indices, for a net with an embedding.
+        """
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)  # (batch, window, 1)
+        if self.embedding is not None:
+            e = self.embedding(series)  # (batch, embedding_dim)
+            x = torch.cat([x, e.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
+        out, _ = self.rnn(x)  # (batch, window, hidden)
         return self.head(self.drop(out[:, -1]))  # (batch, max_horizon)
 
 
@@ -77,6 +96,9 @@ class LectureConfig:
     max_horizon: int
     hidden_activation: str | None  # None (the lecture's linear update) or "tanh"
     head: str  # "regression" (next returns) or "direction" (log P(down), log P(up))
+    input_size: int = 1  # channels per step: the return, then the covariates
+    n_series: int = 0  # series a global net knows (rows of its embedding table)
+    embedding_dim: int = 0  # width of the learned series embedding (0: none)
 
 
 class LectureRNNCell(nn.Module):
@@ -146,13 +168,24 @@ class LectureNet(nn.Module):
             raise ValueError(f"head must be 'regression' or 'direction'; got {config.head!r}")
         self.config = config
         outputs = config.max_horizon * (2 if config.head == "direction" else 1)
-        self.cell = LectureRNNCell(1, config.hidden_size, outputs, config.hidden_activation)
+        width = config.input_size + config.embedding_dim
+        self.cell = LectureRNNCell(width, config.hidden_size, outputs, config.hidden_activation)
+        self.embedding = (
+            nn.Embedding(config.n_series, config.embedding_dim) if config.embedding_dim else None
+        )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows ``(batch, window)`` to the forecast of the last step (see the class)."""
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> torch.Tensor:
+        """Map windows ``(batch, window)`` (or ``(batch, window, input_size)``, with the
+        series indices ``(batch,)`` of a global net's embedding) to the forecast of the last
+        step (see the class)."""
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)  # (batch, window, 1)
+        if self.embedding is not None:
+            e = self.embedding(series)  # (batch, embedding_dim)
+            x = torch.cat([x, e.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)
         hidden = self.cell.init_hidden(x.shape[0])  # (batch, hidden)
         for t in range(x.shape[1]):
-            output, hidden = self.cell(x[:, t : t + 1], hidden)  # (batch, outputs)
+            output, hidden = self.cell(x[:, t], hidden)  # (batch, outputs)
         if self.config.head == "regression":
             return output  # (batch, max_horizon)
         logits = output.view(-1, self.config.max_horizon, 2)  # (batch, max_horizon, 2)
@@ -192,6 +225,54 @@ def make_windows(z: torch.Tensor, width: int) -> torch.Tensor:
     return z.unfold(0, width, 1)
 
 
+#: splits a batch of windows into the net's arguments and the targets
+Split = Callable[[object], tuple[tuple[torch.Tensor, ...], torch.Tensor]]
+
+
+def split_columns(width: int) -> Split:
+    """The split of ``(batch, width + targets)`` windows: ``(inputs,), targets``."""
+
+    def split(batch: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        return (batch[:, :width],), batch[:, width:]
+
+    return split
+
+
+class PanelWindows:
+    """The training windows of a global net: views into one panel of features.
+
+    ``features`` ``(N, C)`` holds every series' standardised features end to end; window
+    ``i`` is the ``window + horizon`` rows from ``starts[i]`` (never crossing into another
+    series), of series ``series[i]``. ``unfold`` makes all windows one strided view, so
+    ``windows[idx]`` copies only that batch: ``(inputs (b, window, C), series (b,),
+    targets (b, horizon))``, the targets being the return channel after the window.
+    """
+
+    def __init__(
+        self,
+        features: torch.Tensor,
+        starts: torch.Tensor,
+        series: torch.Tensor,
+        window: int,
+        horizon: int,
+    ):
+        self.view = features.unfold(0, window + horizon, 1)  # (N-W-H+1, C, W+H), a view
+        self.starts, self.series, self.window = starts, series, window
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, idx: torch.Tensor | slice) -> tuple[torch.Tensor, ...]:
+        batch = self.view[self.starts[idx]]  # (b, C, W+H): this batch's copy
+        inputs = batch[:, :, : self.window].transpose(1, 2)  # (b, W, C)
+        return inputs, self.series[idx], batch[:, 0, self.window :]
+
+    @staticmethod
+    def split(batch: tuple[torch.Tensor, ...]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """``((inputs, series), targets)``: the net's arguments and the targets."""
+        return (batch[0], batch[1]), batch[2]
+
+
 def train_net(
     net: RecurrentNet | LectureNet,
     windows: torch.Tensor,
@@ -200,6 +281,7 @@ def train_net(
     generator: torch.Generator,
     evaluate_start: bool = False,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
+    split: Split | None = None,
 ) -> tuple[int, float | None]:
     """Train ``net`` in place: Adam on ``loss``, clipping, early stopping.
 
@@ -209,7 +291,9 @@ def train_net(
         The network to train (in place).
     windows
         ``(n, window + max_horizon)``, oldest first: inputs, then targets (standardised
-        returns, or the direction labels of :func:`direction_nll`).
+        returns, or the direction labels of :func:`direction_nll`). Or any sequence of
+        ``n`` windows that ``windows[index_tensor]`` and ``windows[a:b]`` batch, with a
+        ``split`` for its batches (covariate channels, the global nets' panels).
     n_val
         The last ``n_val`` windows validate (0: no early stopping, all windows train). They
         are never shuffled into the training batches.
@@ -223,6 +307,9 @@ def train_net(
     loss
         ``loss(net(inputs), targets)``, a scalar; the mean squared error by default. Early
         stopping watches the same loss on the validation windows.
+    split
+        ``split(batch) -> (net arguments, targets)``; default: the last ``max_horizon``
+        columns are the targets, the others the input (:func:`split_columns`).
 
     Returns
     -------
@@ -230,20 +317,21 @@ def train_net(
         Epochs run and the best validation loss (``None`` without validation); the weights
         of the best epoch are restored.
     """
-    width = windows.shape[1] - net.config.max_horizon
+    if split is None:
+        split = split_columns(windows.shape[1] - net.config.max_horizon)
     n_train = len(windows) - n_val
     val = windows[n_train:]  # (n_val, window + max_horizon)
     params = list(net.parameters())
     optimizer = Adam(params, lr=config.lr)
     best_loss, best_state, stale = math.inf, None, 0
     if n_val and evaluate_start:
-        best_loss, best_state = _val_loss(net, val, width, loss), _copy_state(net)
+        best_loss, best_state = _val_loss(net, val, split, loss), _copy_state(net)
     epoch = 0
     for epoch in range(1, config.epochs + 1):  # noqa: B007 (the count is returned)
         net.train()
         for idx in torch.randperm(n_train, generator=generator).split(config.batch_size):
-            batch = windows[idx]  # (batch, window + max_horizon)
-            batch_loss = loss(net(batch[:, :width]), batch[:, width:])
+            inputs, target = split(windows[idx])  # a copy of this batch only
+            batch_loss = loss(net(*inputs), target)
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             if config.grad_clip is not None:
@@ -251,7 +339,7 @@ def train_net(
             optimizer.step()
         if not n_val:
             continue
-        val_loss = _val_loss(net, val, width, loss)
+        val_loss = _val_loss(net, val, split, loss)
         if val_loss < best_loss:
             best_loss, best_state, stale = val_loss, _copy_state(net), 0
         else:
@@ -309,10 +397,11 @@ class Adam:
             p.addcdiv_(exp_avg, denom, value=-step_size)
 
 
-def _val_loss(net: nn.Module, windows: torch.Tensor, width: int, loss: Callable) -> float:
+def _val_loss(net: nn.Module, windows: object, split: Split, loss: Callable) -> float:
     net.eval()
+    inputs, target = split(windows)
     with torch.no_grad():
-        return loss(net(windows[:, :width]), windows[:, width:]).item()
+        return loss(net(*inputs), target).item()
 
 
 def _copy_state(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -347,19 +436,25 @@ def torch_settings() -> Iterator[None]:
 
 # ---- what every net forecaster shares: rolling forecasts and weights files -------------
 def roll_forecast(
-    nets: list[nn.Module], x: torch.Tensor, horizon: int, window: int
+    nets: list[nn.Module], x: torch.Tensor, horizon: int, window: int, *args: torch.Tensor
 ) -> torch.Tensor:
-    """``(batch, horizon)`` outputs of an ensemble from windows ``x`` ``(batch, window)``.
+    """``(batch, horizon)`` outputs of an ensemble from windows ``x``: ``(batch, window)``, or
+    ``(batch, window, channels)`` with the return first and covariates after it.
 
     Direct for the nets' own horizon, then recursive: the ensemble's mean output is appended
-    to the window and read again until ``horizon`` steps are covered.
+    to the window and read again until ``horizon`` steps are covered (covariates after the
+    origin are unknown: their training mean, 0 once standardised). ``args``: further inputs
+    of every net (a global net's series index).
     """
     blocks, done = [], 0
     with torch_settings(), torch.inference_mode():
         while done < horizon:
-            out = torch.stack([net(x) for net in nets]).mean(0)  # (batch, H)
+            out = torch.stack([net(x, *args) for net in nets]).mean(0)  # (batch, H)
             blocks.append(out)
             done += out.shape[1]
+            if x.dim() == 3:
+                pad = out.new_zeros(out.shape[0], out.shape[1], x.shape[2] - 1)
+                out = torch.cat([out.unsqueeze(-1), pad], dim=2)  # (batch, H, 1 + k)
             x = torch.cat([x, out], dim=1)[:, -window:]
     return torch.cat(blocks, dim=1)[:, :horizon]
 

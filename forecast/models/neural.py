@@ -12,6 +12,14 @@ the ensemble, and un-standardises: the first ``H`` steps come out directly, furt
 recursively from the forecasts themselves. The log-price path is the last log price plus
 the cumulative forecast returns, so no level can drift away from the data.
 
+**Covariates** (``covariates=True``, registry names ``rnn+x``, ``lstm+x``...): each step of a
+window carries, besides the return into session ``t``, the covariates of session ``t``
+(:mod:`forecast.data.covariates`), each standardised by its own training mean and standard
+deviation (the model's own series, past only: ``exog_mean_``, ``exog_scale_``). The windows
+are then ``(n, 1 + k, W + H)``, still a strided view of one ``(n, 1 + k)`` array. A recursive
+step beyond ``max_horizon`` has no covariates to read (they are not known at the origin), so
+it feeds them at their training mean (0 once standardised).
+
 Only :mod:`~forecast.models.networks` and :mod:`~forecast.models.elman` import torch at
 their top, and this module imports them (and torch) only when a model fits, forecasts, saves
 or loads: building a model costs no torch import, so a driver process that only builds the
@@ -25,6 +33,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from forecast.checks import check_int, check_number
 from forecast.errors import DataError, ModelFitError
@@ -75,10 +84,12 @@ class RecurrentForecaster(BaseForecaster):
     seed
         Seeds the initial weights, the dropout masks and the order of the windows. The same
         seed gives bit-identical forecasts on the same machine and library versions.
+    covariates
+        Read past covariates as extra input channels (see the module docstring).
 
     Fitted attributes: ``nets_`` (the trained :class:`RecurrentNet` list), ``mean_`` and
     ``scale_`` (of the training log-returns), ``n_epochs_`` and ``val_loss_`` (per net),
-    ``warm_started_``.
+    ``warm_started_``; with covariates ``exog_mean_`` and ``exog_scale_``.
     """
 
     name = "recurrent"
@@ -109,6 +120,7 @@ class RecurrentForecaster(BaseForecaster):
         n_models: int = 1,
         warm_start: bool = False,
         seed: int = 0,
+        covariates: bool = False,
     ):
         self.window = window
         self.hidden_size = hidden_size
@@ -123,16 +135,18 @@ class RecurrentForecaster(BaseForecaster):
         self.n_models = n_models
         self.warm_start = warm_start
         self.seed = seed
+        self.covariates = covariates
 
     @classmethod
     def warm_up(cls) -> None:
         import forecast.models.networks  # noqa: F401  (torch)
 
     # ---- the protocol -------------------------------------------------------------------
-    def fit(self, series: pd.Series) -> RecurrentForecaster:
-        """Fit on a price series (oldest first); see :class:`RecurrentForecaster`."""
+    def fit(self, series: pd.Series, exog: ArrayLike | None = None) -> RecurrentForecaster:
+        """Fit on a price series (oldest first), with its past covariates ``exog`` when the
+        model reads them; see :class:`RecurrentForecaster`."""
         self._check_params()
-        return super().fit(series)
+        return super().fit(series, exog)
 
     def min_train_size(self) -> int:
         # at least 10 windows, so that the validation tail holds one
@@ -144,18 +158,38 @@ class RecurrentForecaster(BaseForecaster):
     def _fit(self, y: np.ndarray) -> None:
         import torch
 
-        from forecast.models.networks import TrainConfig, torch_settings, train_net
+        r = returns_of(y)
+        mean, scale = _return_scaling(r, self.name)
+        z = torch.from_numpy(((r - mean) / scale).astype(np.float32))  # (n-1,)
+        self._train(self._training_windows(y, z), None)  # (n-W-H, W+H)
+        self.mean_, self.scale_ = mean, scale
+
+    def _fit_exog(self, y: np.ndarray, exog: np.ndarray) -> None:
+        import torch
+
+        from forecast.models.networks import make_windows
 
         r = returns_of(y)
-        scale = float(np.std(r))
-        if scale < 1e-10:  # nothing to standardise by, nothing to learn
-            raise ModelFitError(
-                f"{self.name}: training log-returns are constant (std {scale:.1e}); nothing to fit"
-            )
-        mean = float(np.mean(r))
-        z = torch.from_numpy(((r - mean) / scale).astype(np.float32))  # (n-1,)
-        windows = self._training_windows(y, z)  # (n-W-H, W+H)
-        n_val = 0 if self.patience is None else max(1, round(VALIDATION_FRACTION * len(windows)))
+        mean, scale = _return_scaling(r, self.name)
+        x = exog[1:]  # row t's covariates go with the return into t: (n-1, k)
+        self.exog_mean_, self.exog_scale_ = _exog_scaling(x)
+        features = np.column_stack([(r - mean) / scale, (x - self.exog_mean_) / self.exog_scale_])
+        f = torch.from_numpy(features.astype(np.float32))  # (n-1, 1+k)
+        windows = make_windows(f, self.window + self.max_horizon)  # (n-W-H, 1+k, W+H), a view
+        self._train(windows, channel_split(self.window))
+        self.mean_, self.scale_ = mean, scale
+
+    def _train(self, windows: object, split: Callable | None, n_val: int | None = None) -> None:
+        """Train the ensemble on ``windows``, the last ``n_val`` validating (default: the
+        last 10%, none without early stopping); sets ``nets_``."""
+        import torch
+
+        from forecast.models.networks import TrainConfig, torch_settings, train_net
+
+        if self.patience is None:
+            n_val = 0
+        elif n_val is None:
+            n_val = max(1, round(VALIDATION_FRACTION * len(windows)))
         train = TrainConfig(
             self.epochs,
             self.batch_size,
@@ -173,25 +207,44 @@ class RecurrentForecaster(BaseForecaster):
                     net = previous[k] if previous else self._new_net()
                     order = torch.Generator().manual_seed(self.seed + k)
                     n_epochs, val_loss = train_net(
-                        net, windows, n_val, train, order, bool(previous), loss
+                        net, windows, n_val, train, order, bool(previous), loss, split
                     )
                 nets.append(net)
                 epochs.append(n_epochs)
                 losses.append(val_loss)
         self.nets_ = nets
-        self.mean_, self.scale_ = mean, scale
         self.n_epochs_, self.val_loss_ = epochs, losses
         self.warm_started_ = bool(previous)
 
-    def forecast_log_paths(self, y: np.ndarray, ends: np.ndarray, horizon: int) -> np.ndarray:
-        """All origins in one forward pass; row ``i`` reads ``y[ends[i]-window-1:ends[i]]``."""
+    def forecast_log_paths(
+        self, y: np.ndarray, ends: np.ndarray, horizon: int, exog: np.ndarray | None = None
+    ) -> np.ndarray:
+        """All origins in one forward pass; row ``i`` reads ``y[ends[i]-window-1:ends[i]]``
+        (and the covariates ``exog[ends[i]-window:ends[i]]``)."""
         self._check_fitted()
         ends = np.asarray(ends, dtype=np.int64)
         if not len(ends):
             return np.empty((0, horizon))
-        steps = self._forecast_standardised(self._input_windows(y, ends), horizon)
+        windows = self._input_windows(y, ends)
+        if self.uses_exog:
+            windows = self._with_covariates(windows, ends, exog)
+        steps = self._forecast_standardised(windows, horizon)
         returns = steps.astype(np.float64) * self.scale_ + self.mean_
         return y[ends - 1][:, None] + np.cumsum(returns, axis=1)
+
+    def _with_covariates(self, windows: np.ndarray, ends: np.ndarray, exog: object) -> np.ndarray:
+        """``(origins, window, 1 + k)``: the returns' windows and the covariates of the same
+        sessions (rows ``end-window .. end-1``), standardised as in training."""
+        x = self._check_exog(exog, -1, "forecast exog")
+        if len(x) < ends.max():
+            raise DataError(
+                f"exog must cover every origin: {len(x)} rows, origins up to {ends.max()}"
+            )
+        lo = int(ends.min()) - self.window
+        xs = ((x[lo : ends.max()] - self.exog_mean_) / self.exog_scale_).astype(np.float32)
+        xw = np.lib.stride_tricks.sliding_window_view(xs, self.window, axis=0)  # (m, k, W)
+        xw = xw[ends - self.window - lo].transpose(0, 2, 1)  # (origins, W, k)
+        return np.concatenate([windows[:, :, None], xw], axis=2)
 
     def _forecast(self, y: np.ndarray, horizon: int) -> np.ndarray:
         return self.forecast_log_paths(y, np.array([len(y)]), horizon)[0]
@@ -209,13 +262,18 @@ class RecurrentForecaster(BaseForecaster):
         z = ((returns_of(y[lo : ends.max()]) - self.mean_) / self.scale_).astype(np.float32)
         return np.lib.stride_tricks.sliding_window_view(z, self.window)[ends - 1 - self.window - lo]
 
-    def _forecast_standardised(self, windows: np.ndarray, horizon: int) -> np.ndarray:
-        """Standardised returns ``(batch, horizon)`` from windows ``(batch, window)``."""
+    def _forecast_standardised(
+        self, windows: np.ndarray, horizon: int, series: int | None = None
+    ) -> np.ndarray:
+        """Standardised returns ``(batch, horizon)`` from windows ``(batch, window)`` or
+        ``(batch, window, channels)``; ``series``: the series index of a global net."""
         import torch
 
         from forecast.models.networks import roll_forecast
 
-        return roll_forecast(self.nets_, torch.from_numpy(windows), horizon, self.window).numpy()
+        x = torch.from_numpy(np.ascontiguousarray(windows))
+        args = () if series is None else (torch.full((len(x),), series, dtype=torch.int64),)
+        return roll_forecast(self.nets_, x, horizon, self.window, *args).numpy()
 
     # ---- saving and loading -------------------------------------------------------------
     def _weights_bytes(self) -> bytes:
@@ -260,8 +318,13 @@ class RecurrentForecaster(BaseForecaster):
         from forecast.models.networks import NetConfig
 
         return NetConfig(
-            self.cell, self.hidden_size, self.num_layers, float(self.dropout), self.max_horizon
-        )
+            self.cell, self.hidden_size, self.num_layers, float(self.dropout), self.max_horizon,
+            self._input_size(),
+        )  # fmt: skip
+
+    def _input_size(self) -> int:
+        """Channels per step: the return and, with covariates, each covariate."""
+        return 1 + (len(self.exog_mean_) if self.uses_exog else 0)
 
     def _warm_nets(self) -> list[nn.Module] | None:
         """The previous nets when ``warm_start`` can continue from them, else ``None``."""
@@ -292,8 +355,10 @@ class RecurrentForecaster(BaseForecaster):
             check_int(self.patience, "patience", 1, type_error=True)
         check_number(self.lr, "lr", 0)
         check_number(self.grad_clip, "grad_clip", 0, optional=True)
-        if not isinstance(self.warm_start, bool | np.bool_):
-            raise TypeError(f"warm_start must be True or False; got {self.warm_start!r}")
+        for flag in ("warm_start", "covariates"):
+            value = getattr(self, flag, False)
+            if not isinstance(value, bool | np.bool_):
+                raise TypeError(f"{flag} must be True or False; got {value!r}")
 
 
 class RNNForecaster(RecurrentForecaster):
@@ -327,3 +392,29 @@ class ElmanForecaster(RecurrentForecaster):
 
     name = "elman"
     cell = "elman"
+
+
+def channel_split(window: int) -> Callable:
+    """The split of ``(batch, channels, window + H)`` windows: inputs ``(batch, window,
+    channels)``, targets ``(batch, H)`` (the return channel after the window)."""
+
+    def split(batch):
+        return (batch[:, :, :window].transpose(1, 2),), batch[:, 0, window:]
+
+    return split
+
+
+def _return_scaling(r: np.ndarray, name: str) -> tuple[float, float]:
+    """Mean and standard deviation of training returns; constant returns cannot be fitted."""
+    scale = float(np.std(r))
+    if scale < 1e-10:  # nothing to standardise by, nothing to learn
+        raise ModelFitError(
+            f"{name}: training log-returns are constant (std {scale:.1e}); nothing to fit"
+        )
+    return float(np.mean(r)), scale
+
+
+def _exog_scaling(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column training mean and standard deviation (1 for a constant column)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    return mean, np.where(scale > 1e-12, scale, 1.0)

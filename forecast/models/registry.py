@@ -24,12 +24,22 @@ _ENTRIES = {
     "ar": "forecast.models.ar:ARForecaster",
     "markov": "forecast.models.markov:MarkovChainForecaster",
     "msar": "forecast.models.msar:MSARForecaster",
+    # the cross-sectional test's ranking baselines (forecast.models.signals)
+    "reversal": "forecast.models.signals:ReversalForecaster",
+    "momentum": "forecast.models.signals:MomentumForecaster",
     "lecture_rnn": "forecast.models.lecture:LectureRNNForecaster",
     "lecture_rnn_direction": "forecast.models.lecture:LectureDirectionForecaster",
     "elman": "forecast.models.neural:ElmanForecaster",
     "rnn": "forecast.models.neural:RNNForecaster",
     "lstm": "forecast.models.neural:LSTMForecaster",
     "gru": "forecast.models.neural:GRUForecaster",
+    # global models: one model fitted on every series of a run (forecast.models.panel)
+    "global_ridge": "forecast.models.ridge:GlobalRidgeForecaster",
+    "global_lecture_rnn": "forecast.models.global_nets:GlobalLectureRNNForecaster",
+    "global_elman": "forecast.models.global_nets:GlobalElmanForecaster",
+    "global_rnn": "forecast.models.global_nets:GlobalRNNForecaster",
+    "global_lstm": "forecast.models.global_nets:GlobalLSTMForecaster",
+    "global_gru": "forecast.models.global_nets:GlobalGRUForecaster",
 }
 
 
@@ -75,17 +85,54 @@ VOLATILITY_MODELS = _Registry(_VOLATILITY_ENTRIES)
 TARGETS = {"price": MODELS, "volatility": VOLATILITY_MODELS}
 
 
+#: the suffix of a model name that reads past covariates: ``ar+x`` is ARX, ``lstm+x`` an LSTM
+#: with the covariates as extra input channels (the model's ``covariates=True``)
+COVARIATE_SUFFIX = "+x"
+
+
 def available_models() -> list[str]:
     """Registered model names in registry order."""
     return list(MODELS)
 
 
+def is_global(name: str) -> bool:
+    """Whether model ``name`` is fitted on every series of a run at once (``global_*``)."""
+    return bool(MODELS[split_model_name(name)[0]].global_model)
+
+
+def is_ranking_baseline(name: str) -> bool:
+    """Whether model ``name`` is one of the cross-sectional signals (reversal, momentum)."""
+    return MODELS.entry(split_model_name(name)[0]).startswith("forecast.models.signals:")
+
+
+def split_model_name(name: str) -> tuple[str, bool]:
+    """``("lstm", True)`` for ``"lstm+x"``; ``(name, False)`` without the suffix."""
+    if name.endswith(COVARIATE_SUFFIX):
+        return name[: -len(COVARIATE_SUFFIX)], True
+    return name, False
+
+
+def takes_covariates(name: str) -> bool:
+    """Whether registered model ``name`` can read past covariates (a ``covariates`` parameter)."""
+    import inspect
+
+    base, _ = split_model_name(name)
+    return "covariates" in inspect.signature(MODELS[base].__init__).parameters
+
+
 def check_model_name(name: object) -> str:
-    """The registered model name ``name`` spells in any case (``"LSTM"`` is ``"lstm"``), or
-    ``ValueError`` listing the valid ones."""
+    """The registered model name ``name`` spells in any case (``"LSTM+X"`` is ``"lstm+x"``;
+    ``+x`` allowed where the model takes covariates), or ``ValueError`` listing the valid ones."""
     key = name.lower() if isinstance(name, str) else name
-    if key not in _ENTRIES:
+    base, with_x = split_model_name(key) if isinstance(key, str) else (key, False)
+    if base not in _ENTRIES:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(available_models())}")
+    if with_x and not takes_covariates(base):
+        valid = [m for m in available_models() if takes_covariates(m)]
+        raise ValueError(
+            f"model {base!r} takes no covariates, so {name!r} is not a model; the models that "
+            f"take them (with {COVARIATE_SUFFIX}): {', '.join(valid)}"
+        )
     return str(key)
 
 
@@ -103,12 +150,18 @@ def check_volatility_model_name(name: object) -> str:
 
 def warm_up_model(name: str) -> None:
     """Import what model ``name`` needs to fit (torch for the nets): a worker's warm-up."""
-    MODELS[name].warm_up()
+    MODELS[split_model_name(name)[0]].warm_up()
 
 
 def get_model(name: str, **params: object) -> BaseForecaster:
-    """A new, unfitted model by registry name, with keyword parameters."""
-    return MODELS[check_model_name(name)](**params)
+    """A new, unfitted model by registry name, with keyword parameters.
+
+    ``NAME+x`` is ``NAME`` with ``covariates=True`` (see :data:`COVARIATE_SUFFIX`).
+    """
+    base, with_x = split_model_name(check_model_name(name))
+    if with_x:
+        params = {"covariates": True, **params}
+    return MODELS[base](**params)
 
 
 def available_volatility_models() -> list[str]:

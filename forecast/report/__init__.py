@@ -3,25 +3,27 @@
 The report answers "does any model beat the random walk, by how much, and is it
 significant?" at a glance, then shows the evidence: leaderboards, ranks across series, how
 well the prediction intervals cover (per variant, horizon and volatility regime), failures,
-figures and the run's facts. It reads only the run folder's three files
+figures and the run's facts. It reads only the run folder's files
 (:func:`forecast.walkforward.runfiles.read_run`), so it can be rebuilt at any time::
 
     from forecast.report import write_report
     paths = write_report("runs/20250101T000000Z")
     paths.html, paths.markdown, paths.figures
 
-Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run
-files), :mod:`~forecast.report.intervals` (coverage per interval variant, horizon and
-volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
+Modules: :mod:`~forecast.report.tables` (the numbers and verdicts, pure functions of the run files),
+:mod:`~forecast.report.cross_section_display` (the ``does_it_help`` page of runs with covariates,
+global nets or a cross-section), :mod:`~forecast.report.intervals` (coverage per interval variant,
+horizon and volatility regime, from ``forecasts.csv``), :mod:`~forecast.report.volatility_tables`,
 :mod:`~forecast.report.volatility_display`, :mod:`~forecast.report.volatility_figures`,
 :mod:`~forecast.report.volatility_glossary` and :mod:`~forecast.report.volatility_pages` (the
-volatility section, from a volatility run folder or the ``volatility/`` folder of a compare
-run), :mod:`~forecast.report.display` and
-:mod:`~forecast.report.interval_display` (formatted cells shared by both pages),
-:mod:`~forecast.report.interval_text` (the interval section's sentences),
+volatility section, from a volatility run folder or the ``volatility/`` folder of a compare run),
+:mod:`~forecast.report.display` and :mod:`~forecast.report.interval_display` (formatted cells shared
+by both pages), :mod:`~forecast.report.interval_text` (the interval section's sentences),
 :mod:`~forecast.report.glossary`, :mod:`~forecast.report.figures`,
 :mod:`~forecast.report.interval_figures`, :mod:`~forecast.report.html`,
-:mod:`~forecast.report.markdown`.
+:mod:`~forecast.report.markdown`; the answer on the verdict statistics
+(:mod:`~forecast.report.verdicts_display`) and the "Economic value" section
+(:mod:`~forecast.report.economics_display`, :mod:`~forecast.report.economics_figures`).
 
 May import: ``forecast.walkforward`` (the run files), ``forecast.evaluation`` and the bottom
 modules; never torch, a model, the store or the command line.
@@ -38,6 +40,12 @@ from forecast.checks import check_number
 from forecast.errors import DataError
 from forecast.report import display, tables
 from forecast.report.display import ReportContent
+from forecast.report.economics_display import (
+    ECONOMIC_GLOSSARY,
+    economic_section,
+    economics_off_sentence,
+)
+from forecast.report.economics_figures import equity_figure
 from forecast.report.figures import make_figures
 from forecast.report.glossary import GLOSSARY, interval_glossary, model_glossary
 from forecast.report.html import render_html
@@ -50,6 +58,7 @@ from forecast.report.intervals import (
 )
 from forecast.report.markdown import render_markdown
 from forecast.report.tables import ALPHA
+from forecast.report.verdicts_display import VERDICT_GLOSSARY, verdict_answer
 from forecast.walkforward.runfiles import RunFiles, read_run
 
 FIGURE_DIR = "figures"
@@ -98,7 +107,12 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         intervals = interval_section(numbers, len(series), models)
         glossary += interval_glossary(run.run["config"], numbers.settings.level)
         off = ""
-    found = tables.verdicts(metrics, alpha)
+    answer = verdict_answer(run, alpha)
+    economics = economic_section(run)
+    if answer is not None:
+        glossary += VERDICT_GLOSSARY
+    if economics is not None:
+        glossary += ECONOMIC_GLOSSARY
     r = run.run
     arguments = r.get("arguments") if isinstance(r.get("arguments"), dict) else {}
     versions = r.get("versions") if isinstance(r.get("versions"), dict) else {}
@@ -113,9 +127,10 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         title=f"Forecast comparison: {', '.join(series) or 'no series'}",
         subtitle=_subtitle(run, series, horizons),
         alpha=alpha,
-        summary=tuple(tables.summary(metrics, alpha)),
-        answer_class="beats" if any(v.outcome == "beats" for v in found) else "none",
-        verdict_table=display.verdict_table(found),
+        summary=answer.summary,
+        answer_class=answer.answer_class,
+        verdict_table=answer.table,
+        verdict_note=answer.note,
         across=across,
         leaderboards=tuple(boards),
         failures=display.failures_table(tables.failures(run)),
@@ -134,6 +149,8 @@ def build_content(run: RunFiles, alpha: float = ALPHA) -> ReportContent:
         intervals=intervals,
         intervals_off=off,
         interval_legend=_interval_legend(run, level),
+        economics=economics,
+        economics_off="" if economics is not None else economics_off_sentence(run),
     )
 
 
@@ -206,6 +223,10 @@ def write_report(
         series = list(dict.fromkeys(run.metrics["series"]))
         models = tables.models_of(run.metrics)
         drawn += interval_figures(run.forecasts, coverage_numbers(run), series, models)
+        section = economic_section(run)
+        if section is not None and run.equity_curves is not None:
+            equity = equity_figure(run.equity_curves, section.cost, series, models)
+            drawn += [equity] if equity is not None else []
         drawn += list(part.figures) if part is not None else []
     written = _write_figures(run.path / FIGURE_DIR, drawn)
     html = _atomic_write(run.path / "report.html", render_html(content, drawn).encode("utf-8"))

@@ -31,6 +31,8 @@ LABELS = {
     "kupiec_pvalue": ("Kupiec p", "Kupiec's test of the miss rate (unconditional coverage)"),
     "ind_pvalue": ("ind. p", "Christoffersen's test that misses do not cluster (independence)"),
     "cc_pvalue": ("cc p", "Christoffersen's conditional coverage test (rate and independence)"),
+    "r2_os": ("R²_OS", "out-of-sample R²: share of the random walk's squared error removed"),
+    "cw_pvalue": ("CW p", "Clark-West one-sided p-value against the random walk (no correction)"),
     "note": ("note", ""),
 }
 #: marks after a coverage outside the tolerance band (the same text on both pages)
@@ -88,8 +90,13 @@ def fmt(column: str, value: object) -> str:
     v = float(value)  # type: ignore[arg-type]
     if column in ("n", "n_series", "better", "better_significant", "worse_significant"):
         return f"{int(v)}"
-    if column in ("pt_pvalue", "dm_pvalue", "kupiec_pvalue", "ind_pvalue", "cc_pvalue"):
+    if column in (
+        "pt_pvalue", "dm_pvalue", "kupiec_pvalue", "ind_pvalue", "cc_pvalue", "cw_pvalue",
+        "mcs_pvalue", "spa_pvalue",
+    ):  # fmt: skip
         return format_p(v)
+    if column == "r2_os":
+        return f"{100 * v:+.2f}%"
     if column in ("direction_acc", "coverage"):
         return f"{100 * v:.1f}%"
     if column == "width":
@@ -186,10 +193,12 @@ def leaderboard_table(
         sig_bad = r["dm_stat"] > 0 and r["dm_pvalue"] < alpha
         dm_tone = "good" if sig_good else "bad" if sig_bad else ""
         pt_tone = "good" if r["pt_pvalue"] < alpha and r["direction_acc"] > 0.5 else ""
+        cw_good = "cw_pvalue" in r and r["cw_pvalue"] < alpha and r["r2_os"] > 0
         cells = [Cell(str(r["model"]))]
         for col in numeric:
             tone = dm_tone if col in ("dm_stat", "dm_pvalue") else ""
             tone = pt_tone if col == "pt_pvalue" else tone
+            tone = "good" if col == "cw_pvalue" and cw_good else tone
             if col == "coverage":
                 cells.append(coverage_cell(r[col], level))
             else:
@@ -387,3 +396,9 @@ class ReportContent:
     #: the volatility section (a :class:`~forecast.report.volatility_display.VolatilitySection`),
     #: ``None`` when the run has no volatility backtest
     volatility: object | None = None
+    #: the note under the verdict table: how its claims are made
+    verdict_note: str = ""
+    #: the "Economic value" section (:mod:`forecast.report.economics_display`), ``None`` when
+    #: the run has no economics; ``economics_off`` then says why
+    economics: object | None = None
+    economics_off: str = ""

@@ -15,6 +15,7 @@ from functools import cache
 import jinja2
 
 from forecast.report.display import ReportContent
+from forecast.report.economics_figures import ECONOMICS_SECTION
 from forecast.report.figures import ReportFigure, by_section
 from forecast.report.interval_figures import INTERVAL_SECTION
 from forecast.report.tables import percent
@@ -57,6 +58,7 @@ def render_html(content: ReportContent, figures: list[ReportFigure]) -> str:
     # shown beside the interval tables, not among the other figures
     context["interval_figures"] = [_inline(f) for f in figures if f.section == INTERVAL_SECTION]
     context["volatility_figures"] = [_inline(f) for f in figures if f.section == VOLATILITY_SECTION]
+    context["economics_figures"] = [_inline(f) for f in figures if f.section == ECONOMICS_SECTION]
     return _environment().get_template(TEMPLATE).render(**context)
 
 

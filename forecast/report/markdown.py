@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from forecast.report.display import IntervalSection, ReportContent, Table
+from forecast.report.economics_figures import ECONOMICS_SECTION
 from forecast.report.figures import ReportFigure, by_section
 from forecast.report.interval_figures import INTERVAL_SECTION
 from forecast.report.tables import percent
@@ -18,7 +19,7 @@ from forecast.report.tables import percent
 #: Markdown punctuation that could change the meaning of text; each is backslash-escaped
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#!$])")
 #: columns whose significance is marked with a sign (the HTML page uses colour)
-MARKED = {"DM stat", "DM p", "PT p"}
+MARKED = {"DM stat", "DM p", "PT p", "CW p", "Holm p", "SPA p"}
 
 
 def md_escape(text: object) -> str:
@@ -112,13 +113,13 @@ def render_markdown(
     out = _answer(content) + _across(content) + _leaderboards(content)
     if content.intervals is not None:
         out += _interval_section(content.intervals, figures, figure_dir)
+    out += _economics(content, figures, figure_dir)
     out += _failures(content) + _figures(figures, figure_dir) + list(sections)
     out += _the_run(content)
     return "\n\n".join(out) + "\n"
 
 
 def _answer(content: ReportContent) -> list[str]:
-    level = percent(content.alpha)
     intervals = content.intervals
     return [
         "# Does any model beat the random walk?",
@@ -133,9 +134,7 @@ def _answer(content: ReportContent) -> list[str]:
             else []
         ),
         md_table(content.verdict_table),
-        "Best model: the lowest RMSE relative to the random walk (rel RMSE), the random walk "
-        "itself excluded. Significance: two-sided Diebold-Mariano test on squared errors "
-        f"(Harvey-Leybourne-Newbold correction) at the {level} level.",
+        md_escape(content.verdict_note),
     ]
 
 
@@ -168,6 +167,24 @@ def _leaderboards(content: ReportContent) -> list[str]:
         out.append(f"### Horizon {h}")
         out += [md_table(t) for t in boards]
     return out
+
+
+def _economics(content: ReportContent, figures: list[ReportFigure], figure_dir: str) -> list[str]:
+    """The "Economic value" section: the verdict, the tables, the equity figure."""
+    section = content.economics
+    if section is None:
+        return ["## Economic value", md_escape(content.economics_off)]
+    out = [
+        "## Economic value",
+        f"**{md_escape(section.verdict)}**",
+        *(md_escape(line) for line in section.sentences),
+        md_table(section.summary),
+        md_table(section.best),
+    ]
+    for f in figures:
+        if f.section == ECONOMICS_SECTION:
+            out += _figure(f, figure_dir)
+    return out + [md_escape(note) for note in section.notes]
 
 
 def _failures(content: ReportContent) -> list[str]:
@@ -209,6 +226,6 @@ def _the_run(content: ReportContent) -> list[str]:
         md_table(content.versions_table),
         "## Glossary",
         "\n".join(f"- **{md_escape(t)}**: {md_escape(m)}" for t, m in content.glossary),
-        f"*Written by forecast {md_escape(content.version)} from the run folder's "
-        "forecasts.csv, metrics.csv and run.json alone.*",
+        f"*Written by forecast {md_escape(content.version)} from the run folder's files alone "
+        "(forecasts.csv, metrics.csv, run.json, the verdicts and economics CSVs).*",
     ]

@@ -240,9 +240,20 @@ def leaderboard(run: RunFiles, series: str, horizon: int) -> pd.DataFrame:
     rows = rows.sort_values(RANK_METRIC, kind="stable", na_position="last")
     rows = pd.concat([rows[rows["n"] > 0], rows[rows["n"] == 0]])
     columns = LEADERBOARD_COLUMNS[:-1]
+    if has_verdict_scores(m):
+        columns = [*columns, *VERDICT_LEADERBOARD]
     if has_interval_scores(m):
         columns = [*columns, *INTERVAL_METRICS]
     return rows[[*columns, "note"]].reset_index(drop=True)
+
+
+#: the verdict statistics a leaderboard shows, after the DM columns (runs that have them)
+VERDICT_LEADERBOARD = ("r2_os", "cw_pvalue")
+
+
+def has_verdict_scores(metrics: pd.DataFrame) -> bool:
+    """Whether the run's metrics carry R²_OS (runs from before the verdicts do not)."""
+    return "r2_os" in metrics and bool(np.isfinite(metrics["r2_os"].astype(float)).any())
 
 
 def best_rows(board: pd.DataFrame) -> dict[str, set[int]]:

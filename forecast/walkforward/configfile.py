@@ -26,7 +26,7 @@ from forecast.evaluation.conformal import (
     SCALES,
     IntervalSettings,
 )
-from forecast.models import available_models, get_model
+from forecast.models import check_model_name, get_model
 from forecast.models.base import BaseForecaster
 
 #: where the shipped pipeline configs are: a source checkout's ``pipelines/``, and the copy a
@@ -110,14 +110,14 @@ def parse_models(value: object, source: str) -> tuple[ModelSpec, ...]:
     specs = []
     for name, params in value.items():
         key = f"models.{name}"
-        if name not in available_models():
-            raise ConfigError(
-                f"{source}: {key}: unknown model {name!r}; valid models: "
-                f"{', '.join(available_models())}"
-            )
+        try:
+            check_model_name(name)  # a registered name, or NAME+x for a model with covariates
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {key}: {exc}") from None
         if not isinstance(params, dict):
             raise ConfigError(f"{source}: {key} must be a table of parameters; got {params!r}")
         defaults = get_model(name).get_params()
+        defaults.pop("covariates", None)  # the name says it (NAME+x)
         for param, val in params.items():
             if param not in defaults:
                 raise ConfigError(

@@ -14,7 +14,7 @@ from sklearn.base import clone
 
 from forecast.evaluation.metrics import BENCHMARK
 from forecast.models.base import BaseForecaster
-from forecast.models.registry import get_model
+from forecast.models.registry import COVARIATE_SUFFIX, get_model
 
 
 def named_series(series: object) -> dict[str, pd.Series]:
@@ -45,7 +45,7 @@ def named_models(models: object, seed: int | None) -> dict[str, BaseForecaster]:
     if isinstance(models, Mapping):
         pairs = list(models.items())
     else:
-        pairs = [(m, get_model(m)) if isinstance(m, str) else (m.name, m) for m in models]
+        pairs = [(m, get_model(m)) if isinstance(m, str) else (_display_name(m), m) for m in models]
     named: dict[str, BaseForecaster] = {}
     for key, model in pairs:
         if not isinstance(model, BaseForecaster):
@@ -62,6 +62,11 @@ def named_models(models: object, seed: int | None) -> dict[str, BaseForecaster]:
     return named
 
 
+def _display_name(model: BaseForecaster) -> str:
+    """An instance's name in the results: its registry name, ``+x`` when it reads covariates."""
+    return model.name + (COVARIATE_SUFFIX if model.uses_exog else "")
+
+
 def with_benchmark(names: list[str]) -> list[str]:
     """Model names as the engine runs them: the random walk first when absent, no repeats.
 
@@ -70,3 +75,50 @@ def with_benchmark(names: list[str]) -> list[str]:
     """
     unique = list(dict.fromkeys(names))
     return unique if BENCHMARK in unique else [BENCHMARK, *unique]
+
+
+def named_covariates(
+    covariates: object, named: dict[str, pd.Series], models: dict[str, BaseForecaster]
+) -> dict[str, pd.DataFrame] | None:
+    """The covariate frame of every series, checked against its prices; ``None`` without.
+
+    Each frame must be on exactly its series' dates, with the same columns for every series.
+    A model that reads covariates in a run without them is an error naming it.
+    """
+    readers = [m for m, model in models.items() if model.uses_exog]
+    if covariates is None:
+        if readers:
+            raise ValueError(
+                f"model {readers[0]!r} reads covariates but none were given; pass covariates "
+                "(--covariates market,volume,range,dow) or drop the +x models"
+            )
+        return None
+    if isinstance(covariates, pd.DataFrame):
+        if len(named) != 1:
+            raise TypeError("covariates must be a mapping series name -> frame for many series")
+        covariates = {next(iter(named)): covariates}
+    if not isinstance(covariates, Mapping):
+        raise TypeError(f"covariates must be a DataFrame or a mapping; got {type(covariates)}")
+    out: dict[str, pd.DataFrame] = {}
+    columns = None
+    for name, series in named.items():
+        frame = covariates.get(name)
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"covariates has no frame for series {name!r}")
+        if not frame.index.equals(series.index):
+            raise ValueError(
+                f"covariates of series {name!r} must be on the series' own {len(series)} dates; "
+                f"got {len(frame)} rows ({frame.index[0] if len(frame) else '-'} .. "
+                f"{frame.index[-1] if len(frame) else '-'})"
+            )
+        if columns is None:
+            columns = list(frame.columns)
+        elif list(frame.columns) != columns:
+            raise ValueError(
+                f"covariates must have the same columns for every series; {name!r} has "
+                f"{list(frame.columns)}, not {columns}"
+            )
+        out[name] = frame.astype(float)
+    if not columns:
+        raise ValueError("covariates must have at least one column; got none")
+    return out

@@ -1,8 +1,12 @@
-"""A run folder on disk: ``forecasts.csv``, ``metrics.csv`` and ``run.json``.
+"""A run folder on disk: ``forecasts.csv``, ``metrics.csv``, ``run.json`` and the statistics.
 
-These three files are the whole interface between a backtest and everything that reads it
-later (reports, other tools): :func:`write_run` writes them, :func:`read_run` reads and checks
-them, naming the file when one is missing or malformed.
+These files are the whole interface between a backtest and everything that reads it later
+(reports, other tools): :func:`write_run` writes them, :func:`read_run` reads and checks them,
+naming the file when one is missing or malformed. Besides the three core files, a run folder
+holds the verdicts and the economic value (``verdicts.csv``, ``verdicts_pooled.csv``,
+``economics.csv``, ``economics_summary.csv``, ``economics_equity.csv``; see
+:mod:`~forecast.walkforward.resultfiles`) and ``run.json`` their settings under
+``statistics``; a folder from before them reads with those tables as ``None``.
 """
 
 from __future__ import annotations
@@ -21,8 +25,13 @@ import pandas as pd
 
 from forecast.errors import DataError
 from forecast.evaluation.conformal import SCALES, sigma_column
-from forecast.evaluation.metrics import INTERVAL_METRIC_COLUMNS, METRIC_COLUMNS
+from forecast.evaluation.metrics import (
+    INTERVAL_METRIC_COLUMNS,
+    METRIC_COLUMNS,
+    VERDICT_METRIC_COLUMNS,
+)
 from forecast.walkforward.engine import BacktestResult
+from forecast.walkforward.resultfiles import read_tables, write_tables
 from forecast.walkforward.walk import FORECAST_COLUMNS
 
 RUN_FORMAT = 1
@@ -123,25 +132,36 @@ def write_run_files(
         "series": _records(result.series_info),
         "timings": _records(result.timings),
         "failures": _records(result.failures),
+        "statistics": result.statistics,
         "elapsed_seconds": elapsed_seconds,
     }
     _atomic_write(
         out / "forecasts.csv", result.forecasts.to_csv(index=False, date_format="%Y-%m-%d")
     )
     _atomic_write(out / "metrics.csv", result.metrics.to_csv(index=False))
+    tables = write_tables(result, out, _atomic_write)
     text = json.dumps(run, indent=2, default=str)
     _atomic_write(out / "run.json", text + "\n")
-    return RunFiles(out, result.forecasts, result.metrics, json.loads(text))
+    return RunFiles(out, result.forecasts, result.metrics, json.loads(text), **tables)
 
 
 @dataclass
 class RunFiles:
-    """The contents of a run folder."""
+    """The contents of a run folder.
+
+    The statistics tables are ``None`` when the folder has no such file (a run from before
+    them, or the economics turned off); see :mod:`~forecast.walkforward.resultfiles`.
+    """
 
     path: Path
     forecasts: pd.DataFrame
     metrics: pd.DataFrame
     run: dict
+    verdicts: pd.DataFrame | None = None
+    pooled_verdict: pd.DataFrame | None = None
+    economics: pd.DataFrame | None = None
+    economics_summary: pd.DataFrame | None = None
+    equity_curves: pd.DataFrame | None = None
 
 
 def read_run(path: str | os.PathLike) -> RunFiles:
@@ -155,11 +175,14 @@ def read_run(path: str | os.PathLike) -> RunFiles:
         ["origin", "target_date"],
         ["horizon", "forecast", "actual", "origin_price", *INTERVAL_COLUMNS],
     )
-    required = [c for c in METRIC_COLUMNS if c not in INTERVAL_METRIC_COLUMNS]
-    metrics = _read_csv(path / "metrics.csv", required, [], METRIC_COLUMNS[2:])
-    for col in INTERVAL_METRIC_COLUMNS:  # a run from before intervals existed has none
+    optional = [*INTERVAL_METRIC_COLUMNS, *VERDICT_METRIC_COLUMNS]
+    required = [c for c in METRIC_COLUMNS if c not in optional]
+    numbers = [c for c in METRIC_COLUMNS[2:] if c != "in_mcs"]
+    metrics = _read_csv(path / "metrics.csv", required, [], numbers)
+    for col in optional:  # a run from before intervals or verdicts existed has none
         if col not in metrics:
             metrics[col] = float("nan")
+    metrics["in_mcs"] = _nullable_bool(path / "metrics.csv", metrics["in_mcs"])
     run_file = path / "run.json"
     if not run_file.is_file():
         raise DataError(f"{run_file}: missing (every run folder has one)")
@@ -171,7 +194,23 @@ def read_run(path: str | os.PathLike) -> RunFiles:
         raise DataError(f"{run_file}: malformed: expected an object with a 'config' object")
     for key, fields in RUN_LISTS.items():
         _check_records(run_file, run, key, fields)
-    return RunFiles(path, forecasts, metrics, run)
+    return RunFiles(path, forecasts, metrics, run, **read_tables(path))
+
+
+def _nullable_bool(file: Path, values: pd.Series) -> pd.Series:
+    """``True``/``False``/empty (or all NaN, in an old run) as pandas' nullable boolean."""
+    text = values.astype(object).where(values.notna(), "").astype(str)
+    bad = ~text.isin(["True", "False", ""])
+    if bad.any():
+        line = int(bad.to_numpy().argmax()) + 2
+        raise DataError(
+            f"{file}: malformed: column 'in_mcs' needs True, False or nothing; got "
+            f"{text[bad].iloc[0]!r} on line {line}"
+        )
+    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    out[text == "True"] = True
+    out[text == "False"] = False
+    return out
 
 
 def _read_csv(file: Path, columns: list[str], dates: list[str], numbers: list[str]) -> pd.DataFrame:

@@ -82,11 +82,14 @@ def run_series(
     config: BacktestConfig,
     bar: object | None = None,
     scales: SeriesScales | None = None,
+    exog: pd.DataFrame | None = None,
 ) -> SeriesPart:
     """Backtest every model on one series (the unit of work a parallel run distributes).
 
     ``scales``: the series' volatility forecasts for the scaled intervals
     (:func:`~forecast.walkforward.scales.series_scales`); computed here when not given.
+    ``exog``: the series' past covariates, one row per price; the models that read them
+    (``uses_exog``) get the rows up to each fit and each origin, the others never see them.
     """
     prices = series.to_numpy(dtype=float)
     origins = walk_forward_origins(len(prices), config.test_size)
@@ -97,7 +100,8 @@ def run_series(
         scales = series_scales(name, series, config)
         failures += scales.failures
     for model_name, template in templates.items():
-        test = _walk(clone(template), model_name, name, series, origins, config, bar, "")
+        x = exog.to_numpy(float) if exog is not None and template.uses_exog else None
+        test = _walk(clone(template), model_name, name, series, origins, config, bar, "", x)
         walks = [test]
         rows = _concat(test.frames)
         if settings is not None:
@@ -108,10 +112,10 @@ def run_series(
             if bar is not None:  # the calibration walk's fits show too: they are as slow
                 bar.add_total(-(-len(cal_origins) // config.refit_every))
             cal = _walk(clone(template), model_name, name, series, cal_origins, config, bar,
-                        "calibration ")  # fmt: skip
+                        "calibration ", x)  # fmt: skip
             walks.append(cal)
-            cal_rows = _with_sigma(_concat(cal.frames), scales)
-            rows = _with_sigma(rows, scales)
+            cal_rows = with_sigma(_concat(cal.frames), scales)
+            rows = with_sigma(rows, scales)
             rows = finish_intervals(rows, cal_rows, settings) if len(rows) else rows
         frames.append(rows)
         failures += [f for w in walks for f in w.failures]
@@ -129,7 +133,7 @@ def run_series(
     return SeriesPart(fc.drop(columns=["_pos"], errors="ignore"), failures, timings, info)
 
 
-def _with_sigma(rows: pd.DataFrame, scales: SeriesScales) -> pd.DataFrame:
+def with_sigma(rows: pd.DataFrame, scales: SeriesScales) -> pd.DataFrame:
     """``rows`` with ``sigma_<scale>`` at each row's origin and horizon, for every scale."""
     rows = rows.copy()
     for scale in scales.sigma:
@@ -150,6 +154,7 @@ def _walk(
     config: BacktestConfig,
     bar: object | None,
     stage_prefix: str,
+    exog: np.ndarray | None = None,
 ) -> _Walk:
     """Fit and forecast one model over ``origins`` in folds of ``refit_every``."""
     prices = series.to_numpy(dtype=float)
@@ -167,13 +172,15 @@ def _walk(
         stage = "fit"
         try:
             t0 = time.perf_counter()
-            model.fit(series.iloc[train_lo : first + 1])
+            x = {} if exog is None else {"exog": exog[train_lo : first + 1]}
+            model.fit(series.iloc[train_lo : first + 1], **x)
             out.fit_seconds += time.perf_counter() - t0
             out.n_fits += 1
             stage = "predict"
             t0 = time.perf_counter()
             history = y[: fold[-1] + 1]
-            paths = model.forecast_log_paths(history, fold + 1, horizon)
+            x = {} if exog is None else {"exog": exog[: fold[-1] + 1]}
+            paths = model.forecast_log_paths(history, fold + 1, horizon, **x)
             _check_paths(paths, len(fold), horizon)
             bounds = None
             if settings is not None:

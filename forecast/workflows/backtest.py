@@ -26,17 +26,23 @@ from types import MappingProxyType
 
 import pandas as pd
 
+from forecast.data.covariates import DEFAULT_MARKET
 from forecast.data.loading import load_prices
 from forecast.data.series import embedded_dir, embedded_tickers, read_price_csv
+from forecast.data.universe import default_universe
 from forecast.errors import ConfigError
+from forecast.evaluation.comparisons import compare_pairs
+from forecast.evaluation.economics import EconomicSettings
 from forecast.execution.base import Executor
 from forecast.models.base import BaseForecaster
-from forecast.models.registry import check_model_name, get_model
+from forecast.models.registry import check_model_name, get_model, is_global
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.configfile import ModelSpec
+from forecast.walkforward.cross_section import RankingSettings
 from forecast.walkforward.engine import BacktestResult, backtest
 from forecast.walkforward.inputs import named_models, with_benchmark
 from forecast.walkforward.runfiles import RunFiles, default_run_dir, write_run_files
+from forecast.workflows.inputs import series_covariates
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,10 @@ class BacktestPlan:
     backtest
         Horizons, test size, refit cadence, train size, seed and intervals.
     alpha
-        Significance level of the report.
+        Significance level of the verdicts (the claims, StepM, the pooled answer) and of the
+        report.
+    economics
+        How the forecasts are traded and judged (costs, rules); ``None``: no economics.
     embedded_first
         A ticker that names an embedded series loads the embedded file (reproducible, no
         network) instead of the cache and Yahoo Finance.
@@ -64,6 +73,14 @@ class BacktestPlan:
         Where the plan came from (a config file), to prefix messages.
     command, arguments
         What ``run.json`` records as the command and its arguments.
+    covariates, market
+        Past covariate groups (``market``, ``volume``, ``range``, ``dow``) for the models
+        with ``+x``, and the market index of ``market``.
+    ranking
+        The cross-sectional setting's scoring (:func:`forecast.workflows.cross_section.
+        run_cross_section`); ``None`` for a plain backtest.
+    start, end
+        Keep only prices on or after ``start`` and on or before ``end`` (ISO dates).
     """
 
     models: tuple[ModelSpec, ...]
@@ -72,15 +89,25 @@ class BacktestPlan:
     date_column: str | None = None
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     alpha: float = 0.05
+    economics: EconomicSettings | None = field(default_factory=EconomicSettings)
     embedded_first: bool = False
     source: str = ""
     command: str = "backtest"
     arguments: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    covariates: tuple[str, ...] = ()
+    market: str = DEFAULT_MARKET
+    ranking: RankingSettings | None = None
+    start: str | None = None
+    end: str | None = None
 
     def n_tasks(self) -> int:
-        """The (series, model) tasks the engine will run, the benchmark included."""
-        n_series = len(self.series) or len(embedded_tickers())
-        return n_series * len(with_benchmark([m.name for m in self.models]))
+        """The tasks the engine will run, the benchmark included: one per (series, model),
+        one per global model."""
+        default = default_universe() if self.ranking is not None else embedded_tickers()
+        n_series = len(self.series) or len(default)
+        names = with_benchmark([m.name for m in self.models])
+        n_global = sum(is_global(n) for n in names)
+        return n_series * (len(names) - n_global) + n_global
 
 
 @dataclass(frozen=True)
@@ -114,8 +141,9 @@ def model_specs(
     alone. Unknown names raise ``ValueError`` listing the valid ones.
     """
     specs = []
-    for name in dict.fromkeys(check_model_name(n) for n in names):
-        params = get_model(name).get_params()
+    for name in dict.fromkeys(names):
+        params = get_model(check_model_name(name)).get_params()
+        params.pop("covariates", None)  # the name's +x says it
         chosen = {k: v for k, v in (overrides or {}).items() if k in params}
         specs.append(ModelSpec(name, MappingProxyType(chosen)))
     return tuple(specs)
@@ -150,6 +178,10 @@ def load_series(plan: BacktestPlan) -> list[pd.Series]:
             series.attrs["source"] = "embedded"
         else:
             series = load_prices(name, plan.column, date_column=plan.date_column)
+        if plan.start or plan.end:
+            attrs = dict(series.attrs)
+            series = series.loc[plan.start : plan.end]
+            series.attrs.update(attrs)
         need = plan.backtest.test_size + 2
         if plan.source and len(series) < need:  # else the engine's own check names the series
             label = f"series[{i}]" if plan.series else "the embedded series"
@@ -194,6 +226,10 @@ def run_backtest(
     t0 = time.perf_counter()
     models = build_models(plan)
     series = load_series(plan)
+    covariates = None
+    if plan.covariates:
+        sources = plan.series or tuple(embedded_tickers())
+        covariates = series_covariates(series, sources, plan.covariates, plan.market)
     for s in series if echo is not None else ():
         echo(
             f"{s.name}: {len(s)} prices {s.index[0]:%Y-%m-%d}..{s.index[-1]:%Y-%m-%d} "
@@ -201,17 +237,27 @@ def run_backtest(
         )
     t1 = time.perf_counter()
     bt = plan.backtest
+    # seed=None: build_models seeded the models (a model's own table may set another seed);
+    # the run's seed still seeds the verdicts' bootstrap
     result = backtest(
         series, models, bt.horizons, bt.test_size, bt.refit_every, bt.train_size,
         seed=None, progress=progress, executor=executor, intervals=bt.intervals,
+        alpha=plan.alpha, economics=plan.economics or False, bootstrap_seed=bt.seed or 0,
+        covariates=covariates,
     )  # fmt: skip
     result.config["seed"] = bt.seed  # build_models seeded the models that take one
+    if plan.covariates:
+        result.config["covariate_groups"] = list(plan.covariates)
+        result.config["market"] = plan.market if "market" in plan.covariates else None
     t2 = time.perf_counter()
     out = Path(out) if out is not None else default_run_dir()
     run = write_run_files(
         result, out, command=plan.command, arguments=dict(plan.arguments),
         elapsed_seconds=round(t2 - t0, 3),
     )  # fmt: skip
+    comparisons = compare_pairs(result.forecasts)
+    if len(comparisons):  # the run has pairs: does it help? (its own page)
+        comparisons.to_csv(out / "comparisons.csv", index=False)
     t3 = time.perf_counter()
     paths = None
     if report:
@@ -220,6 +266,10 @@ def run_backtest(
         from forecast.report import write_report  # matplotlib and jinja2 only when needed
 
         paths = write_report(run, alpha=plan.alpha)
+        if len(comparisons):
+            from forecast.report.cross_section_display import write_help_report
+
+            write_help_report(out, alpha=plan.alpha)
     stages = {"data": t1 - t0, "backtest": t2 - t1, "files": t3 - t2}
     stages["report"] = time.perf_counter() - t3
     return BacktestRun(result, run, paths, MappingProxyType(stages))

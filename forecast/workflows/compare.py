@@ -16,7 +16,12 @@ The config file (every key optional except the model tables; the defaults are sh
     train_size = 2500    # fit on the last N prices (omit: all of them)
     seed = 0             # seeds the models that have a seed parameter (unless their table does)
     jobs = 0             # worker processes; 0 = one per available core
-    alpha = 0.05         # significance level of the report
+    alpha = 0.05         # level of the verdicts (claims, StepM, pooled answer) and the report
+    economics = true     # trade on the forecasts: net Sharpe ratios, DSR, PBO (false: skip)
+    costs_bps = [0, 5, 10]  # cost levels, basis points per unit of turnover
+    covariates = []      # past covariates of the [models."NAME+x"] models: market, volume,
+                         # range, dow (forecast.data.covariates)
+    market = "GSPC"      # the market index of the market covariate
     intervals = "aci"    # prediction intervals: aci, conformal, model or none
     scale = "garch"      # volatility scale of the conformal scores: garch, ewma or none
     level = 0.8          # their nominal coverage
@@ -54,12 +59,15 @@ from typing import Any
 import pandas as pd
 
 from forecast.checks import check_int, check_number
+from forecast.data.covariates import DEFAULT_MARKET, parse_covariates
 from forecast.data.series import embedded_tickers
 from forecast.data.tickers import validate_ticker
 from forecast.errors import ConfigError
+from forecast.evaluation.economics import DEFAULT_COSTS_BPS, EconomicSettings
 from forecast.execution.base import Executor
 from forecast.execution.sizing import make_executor
 from forecast.models.base import BaseForecaster
+from forecast.models.registry import COVARIATE_SUFFIX
 from forecast.walkforward import configfile
 from forecast.walkforward.config import BacktestConfig
 from forecast.walkforward.configfile import (
@@ -75,6 +83,8 @@ from forecast.walkforward.volatility_files import SUBFOLDER
 from forecast.workflows import backtest as workflow
 from forecast.workflows import volatility as volatility_workflow
 
+#: the keys :func:`parse_economics` reads
+ECONOMIC_KEYS = ("economics", "costs_bps")
 #: the default config, relative to the working directory (else the shipped copy)
 DEFAULT_CONFIG = Path("pipelines") / "compare.toml"
 
@@ -90,7 +100,10 @@ _KEYS = {
     "alpha",
     "models",
     "volatility",
+    "covariates",
+    "market",
     *INTERVAL_KEYS,
+    *ECONOMIC_KEYS,
 }
 
 
@@ -112,9 +125,13 @@ class CompareConfig:
     jobs
         Worker processes (``0``: one per available core; ``1``: in this process).
     alpha
-        Significance level of the report's verdicts, in ``(0, 1)``.
+        Level of the verdicts and of the report, in ``(0, 1)``.
+    economics
+        How the forecasts are traded and judged; ``None``: no economics.
     source
         The file the config came from (for messages).
+    covariates, market
+        Past covariate groups for the models named ``NAME+x``, and the market index.
     """
 
     models: tuple[ModelSpec, ...]
@@ -123,14 +140,24 @@ class CompareConfig:
     backtest: BacktestConfig = field(default_factory=lambda: BacktestConfig(seed=0))
     jobs: int = 0
     alpha: float = 0.05
+    economics: EconomicSettings | None = field(default_factory=EconomicSettings)
     source: str = "<memory>"
     #: the ``[volatility]`` table: volatility models backtested too (``None``: none)
     volatility: volatility_workflow.VolatilitySettings | None = None
+    covariates: tuple[str, ...] = ()
+    market: str = DEFAULT_MARKET
 
     def __post_init__(self) -> None:
         where = self.source
         if not self.models:
             raise ConfigError(f"{where}: models must hold at least one [models.NAME] table")
+        readers = [m.name for m in self.models if m.name.endswith(COVARIATE_SUFFIX)]
+        if readers and not self.covariates:
+            raise ConfigError(f"{where}: models.{readers[0]} reads covariates; set covariates")
+        if self.covariates and not readers:
+            raise ConfigError(
+                f'{where}: covariates has no effect without a [models."NAME+x"] table'
+            )
         try:
             check_int(self.jobs, "jobs", 0)
             check_number(self.alpha, "alpha", 0, 1)
@@ -145,9 +172,12 @@ class CompareConfig:
             column=self.column,
             backtest=self.backtest,
             alpha=self.alpha,
+            economics=self.economics,
             embedded_first=True,
             source=self.source,
             command="compare",
+            covariates=self.covariates,
+            market=self.market,
         )
 
     def volatility_plan(self) -> volatility_workflow.VolatilityPlan | None:
@@ -216,8 +246,11 @@ class CompareConfig:
             backtest=backtest_config,
             jobs=raw.get("jobs", 0),
             alpha=alpha,
+            economics=parse_economics(raw, source),
             source=source,
             volatility=volatility,
+            covariates=_covariates(raw.get("covariates", []), source),
+            market=_market(raw.get("market", DEFAULT_MARKET), source),
         )
 
 
@@ -226,6 +259,35 @@ def check_number_in(value: object, key: str, source: str) -> None:
     try:
         check_number(value, key, 0, 1)
     except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def parse_economics(raw: dict[str, Any], source: str) -> EconomicSettings | None:
+    """``economics`` (true or false) and ``costs_bps`` (a list of basis points), checked;
+    ``None`` for ``economics = false``."""
+    on = raw.get("economics", True)
+    if not isinstance(on, bool):
+        raise ConfigError(f"{source}: economics must be true or false; got {on!r}")
+    if not on:
+        if "costs_bps" in raw:
+            raise ConfigError(
+                f"{source}: costs_bps has no effect with economics = false; remove one of them"
+            )
+        return None
+    costs = raw.get("costs_bps", list(DEFAULT_COSTS_BPS))
+    if not isinstance(costs, list) or not costs:
+        raise ConfigError(
+            f"{source}: costs_bps must be a non-empty list of numbers >= 0 (basis points per "
+            f"unit of turnover); got {costs!r}"
+        )
+    for i, cost in enumerate(costs):
+        try:
+            check_number(cost, f"costs_bps[{i}]", 0, include_low=True)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc} (basis points per unit of turnover)") from None
+    try:
+        return EconomicSettings(costs_bps=tuple(costs))
+    except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
 
@@ -260,6 +322,21 @@ def _series(value: object, source: str, base_dir: Path) -> tuple[str, ...]:
             raise ConfigError(f"{source}: {key}: {item!r} is listed twice")
         out.append(entry)
     return tuple(out)
+
+
+def _covariates(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{source}: covariates must be a list such as ["market"]; got {value!r}')
+    try:
+        return parse_covariates(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _market(value: object, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: market must be a ticker or a CSV path; got {value!r}")
+    return value
 
 
 def _is_path(item: str) -> bool:
@@ -341,6 +418,7 @@ def compare(
         "jobs": executor.workers,
         "executor": repr(executor),
         "alpha": config.alpha,
+        "economics": list(config.economics.costs_bps) if config.economics else False,
     }
     if vplan is not None:
         arguments["volatility_models"] = {m.name: dict(m.params) for m in vplan.models}
