@@ -33,7 +33,6 @@ from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
 from forecast.evaluation.economics import EconomicSettings
 from forecast.evaluation.metrics import compute_metrics
 from forecast.execution.base import Executor
-from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
@@ -41,6 +40,7 @@ from forecast.walkforward.global_walk import failed_global, run_global
 from forecast.walkforward.inputs import named_covariates, named_models, named_series
 from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
 from forecast.walkforward.scoring import score_run
+from forecast.walkforward.tasks import count_task, fold_progress, task_reporter
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
@@ -271,7 +271,6 @@ def _run_tasks(
     tasks = [(name, model) for name in named for model in local]
     tasks += [(None, m) for m, t in templates.items() if t.global_model]
     folds = -(-config.test_size // config.refit_every)
-    bar = Progress(len(tasks) * folds, "fold", "backtest") if progress else None
     if executor.in_process:  # the bar follows the folds inside run_series
         order = tasks
     else:  # likely-slowest first, so that no worker is left with a long task at the end:
@@ -282,14 +281,12 @@ def _run_tasks(
             tasks,
             key=lambda t: (t[0] is not None, -rank[t[1]], -len(named.get(t[0], ()))),
         )
-    if bar is not None and executor.reports_progress:
-        executor.on_event = bar.event
     parts: dict[tuple[str | None, str], SeriesPart] = {}
     scaled = config.intervals is not None and bool(config.intervals.scales)
     scales: dict[str, SeriesScales | None] = {} if scaled else dict.fromkeys(named)
-    submit = partial(_submit_models, order=order, named=named, templates=templates,
-                     config=config, bar=bar, exog=exog, executor=executor)  # fmt: skip
-    try:
+    with fold_progress(executor, len(tasks) * folds, "backtest", progress) as bar:
+        submit = partial(_submit_models, order=order, named=named, templates=templates,
+                         config=config, bar=bar, exog=exog, executor=executor)  # fmt: skip
         with executor.start() as batch:
             # the volatility scales first, one task per series, longest first (every model of
             # the series reads them); the model tasks go in once all are known, in the order
@@ -306,14 +303,8 @@ def _run_tasks(
                         submit(batch, scales=scales)
                     continue
                 _collect(parts, done, named, folds, config)
-                if bar is not None and not executor.in_process:
-                    status = "failed" if done.error else "done"
-                    bar.task_done(done.key, folds, f"{done.key[0] or 'all series'} "
-                                  f"{done.key[1]} {status}")  # fmt: skip
-    finally:
-        if bar is not None:
-            executor.on_event = None
-            bar.close()
+                label = f"{done.key[0] or 'all series'} {done.key[1]}"
+                count_task(bar, executor, done, folds, label)
     first = next(iter(templates))
     return [_with_scales(parts[(name, model)], scales[name], model == first)
             for name in named for model in templates]  # fmt: skip
@@ -324,7 +315,7 @@ def _submit_models(batch, *, order, named, templates, config, bar, exog, executo
     series; the prices (and covariates) go with each task: workers read no files."""
     for name, model in order:
         template = templates[model]
-        reporter = bar if executor.in_process or bar is None else WorkerReporter((name, model))
+        reporter = task_reporter(bar, executor, (name, model))
         if name is None:
             batch.submit((None, model), run_global, named, model, template, config, exog,
                          reporter, scales)  # fmt: skip
