@@ -40,11 +40,16 @@ from forecast.walkforward.global_walk import failed_global, run_global
 from forecast.walkforward.inputs import named_covariates, named_models, named_series
 from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
 from forecast.walkforward.scoring import score_run
-from forecast.walkforward.tasks import count_task, fold_progress, task_reporter
+from forecast.walkforward.tasks import (
+    count_task,
+    failed_task,
+    fold_progress,
+    stack_parts,
+    task_reporter,
+)
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
-    empty_table,
     run_series,
     series_info,
     walk_forward_origins,
@@ -58,8 +63,6 @@ __all__ = [
     "backtest",
     "walk_forward_origins",
 ]
-FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
-TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 
 
 @dataclass
@@ -358,24 +361,13 @@ def _with_scales(part: SeriesPart, scales: SeriesScales | None, first: bool) -> 
 
 def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
     """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
-    name, model = done.key
-    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
-    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
-    return SeriesPart(
-        empty_table(FORECAST_COLUMNS),
-        [failure | {"error": done.error}],
-        [timing | {"n_fits": 0, "n_failed": folds}],
-        series_info(name, named[name], config),
-    )
+    name = done.key[0]
+    return failed_task(done, folds, FORECAST_COLUMNS, series_info(name, named[name], config))
 
 
 def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> BacktestResult:
     """Assemble per-series (or per series and model) parts into one result and the metrics."""
-    frames = [p.forecasts for p in parts if len(p.forecasts)]
-    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(FORECAST_COLUMNS)
-    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
-    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
-    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
+    forecasts, info, timings, failures = stack_parts(parts, FORECAST_COLUMNS)
     expected = pd.DataFrame(
         [(t["series"], t["model"], h) for t in timings.to_dict("records") for h in config.horizons],
         columns=["series", "model", "horizon"],

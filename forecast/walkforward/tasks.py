@@ -1,6 +1,8 @@
-"""The progress of a backtest's tasks, shared by the price and the volatility engines.
+"""The tasks of a backtest, shared by the price and the volatility engines.
 
-Both engines run one task per (series, model) on an executor and show their folds on one
+Both engines run one task per (series, model) on an executor, assemble the tasks' parts
+(:func:`stack_parts`; a task that failed as a whole becomes :func:`failed_task`), and show
+their folds on one
 :class:`~forecast.execution.progress.Progress` bar: the work in this process reports to the bar
 itself, the work in worker processes through a
 :class:`~forecast.execution.progress.WorkerReporter` whose events the executor hands to the bar
@@ -9,11 +11,17 @@ itself, the work in worker processes through a
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
+
+import pandas as pd
 
 from forecast.execution.base import Executor
 from forecast.execution.progress import Progress, WorkerReporter
+from forecast.walkforward.walk import SeriesPart, empty_table
+
+FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
+TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 
 
 @contextmanager
@@ -47,3 +55,30 @@ def count_task(
     if bar is not None and not executor.in_process:
         status = "failed" if done.error else "done"
         bar.task_done(done.key, folds, f"{label} {status}")
+
+
+def failed_task(done: object, folds: int, columns: list[str], info: dict) -> SeriesPart:
+    """The part of a task that failed as a whole (e.g. its worker died): every fold of it
+    failed; no forecasts (an empty table of ``columns``), the series' ``info``."""
+    name, model = done.key
+    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
+    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
+    return SeriesPart(
+        empty_table(columns),
+        [failure | {"error": done.error}],
+        [timing | {"n_fits": 0, "n_failed": folds}],
+        info,
+    )
+
+
+def stack_parts(
+    parts: Sequence[SeriesPart], columns: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The parts' forecasts (an empty table of ``columns`` without any), series facts (one
+    row per series), timings and failures, each as one table."""
+    frames = [p.forecasts for p in parts if len(p.forecasts)]
+    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(columns)
+    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
+    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
+    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
+    return forecasts, info, timings, failures

@@ -34,14 +34,20 @@ from forecast.models.registry import get_volatility_model
 from forecast.models.volatility.base import BaseVolatilityModel
 from forecast.models.volatility.realized import choose_proxy, log_ohlc
 from forecast.walkforward.inputs import unique_models
-from forecast.walkforward.tasks import count_task, fold_progress, task_reporter
+from forecast.walkforward.tasks import (
+    count_task,
+    failed_task,
+    fold_progress,
+    stack_parts,
+    task_reporter,
+)
 from forecast.walkforward.volatility_walk import (
     VOLATILITY_COLUMNS,
     VolatilityConfig,
     run_volatility_series,
     series_facts,
 )
-from forecast.walkforward.walk import SeriesPart, empty_table
+from forecast.walkforward.walk import SeriesPart
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -56,8 +62,6 @@ BENCHMARK = "naive"
 #: the econometric models (the default; the nets take minutes per series)
 DEFAULT_MODELS = ("naive", "ewma", "garch", "gjr", "har", "msrv")
 METRIC_COLUMNS = [*SCORE_COLUMNS, "mcs_pvalue", "in_mcs", *VAR_METRIC_COLUMNS]
-FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
-TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 #: models whose fits take longest, scheduled first on workers (the rest keep config order)
 _SLOW_FIRST = ("lstm", "gru", "msrv", "garch", "gjr")
 
@@ -244,26 +248,15 @@ def _run_tasks(named, templates, config: VolatilityConfig, executor: Executor, p
 
 def _failed(named, done, folds: int, config: VolatilityConfig) -> SeriesPart:
     """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
-    name, model = done.key
-    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
-    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
-    return SeriesPart(
-        empty_table(VOLATILITY_COLUMNS),
-        [failure | {"error": done.error}],
-        [timing | {"n_fits": 0, "n_failed": folds}],
-        series_facts(name, named[name], config),
-    )
+    name = done.key[0]
+    return failed_task(done, folds, VOLATILITY_COLUMNS, series_facts(name, named[name], config))
 
 
 def combine_volatility(parts: Sequence[SeriesPart], config: VolatilityConfig) -> VolatilityResult:
     """Assemble per (series, model) parts into one result and score it."""
-    frames = [p.forecasts for p in parts if len(p.forecasts)]
-    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(VOLATILITY_COLUMNS)
+    forecasts, info, timings, failures = stack_parts(parts, VOLATILITY_COLUMNS)
     for col in ("origin", "target_date"):
         forecasts[col] = pd.to_datetime(forecasts[col])
-    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
-    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
-    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
     var_tests = var_backtests(forecasts)
     judged = volatility_verdicts(
         forecasts,
