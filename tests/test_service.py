@@ -103,7 +103,8 @@ def test_latest_forecasts_match_the_store(store, client):
     ]  # fmt: skip
     assert got == stored and len(got) == 3 * 3  # models x horizons, all from one session
     version = body["forecasts"][0]["version"]
-    assert version["trained_through"] == DAYS[0] and version["params"] == {"max_lags": 2}
+    assert version["trained_through"] == DAYS[0]
+    assert version["params"] == {"max_lags": 2, "covariates": False}  # the job reads none
     assert version["status"] == "active" and version["data_hash"].startswith("sha256:")
     assert all(f["actual"] is None for f in body["forecasts"])  # targets after the data
 

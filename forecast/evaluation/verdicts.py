@@ -60,10 +60,14 @@ __all__ = [
     "MODEL_COLUMNS",
     "POOLED_COLUMNS",
     "VERDICT_COLUMNS",
+    "VerdictSettings",
     "Verdicts",
+    "check_settings",
     "claims_at",
     "evaluate_forecasts",
     "holm",
+    "joint_sample",
+    "joint_verdict",
     "log_errors",
     "pooled_verdict",
 ]
@@ -168,8 +172,8 @@ def evaluate_forecasts(
     -------
     Verdicts
     """
-    _check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins)
-    settings = _Settings(alpha, mcs_size, reps, seed, max_missing, min_origins)
+    check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins)
+    settings = VerdictSettings(alpha, mcs_size, reps, seed, max_missing, min_origins)
     model_rows: list[dict] = []
     verdict_rows: list[dict] = []
     errors = log_errors(forecasts)
@@ -198,7 +202,9 @@ def evaluate_forecasts(
 
 
 @dataclass(frozen=True)
-class _Settings:
+class VerdictSettings:
+    """The settings of the verdicts (see :func:`evaluate_forecasts`)."""
+
     alpha: float
     mcs_size: float
     reps: int
@@ -208,18 +214,32 @@ class _Settings:
 
 
 def _series_horizon(
-    wide: pd.DataFrame, series: str, horizon: int, settings: _Settings
+    wide: pd.DataFrame, series: str, horizon: int, settings: VerdictSettings
 ) -> tuple[list[dict], dict]:
     """Model rows and the verdict row of one (series, horizon) from its origin x model errors."""
     rows = _nested_rows(wide, series, horizon)
     verdict = {"series": series, "horizon": horizon, "reps": int(settings.reps)}
     verdict.update(_claim(rows, settings.alpha))
-    joint, left_out = _joint_sample(wide, settings.max_missing)
-    verdict.update(n_origins=len(joint), left_out=",".join(left_out))
-    if BENCHMARK not in wide.columns or len(joint) < settings.min_origins:
-        return rows, verdict
+    verdict.update(joint_verdict(wide**2, series, horizon, settings, rows))
+    return rows, verdict
+
+
+def joint_verdict(
+    losses: pd.DataFrame, series: str, horizon: int, settings: VerdictSettings, rows: list[dict]
+) -> dict:
+    """The MCS, SPA and StepM of one (series, horizon) on its origin x model ``losses``.
+
+    Sets ``mcs_pvalue`` and ``in_mcs`` of the tested models' ``rows`` and returns the
+    verdict's ``n_origins`` and ``left_out`` and, when the tests run (the benchmark is there
+    and the common sample has ``min_origins``), ``block_size``, ``spa_pvalue``,
+    ``stepm_models`` and ``mcs_members``.
+    """
+    joint, left_out = joint_sample(losses, settings.max_missing)
+    verdict = {"n_origins": len(joint), "left_out": ",".join(left_out)}
+    if BENCHMARK not in losses.columns or len(joint) < settings.min_origins:
+        return verdict
     tests = joint_tests(
-        joint**2,
+        joint,
         horizon,
         alpha=settings.alpha,
         mcs_size=settings.mcs_size,
@@ -237,7 +257,7 @@ def _series_horizon(
         stepm_models=",".join(tests.stepm_models),
         mcs_members=",".join(members),
     )
-    return rows, verdict
+    return verdict
 
 
 def pooled_verdict(
@@ -316,7 +336,7 @@ def claims_at(
     tuple of pandas.DataFrame
         ``verdicts`` with its claim columns restated, and ``pooled``.
     """
-    _check_settings(alpha, 0.1, 1, 0, 0.0, 3)
+    check_settings(alpha, 0.1, 1, 0, 0.0, 3)
     out = verdicts.copy()
     claims = []
     for series, horizon in zip(out["series"], out["horizon"], strict=True):
@@ -334,7 +354,8 @@ def claims_at(
     return out, pooled_verdict(models, out, alpha)
 
 
-def _check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins) -> None:
+def check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins) -> None:
+    """A ``ValueError`` naming the first setting of the verdicts out of its range."""
     for name, value in (("alpha", alpha), ("mcs_size", mcs_size)):
         if not (isinstance(value, numbers.Real) and 0 < value < 1):
             raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
@@ -403,7 +424,7 @@ def _claim(rows: list[dict], alpha: float) -> dict:
     }
 
 
-def _joint_sample(wide: pd.DataFrame, max_missing: float) -> tuple[pd.DataFrame, list[str]]:
+def joint_sample(wide: pd.DataFrame, max_missing: float) -> tuple[pd.DataFrame, list[str]]:
     """The origins common to the random walk and every model that lacks few of them."""
     if BENCHMARK not in wide.columns:
         return wide.iloc[:0], [m for m in wide.columns]

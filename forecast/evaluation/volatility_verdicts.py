@@ -24,14 +24,13 @@ tests are not run (NaN).
 
 from __future__ import annotations
 
-import numbers
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.bootstrap import BENCHMARK, joint_tests
+from forecast.evaluation.bootstrap import BENCHMARK
+from forecast.evaluation.verdicts import VerdictSettings, check_settings, joint_verdict
 from forecast.evaluation.volatility import VAR_COLUMNS, qlike
 
 __all__ = [
@@ -118,7 +117,8 @@ def volatility_verdicts(
     max_missing, min_origins
         The common sample's rules (see the module docstring).
     """
-    _check(alpha, mcs_size, reps, seed, max_missing, min_origins)
+    check_settings(alpha, mcs_size, reps, seed, max_missing, min_origins)
+    settings = VerdictSettings(alpha, mcs_size, reps, seed, max_missing, min_origins)
     model_rows, verdict_rows = [], []
     losses = qlike_losses(table)
     for (series, horizon), g in losses.groupby(["series", "horizon"], sort=False):
@@ -126,36 +126,12 @@ def volatility_verdicts(
         wide = wide[list(dict.fromkeys(g["model"]))]
         verdict = {"series": series, "horizon": int(horizon), "reps": int(reps)}
         verdict["n_models"] = sum(m != BENCHMARK for m in wide.columns)
-        rows = {
-            m: {
-                "series": series,
-                "model": m,
-                "horizon": int(horizon),
-                "mcs_pvalue": np.nan,
-                "in_mcs": None,
-            }
+        rows = [
+            dict(series=series, model=m, horizon=int(horizon), mcs_pvalue=np.nan, in_mcs=None)
             for m in wide.columns
-        }
-        joint, left_out = _common(wide, max_missing)
-        verdict.update(n_origins=len(joint), left_out=",".join(left_out))
-        if BENCHMARK in joint.columns and len(joint) >= min_origins:
-            tests = joint_tests(
-                joint,
-                int(horizon),
-                alpha=alpha,
-                mcs_size=mcs_size,
-                reps=reps,
-                seed=[seed, zlib.crc32(str(series).encode()), int(horizon)],
-            )
-            for m, p in tests.mcs_pvalues.items():
-                rows[m].update(mcs_pvalue=float(p), in_mcs=bool(p > mcs_size))
-            verdict.update(
-                block_size=tests.block_size,
-                spa_pvalue=tests.spa_pvalue,
-                stepm_models=",".join(tests.stepm_models),
-                mcs_members=",".join(m for m, p in tests.mcs_pvalues.items() if p > mcs_size),
-            )
-        model_rows += rows.values()
+        ]
+        verdict.update(joint_verdict(wide, series, int(horizon), settings, rows))
+        model_rows += rows
         verdict_rows.append(verdict)
     models = pd.DataFrame(model_rows, columns=MCS_COLUMNS)
     models["in_mcs"] = models["in_mcs"].astype("boolean")
@@ -179,28 +155,3 @@ def var_wide(tests: pd.DataFrame) -> pd.DataFrame:
             )
             out = out.merge(part, on=keys, how="left")
     return out[[*keys, *VAR_METRIC_COLUMNS]]
-
-
-def _common(wide: pd.DataFrame, max_missing: float) -> tuple[pd.DataFrame, list[str]]:
-    """The origins the naive model and every model that lacks few of them share."""
-    if BENCHMARK not in wide.columns:
-        return wide.iloc[:0], [m for m in wide.columns]
-    bench = wide[BENCHMARK].notna()
-    kept, left_out = [BENCHMARK], []
-    for model in wide.columns:
-        if model == BENCHMARK:
-            continue
-        share = (wide[model].notna() & bench).sum() / max(int(bench.sum()), 1)
-        (kept if share >= 1 - max_missing else left_out).append(model)
-    return wide[kept].dropna(), left_out
-
-
-def _check(alpha, mcs_size, reps, seed, max_missing, min_origins) -> None:
-    for name, value in (("alpha", alpha), ("mcs_size", mcs_size)):
-        if not (isinstance(value, numbers.Real) and 0 < value < 1):
-            raise ValueError(f"{name} must be a number in (0, 1); got {value!r}")
-    for name, value, low in (("reps", reps, 1), ("seed", seed, 0), ("min_origins", min_origins, 3)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    if not (isinstance(max_missing, numbers.Real) and 0 <= max_missing < 1):
-        raise ValueError(f"max_missing must be a number in [0, 1); got {max_missing!r}")

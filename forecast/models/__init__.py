@@ -3,10 +3,12 @@
 Owns the protocol (:mod:`~forecast.models.base`; global models fitted on many series:
 :mod:`~forecast.models.panel`), the registry of names (:mod:`~forecast.models.registry`;
 ``NAME+x`` reads past covariates), every model (baselines, Markov models, the nets, the global
-nets and pooled ridge, the cross-sectional signals) and the model file format
-(:mod:`~forecast.models.saving`, :mod:`~forecast.models.loading`). Models see plain data: they
-import nothing of the data, engine, store, service or report rooms, and only the neural modules
-import torch. May import: ``forecast.errors``, ``forecast.checks``, ``forecast.version``.
+nets and pooled ridge, the cross-sectional signals; what every net ensemble shares, its
+training loop, seeds and weights file, is :mod:`~forecast.models.ensemble`) and the model file
+format (:mod:`~forecast.models.saving`, :mod:`~forecast.models.loading`). Models see plain
+data: they import nothing of the data, engine, store, service or report rooms, and only the
+neural modules import torch. May import: ``forecast.errors``, ``forecast.checks``,
+``forecast.version``.
 
 >>> from forecast.models import get_model
 >>> get_model("ar", max_lags=5)

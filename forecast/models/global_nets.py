@@ -31,7 +31,9 @@ import numpy as np
 
 from forecast.checks import check_int
 from forecast.errors import ModelFitError
-from forecast.models.neural import VALIDATION_FRACTION, RecurrentForecaster
+from forecast.models.ensemble import VALIDATION_FRACTION
+from forecast.models.lecture import LectureRNNForecaster
+from forecast.models.neural import RecurrentForecaster
 from forecast.models.panel import GlobalForecaster, build_panel, standardise
 
 if TYPE_CHECKING:
@@ -152,25 +154,14 @@ class GlobalLectureRNNForecaster(GlobalRecurrentForecaster):
         covariates: bool = False,
         embedding_dim: int = 0,
     ):
-        self.window = window
-        self.hidden_size = hidden_size
-        self.hidden_activation = hidden_activation
-        self.max_horizon = max_horizon
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.patience = patience
-        self.grad_clip = grad_clip
-        self.n_models = n_models
-        self.warm_start = warm_start
-        self.seed = seed
+        LectureRNNForecaster.__init__(
+            self, window, hidden_size, hidden_activation, max_horizon, epochs, batch_size, lr,
+            patience, grad_clip, n_models, warm_start, seed,
+        )  # fmt: skip
         self.covariates = covariates
         self.embedding_dim = embedding_dim
 
-    def _new_net(self):
-        from forecast.models.networks import LectureNet
-
-        return LectureNet(self._net_config())
+    _new_net = LectureRNNForecaster._new_net
 
     def _net_config(self):
         from forecast.models.networks import LectureConfig
@@ -182,13 +173,7 @@ class GlobalLectureRNNForecaster(GlobalRecurrentForecaster):
         )  # fmt: skip
 
     def _check_params(self) -> None:
-        from forecast.models.lecture import HIDDEN_ACTIVATIONS
-
-        if self.hidden_activation not in HIDDEN_ACTIVATIONS:
-            raise ValueError(
-                f"hidden_activation must be None or 'tanh'; got {self.hidden_activation!r}"
-            )
-        self._check_training_params()
+        LectureRNNForecaster._check_params(self)
         check_int(self.embedding_dim, "embedding_dim", 0, type_error=True)
 
 

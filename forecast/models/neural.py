@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike
 from forecast.checks import check_int, check_number
 from forecast.errors import DataError, ModelFitError
 from forecast.models.base import BaseForecaster, returns_of
+from forecast.models.ensemble import NetEnsemble
 
 if TYPE_CHECKING:
     import torch
@@ -46,11 +47,7 @@ if TYPE_CHECKING:
     from forecast.models.networks import NetConfig
 
 
-#: share of the training windows, the most recent ones, held out for early stopping
-VALIDATION_FRACTION = 0.1
-
-
-class RecurrentForecaster(BaseForecaster):
+class RecurrentForecaster(NetEnsemble, BaseForecaster):
     """A recurrent network on windows of past log-returns (the shared implementation).
 
     Use a registered subclass: :class:`RNNForecaster`, :class:`LSTMForecaster`,
@@ -95,15 +92,6 @@ class RecurrentForecaster(BaseForecaster):
     name = "recurrent"
     #: the recurrent layer: a ``torch.nn`` class name, or ``"elman"``
     cell: ClassVar[str] = "LSTM"
-    stochastic = True
-    _weights_attributes = ("nets_",)
-    #: the parameters that fix the shapes of the saved weights (named when they do not fit)
-    _shape_params: ClassVar[tuple[str, ...]] = (
-        "hidden_size",
-        "num_layers",
-        "max_horizon",
-        "n_models",
-    )
 
     def __init__(
         self,
@@ -136,10 +124,6 @@ class RecurrentForecaster(BaseForecaster):
         self.warm_start = warm_start
         self.seed = seed
         self.covariates = covariates
-
-    @classmethod
-    def warm_up(cls) -> None:
-        import forecast.models.networks  # noqa: F401  (torch)
 
     # ---- the protocol -------------------------------------------------------------------
     def fit(self, series: pd.Series, exog: ArrayLike | None = None) -> RecurrentForecaster:
@@ -182,36 +166,8 @@ class RecurrentForecaster(BaseForecaster):
     def _train(self, windows: object, split: Callable | None, n_val: int | None = None) -> None:
         """Train the ensemble on ``windows``, the last ``n_val`` validating (default: the
         last 10%, none without early stopping); sets ``nets_``."""
-        import torch
-
-        from forecast.models.networks import TrainConfig, torch_settings, train_net
-
-        if self.patience is None:
-            n_val = 0
-        elif n_val is None:
-            n_val = max(1, round(VALIDATION_FRACTION * len(windows)))
-        train = TrainConfig(
-            self.epochs,
-            self.batch_size,
-            float(self.lr),
-            self.patience,
-            None if self.grad_clip is None else float(self.grad_clip),
-        )
-        previous, loss = self._warm_nets(), self._loss()
-        nets, epochs, losses = [], [], []
-        with torch_settings():
-            for k in range(self.n_models):
-                # a private RNG stream per net: the caller's global torch RNG is left alone
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed + k)  # initial weights and dropout masks
-                    net = previous[k] if previous else self._new_net()
-                    order = torch.Generator().manual_seed(self.seed + k)
-                    n_epochs, val_loss = train_net(
-                        net, windows, n_val, train, order, bool(previous), loss, split
-                    )
-                nets.append(net)
-                epochs.append(n_epochs)
-                losses.append(val_loss)
+        previous = self._warm_nets()
+        nets, epochs, losses = self._train_nets(windows, split, n_val, previous, self._loss())
         self.nets_ = nets
         self.n_epochs_, self.val_loss_ = epochs, losses
         self.warm_started_ = bool(previous)
@@ -275,28 +231,7 @@ class RecurrentForecaster(BaseForecaster):
         args = () if series is None else (torch.full((len(x),), series, dtype=torch.int64),)
         return roll_forecast(self.nets_, x, horizon, self.window, *args).numpy()
 
-    # ---- saving and loading -------------------------------------------------------------
-    def _weights_bytes(self) -> bytes:
-        from forecast.models.networks import nets_state_bytes
-
-        return nets_state_bytes(self.nets_)
-
-    def _restore_weights(self, data: bytes, source: str) -> None:
-        from forecast.models.networks import load_nets_state
-
-        self._check_params()
-        shape = ", ".join(f"{k}={getattr(self, k)}" for k in self._shape_params)
-        self.nets_ = load_nets_state(
-            data, source, self._new_net, self.n_models, f"{self.name} with {shape}"
-        )
-
     # ---- hooks for the variants (the lecture's cell, its direction head) ---------------
-    def _new_net(self) -> nn.Module:
-        """A new network with freshly drawn weights (from torch's global RNG)."""
-        from forecast.models.networks import RecurrentNet
-
-        return RecurrentNet(self._net_config())
-
     def _training_windows(self, y: np.ndarray, z: torch.Tensor) -> torch.Tensor:
         """``(n, window + max_horizon)``: inputs, then the targets the loss compares with.
 

@@ -7,11 +7,14 @@ walk of a global model over every series (:mod:`~forecast.walkforward.global_wal
 cross-sectional backtest and its files (:mod:`~forecast.walkforward.cross_section`), the volatility
 scales of the conformal intervals (:mod:`~forecast.walkforward.scales`: EWMA and GARCH forecasts
 made at each origin, once per series), the engine that runs the walks on an executor and scores them
-(:mod:`~forecast.walkforward.engine`: ``backtest``), the run-level statistics it adds once per run
+(:mod:`~forecast.walkforward.engine`: ``backtest``; what its tasks and the volatility engine's
+share, progress, failed tasks and the assembly of their parts, in
+:mod:`~forecast.walkforward.tasks`), the run-level statistics it adds once per run
 (:mod:`~forecast.walkforward.scoring`: the verdicts and the economic value), the run folder's files
 (:mod:`~forecast.walkforward.runfiles`, the statistics tables' files in
 :mod:`~forecast.walkforward.resultfiles`) and the pipeline config files' shared pieces
-(:mod:`~forecast.walkforward.configfile`). The volatility backtest has the same parts:
+(:mod:`~forecast.walkforward.configfile`). The volatility backtest has the same parts, built
+on those (settings checks, model names, tasks and run-file helpers):
 :mod:`~forecast.walkforward.volatility` (``backtest_volatility``),
 :mod:`~forecast.walkforward.volatility_walk`, :mod:`~forecast.walkforward.volatility_files` and
 :mod:`~forecast.walkforward.volatility_config`.

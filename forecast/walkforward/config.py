@@ -22,19 +22,28 @@ class BacktestConfig:
     intervals: IntervalSettings | None = field(default_factory=IntervalSettings)
 
     def __post_init__(self) -> None:
-        if isinstance(self.horizons, numbers.Integral):
-            object.__setattr__(self, "horizons", (self.horizons,))
-        hs = tuple(check_horizon(h, "horizons") for h in self.horizons)
-        if not hs:
-            raise ValueError("horizons must hold at least one integer >= 1; got none")
-        object.__setattr__(self, "horizons", tuple(sorted(set(hs))))
-        check_int(self.test_size, "test_size", 1)
-        check_int(self.refit_every, "refit_every", 1)
-        if self.train_size is not None:
-            check_int(self.train_size, "train_size", 2)
-        if self.seed is not None:
-            check_int(self.seed, "seed", 0)
+        check_walk(self)
         if self.intervals is not None and not isinstance(self.intervals, IntervalSettings):
             raise TypeError(
                 f"intervals must be IntervalSettings or None; got {type(self.intervals).__name__}"
             )
+
+
+def check_walk(config: object) -> None:
+    """Check the walk's settings of a frozen ``config`` (a :class:`BacktestConfig` or a
+    :class:`~forecast.walkforward.volatility_walk.VolatilityConfig`): ``horizons`` (one
+    integer or many; stored sorted, without repeats), ``test_size``, ``refit_every``,
+    ``train_size`` and ``seed``."""
+    horizons = config.horizons
+    if isinstance(horizons, numbers.Integral):
+        horizons = (horizons,)
+    hs = tuple(check_horizon(h, "horizons") for h in horizons)
+    if not hs:
+        raise ValueError("horizons must hold at least one integer >= 1; got none")
+    object.__setattr__(config, "horizons", tuple(sorted(set(hs))))
+    check_int(config.test_size, "test_size", 1)
+    check_int(config.refit_every, "refit_every", 1)
+    if config.train_size is not None:
+        check_int(config.train_size, "train_size", 2)
+    if config.seed is not None:
+        check_int(config.seed, "seed", 0)

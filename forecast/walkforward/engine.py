@@ -33,7 +33,6 @@ from forecast.evaluation.conformal import DEFAULT_METHOD, IntervalSettings
 from forecast.evaluation.economics import EconomicSettings
 from forecast.evaluation.metrics import compute_metrics
 from forecast.execution.base import Executor
-from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.models.base import BaseForecaster
 from forecast.walkforward.config import BacktestConfig
@@ -41,10 +40,16 @@ from forecast.walkforward.global_walk import failed_global, run_global
 from forecast.walkforward.inputs import named_covariates, named_models, named_series
 from forecast.walkforward.scales import SeriesScales, scale_origins, series_scales
 from forecast.walkforward.scoring import score_run
+from forecast.walkforward.tasks import (
+    count_task,
+    failed_task,
+    fold_progress,
+    stack_parts,
+    task_reporter,
+)
 from forecast.walkforward.walk import (
     FORECAST_COLUMNS,
     SeriesPart,
-    empty_table,
     run_series,
     series_info,
     walk_forward_origins,
@@ -58,8 +63,6 @@ __all__ = [
     "backtest",
     "walk_forward_origins",
 ]
-FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
-TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 
 
 @dataclass
@@ -271,7 +274,6 @@ def _run_tasks(
     tasks = [(name, model) for name in named for model in local]
     tasks += [(None, m) for m, t in templates.items() if t.global_model]
     folds = -(-config.test_size // config.refit_every)
-    bar = Progress(len(tasks) * folds, "fold", "backtest") if progress else None
     if executor.in_process:  # the bar follows the folds inside run_series
         order = tasks
     else:  # likely-slowest first, so that no worker is left with a long task at the end:
@@ -282,14 +284,12 @@ def _run_tasks(
             tasks,
             key=lambda t: (t[0] is not None, -rank[t[1]], -len(named.get(t[0], ()))),
         )
-    if bar is not None and executor.reports_progress:
-        executor.on_event = bar.event
     parts: dict[tuple[str | None, str], SeriesPart] = {}
     scaled = config.intervals is not None and bool(config.intervals.scales)
     scales: dict[str, SeriesScales | None] = {} if scaled else dict.fromkeys(named)
-    submit = partial(_submit_models, order=order, named=named, templates=templates,
-                     config=config, bar=bar, exog=exog, executor=executor)  # fmt: skip
-    try:
+    with fold_progress(executor, len(tasks) * folds, "backtest", progress) as bar:
+        submit = partial(_submit_models, order=order, named=named, templates=templates,
+                         config=config, bar=bar, exog=exog, executor=executor)  # fmt: skip
         with executor.start() as batch:
             # the volatility scales first, one task per series, longest first (every model of
             # the series reads them); the model tasks go in once all are known, in the order
@@ -306,14 +306,8 @@ def _run_tasks(
                         submit(batch, scales=scales)
                     continue
                 _collect(parts, done, named, folds, config)
-                if bar is not None and not executor.in_process:
-                    status = "failed" if done.error else "done"
-                    bar.task_done(done.key, folds, f"{done.key[0] or 'all series'} "
-                                  f"{done.key[1]} {status}")  # fmt: skip
-    finally:
-        if bar is not None:
-            executor.on_event = None
-            bar.close()
+                label = f"{done.key[0] or 'all series'} {done.key[1]}"
+                count_task(bar, executor, done, folds, label)
     first = next(iter(templates))
     return [_with_scales(parts[(name, model)], scales[name], model == first)
             for name in named for model in templates]  # fmt: skip
@@ -324,7 +318,7 @@ def _submit_models(batch, *, order, named, templates, config, bar, exog, executo
     series; the prices (and covariates) go with each task: workers read no files."""
     for name, model in order:
         template = templates[model]
-        reporter = bar if executor.in_process or bar is None else WorkerReporter((name, model))
+        reporter = task_reporter(bar, executor, (name, model))
         if name is None:
             batch.submit((None, model), run_global, named, model, template, config, exog,
                          reporter, scales)  # fmt: skip
@@ -367,24 +361,13 @@ def _with_scales(part: SeriesPart, scales: SeriesScales | None, first: bool) -> 
 
 def _failed(named, done, folds: int, config: BacktestConfig) -> SeriesPart:
     """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
-    name, model = done.key
-    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
-    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
-    return SeriesPart(
-        empty_table(FORECAST_COLUMNS),
-        [failure | {"error": done.error}],
-        [timing | {"n_fits": 0, "n_failed": folds}],
-        series_info(name, named[name], config),
-    )
+    name = done.key[0]
+    return failed_task(done, folds, FORECAST_COLUMNS, series_info(name, named[name], config))
 
 
 def combine_parts(parts: Sequence[SeriesPart], config: BacktestConfig) -> BacktestResult:
     """Assemble per-series (or per series and model) parts into one result and the metrics."""
-    frames = [p.forecasts for p in parts if len(p.forecasts)]
-    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(FORECAST_COLUMNS)
-    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
-    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
-    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
+    forecasts, info, timings, failures = stack_parts(parts, FORECAST_COLUMNS)
     expected = pd.DataFrame(
         [(t["series"], t["model"], h) for t in timings.to_dict("records") for h in config.horizons],
         columns=["series", "model", "horizon"],

@@ -7,7 +7,7 @@ them and name every series and model once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import pandas as pd
 from sklearn.base import clone
@@ -46,19 +46,35 @@ def named_models(models: object, seed: int | None) -> dict[str, BaseForecaster]:
         pairs = list(models.items())
     else:
         pairs = [(m, get_model(m)) if isinstance(m, str) else (_display_name(m), m) for m in models]
-    named: dict[str, BaseForecaster] = {}
+    return unique_models(pairs, BaseForecaster, seed, get_model, "names or forecasters", "model")
+
+
+def unique_models(
+    pairs: Iterable[tuple[str, object]],
+    base: type,
+    seed: int | None,
+    get: Callable[[str], object],
+    kinds: str,
+    noun: str,
+) -> dict:
+    """Models by unique name from ``(name, model)`` pairs, each an instance of ``base``:
+    ``seed`` set where they have one, the benchmark (``get("naive")``) first.
+
+    ``kinds`` and ``noun`` word the errors ("models must be {kinds}", "at least one {noun}").
+    """
+    named: dict = {}
     for key, model in pairs:
-        if not isinstance(model, BaseForecaster):
-            raise TypeError(f"models must be names or forecasters; got {type(model).__name__}")
+        if not isinstance(model, base):
+            raise TypeError(f"models must be {kinds}; got {type(model).__name__}")
         if key in named:
             raise ValueError(f"model names must be unique; {key!r} appears twice")
         if seed is not None and "seed" in model.get_params():
             model = clone(model).set_params(seed=seed)
         named[key] = model
     if not named:
-        raise ValueError("models must name at least one model; got none")
+        raise ValueError(f"models must name at least one {noun}; got none")
     if BENCHMARK not in named:
-        named = {BENCHMARK: get_model(BENCHMARK), **named}
+        named = {BENCHMARK: get(BENCHMARK), **named}
     return named
 
 

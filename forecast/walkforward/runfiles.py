@@ -117,11 +117,7 @@ def write_run_files(
     written, decoded again, so that a report built from the returned value equals one built
     later from the folder, without reading the folder.
     """
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the output folder {out}: {exc.strerror}") from exc
+    out = make_run_dir(out)
     run = {
         "format": RUN_FORMAT,
         "command": command,
@@ -184,6 +180,24 @@ def read_run(path: str | os.PathLike) -> RunFiles:
             metrics[col] = float("nan")
     metrics["in_mcs"] = _nullable_bool(path / "metrics.csv", metrics["in_mcs"])
     run_file = path / "run.json"
+    run = read_run_json(run_file)
+    check_run_lists(run_file, run)
+    return RunFiles(path, forecasts, metrics, run, **read_tables(path))
+
+
+def make_run_dir(out: str | os.PathLike) -> Path:
+    """The run folder ``out``, created if needed; a ``DataError`` when it cannot be."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the output folder {out}: {exc.strerror}") from exc
+    return out
+
+
+def read_run_json(run_file: Path) -> dict:
+    """A run folder's ``run.json``: a JSON object with a ``config`` object, else a
+    ``DataError`` naming the file."""
     if not run_file.is_file():
         raise DataError(f"{run_file}: missing (every run folder has one)")
     try:
@@ -192,9 +206,13 @@ def read_run(path: str | os.PathLike) -> RunFiles:
         raise DataError(f"{run_file}: not valid JSON: {exc}") from exc
     if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
         raise DataError(f"{run_file}: malformed: expected an object with a 'config' object")
+    return run
+
+
+def check_run_lists(run_file: Path, run: dict) -> None:
+    """Each list of :data:`RUN_LISTS` in ``run`` must be records that hold its keys."""
     for key, fields in RUN_LISTS.items():
         _check_records(run_file, run, key, fields)
-    return RunFiles(path, forecasts, metrics, run, **read_tables(path))
 
 
 def _nullable_bool(file: Path, values: pd.Series) -> pd.Series:

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
-from sklearn.base import clone
 
 from forecast.evaluation.volatility import SCORE_COLUMNS, var_backtests, volatility_scores
 from forecast.evaluation.volatility_verdicts import (
@@ -30,18 +29,25 @@ from forecast.evaluation.volatility_verdicts import (
     volatility_verdicts,
 )
 from forecast.execution.base import Executor
-from forecast.execution.progress import Progress, WorkerReporter
 from forecast.execution.sizing import resolve_executor
 from forecast.models.registry import get_volatility_model
 from forecast.models.volatility.base import BaseVolatilityModel
 from forecast.models.volatility.realized import choose_proxy, log_ohlc
+from forecast.walkforward.inputs import unique_models
+from forecast.walkforward.tasks import (
+    count_task,
+    failed_task,
+    fold_progress,
+    stack_parts,
+    task_reporter,
+)
 from forecast.walkforward.volatility_walk import (
     VOLATILITY_COLUMNS,
     VolatilityConfig,
     run_volatility_series,
     series_facts,
 )
-from forecast.walkforward.walk import SeriesPart, empty_table
+from forecast.walkforward.walk import SeriesPart
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -56,8 +62,6 @@ BENCHMARK = "naive"
 #: the econometric models (the default; the nets take minutes per series)
 DEFAULT_MODELS = ("naive", "ewma", "garch", "gjr", "har", "msrv")
 METRIC_COLUMNS = [*SCORE_COLUMNS, "mcs_pvalue", "in_mcs", *VAR_METRIC_COLUMNS]
-FAILURE_COLUMNS = ["series", "model", "origin", "stage", "error"]
-TIMING_COLUMNS = ["series", "model", "fit_seconds", "predict_seconds", "n_fits", "n_failed"]
 #: models whose fits take longest, scheduled first on workers (the rest keep config order)
 _SLOW_FIRST = ("lstm", "gru", "msrv", "garch", "gjr")
 
@@ -211,82 +215,48 @@ def named_volatility_models(models: object, seed: int | None) -> dict[str, BaseV
             (m, get_volatility_model(m)) if isinstance(m, str) else (getattr(m, "name", ""), m)
             for m in models
         ]
-    named: dict[str, BaseVolatilityModel] = {}
-    for key, model in pairs:
-        if not isinstance(model, BaseVolatilityModel):
-            raise TypeError(
-                f"models must be volatility model names or instances; got {type(model).__name__}"
-            )
-        if key in named:
-            raise ValueError(f"model names must be unique; {key!r} appears twice")
-        if seed is not None and "seed" in model.get_params():
-            model = clone(model).set_params(seed=seed)
-        named[key] = model
-    if not named:
-        raise ValueError("models must name at least one volatility model; got none")
-    if BENCHMARK not in named:
-        named = {BENCHMARK: get_volatility_model(BENCHMARK), **named}
-    return named
+    kinds = "volatility model names or instances"
+    return unique_models(
+        pairs, BaseVolatilityModel, seed, get_volatility_model, kinds, "volatility model"
+    )
 
 
 def _run_tasks(named, templates, config: VolatilityConfig, executor: Executor, progress: bool):
     """One task per (series, model); the parts in series, then model order."""
     tasks = [(name, model) for name in named for model in templates]
     folds = -(-config.test_size // config.refit_every)
-    bar = Progress(len(tasks) * folds, "fold", "volatility backtest") if progress else None
     if executor.in_process:  # the bar follows the folds inside run_volatility_series
         order = tasks
     else:  # slow models and long series first, so that no worker ends on a long task
         rank = {m: i for i, m in enumerate(_SLOW_FIRST)}
         order = sorted(tasks, key=lambda t: (rank.get(t[1], len(rank)), -len(named[t[0]])))
-    if bar is not None and executor.reports_progress:
-        executor.on_event = bar.event
     parts: dict[tuple[str, str], SeriesPart] = {}
-    try:
-        with executor.start() as batch:
-            for name, model in order:  # the prices go with each task: workers read no files
-                one = {model: templates[model]}
-                reporter = (
-                    bar if executor.in_process or bar is None else WorkerReporter((name, model))
-                )
-                batch.submit(
-                    (name, model), run_volatility_series, name, named[name], one, config, reporter
-                )
-            for done in batch.completed():
-                name, model = done.key
-                parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
-                if bar is not None and not executor.in_process:
-                    status = "failed" if done.error else "done"
-                    bar.task_done(done.key, folds, f"{name} {model} (volatility) {status}")
-    finally:
-        if bar is not None:
-            executor.on_event = None
-            bar.close()
+    show = fold_progress(executor, len(tasks) * folds, "volatility backtest", progress)
+    with show as bar, executor.start() as batch:
+        for name, model in order:  # the prices go with each task: workers read no files
+            one = {model: templates[model]}
+            reporter = task_reporter(bar, executor, (name, model))
+            batch.submit(
+                (name, model), run_volatility_series, name, named[name], one, config, reporter
+            )
+        for done in batch.completed():
+            name, model = done.key
+            parts[done.key] = done.value if done.ok else _failed(named, done, folds, config)
+            count_task(bar, executor, done, folds, f"{name} {model} (volatility)")
     return [parts[task] for task in tasks]
 
 
 def _failed(named, done, folds: int, config: VolatilityConfig) -> SeriesPart:
     """A task that failed as a whole (e.g. its worker died): every fold of it failed."""
-    name, model = done.key
-    failure = {"series": name, "model": model, "origin": None, "stage": "task"}
-    timing = {"series": name, "model": model, "fit_seconds": 0.0, "predict_seconds": 0.0}
-    return SeriesPart(
-        empty_table(VOLATILITY_COLUMNS),
-        [failure | {"error": done.error}],
-        [timing | {"n_fits": 0, "n_failed": folds}],
-        series_facts(name, named[name], config),
-    )
+    name = done.key[0]
+    return failed_task(done, folds, VOLATILITY_COLUMNS, series_facts(name, named[name], config))
 
 
 def combine_volatility(parts: Sequence[SeriesPart], config: VolatilityConfig) -> VolatilityResult:
     """Assemble per (series, model) parts into one result and score it."""
-    frames = [p.forecasts for p in parts if len(p.forecasts)]
-    forecasts = pd.concat(frames, ignore_index=True) if frames else empty_table(VOLATILITY_COLUMNS)
+    forecasts, info, timings, failures = stack_parts(parts, VOLATILITY_COLUMNS)
     for col in ("origin", "target_date"):
         forecasts[col] = pd.to_datetime(forecasts[col])
-    info = pd.DataFrame(list({p.info["series"]: p.info for p in parts}.values()))
-    timings = pd.DataFrame([t for p in parts for t in p.timings], columns=TIMING_COLUMNS)
-    failures = pd.DataFrame([f for p in parts for f in p.failures], columns=FAILURE_COLUMNS)
     var_tests = var_backtests(forecasts)
     judged = volatility_verdicts(
         forecasts,

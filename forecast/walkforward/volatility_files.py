@@ -24,12 +24,13 @@ from forecast.evaluation.volatility import VAR_TEST_COLUMNS
 from forecast.evaluation.volatility_verdicts import VERDICT_COLUMNS
 from forecast.walkforward.runfiles import (
     RUN_FORMAT,
-    RUN_LISTS,
     _atomic_write,
-    _check_records,
     _read_csv,
     _records,
+    check_run_lists,
+    make_run_dir,
     package_versions,
+    read_run_json,
 )
 from forecast.walkforward.volatility import METRIC_COLUMNS, VolatilityResult
 from forecast.walkforward.volatility_walk import VOLATILITY_COLUMNS
@@ -74,11 +75,7 @@ def write_volatility_run(
     Returns the run as :func:`read_volatility_run` would read it back (the tables are the
     result's own, ``run`` the JSON written, decoded again).
     """
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the output folder {out}: {exc.strerror}") from exc
+    out = make_run_dir(out)
     run = {
         "format": RUN_FORMAT,
         "target": TARGET,
@@ -127,18 +124,10 @@ def read_volatility_run(path: str | os.PathLike) -> VolatilityRunFiles:
     var_tests = _read(path / "var_tests.csv", VAR_TEST_COLUMNS, [])
     verdicts = _read(path / "verdicts.csv", VERDICT_COLUMNS, [])
     run_file = path / "run.json"
-    if not run_file.is_file():
-        raise DataError(f"{run_file}: missing (every run folder has one)")
-    try:
-        run = json.loads(run_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{run_file}: not valid JSON: {exc}") from exc
-    if not isinstance(run, dict) or not isinstance(run.get("config"), dict):
-        raise DataError(f"{run_file}: malformed: expected an object with a 'config' object")
+    run = read_run_json(run_file)
     if run.get("target") != TARGET:
         raise DataError(f"{run_file}: not a volatility run (target {run.get('target')!r})")
-    for key, fields in RUN_LISTS.items():
-        _check_records(run_file, run, key, fields)
+    check_run_lists(run_file, run)
     return VolatilityRunFiles(path, forecasts, metrics, var_tests, verdicts, run)
 
 

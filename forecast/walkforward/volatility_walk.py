@@ -20,7 +20,6 @@ and the naive benchmark are compared on one target.
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ import pandas as pd
 from sklearn.base import clone
 
 from forecast.checks import check_int, check_number
-from forecast.models.base import check_horizon
 from forecast.models.volatility.base import BaseVolatilityModel
 from forecast.models.volatility.realized import (
     PROXIES,
@@ -42,6 +40,7 @@ from forecast.models.volatility.realized import (
     realized_variance,
 )
 from forecast.models.volatility.value_at_risk import VAR_LEVELS, value_at_risk
+from forecast.walkforward.config import check_walk
 from forecast.walkforward.walk import SeriesPart, empty_table, walk_forward_origins
 
 #: columns of the volatility forecasts table, in order
@@ -86,18 +85,7 @@ class VolatilityConfig:
     reps: int = 1000
 
     def __post_init__(self) -> None:
-        if isinstance(self.horizons, numbers.Integral):
-            object.__setattr__(self, "horizons", (self.horizons,))
-        hs = tuple(check_horizon(h, "horizons") for h in self.horizons)
-        if not hs:
-            raise ValueError("horizons must hold at least one integer >= 1; got none")
-        object.__setattr__(self, "horizons", tuple(sorted(set(hs))))
-        check_int(self.test_size, "test_size", 1)
-        check_int(self.refit_every, "refit_every", 1)
-        if self.train_size is not None:
-            check_int(self.train_size, "train_size", 2)
-        if self.seed is not None:
-            check_int(self.seed, "seed", 0)
+        check_walk(self)
         if self.proxy not in PROXY_CHOICES:
             raise ValueError(f"proxy must be one of {', '.join(PROXY_CHOICES)}; got {self.proxy!r}")
         check_number(self.alpha, "alpha", 0, 1)

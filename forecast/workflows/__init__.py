@@ -8,7 +8,8 @@ table, :mod:`~forecast.workflows.volatility`'s ``run_volatility_backtest``, whic
 ``forecast backtest --target volatility``), and the cross-sectional backtest
 (:mod:`~forecast.workflows.cross_section`: ``run_cross_section``, what ``forecast backtest
 --cross-section`` runs), with what covariate runs and universes load besides the prices
-(:mod:`~forecast.workflows.inputs`). The command line and the Python API call these; they do
+(:mod:`~forecast.workflows.inputs`; where a plan's series come from:
+:mod:`~forecast.workflows.sources`). The command line and the Python API call these; they do
 not re-assemble them.
 
 May import: ``forecast.report``, ``forecast.walkforward``, ``forecast.models``,

@@ -28,9 +28,8 @@ import pandas as pd
 
 from forecast.data.covariates import DEFAULT_MARKET
 from forecast.data.loading import load_prices
-from forecast.data.series import embedded_dir, embedded_tickers, read_price_csv
+from forecast.data.series import embedded_tickers, read_price_csv
 from forecast.data.universe import default_universe
-from forecast.errors import ConfigError
 from forecast.evaluation.comparisons import compare_pairs
 from forecast.evaluation.economics import EconomicSettings
 from forecast.execution.base import Executor
@@ -43,6 +42,7 @@ from forecast.walkforward.engine import BacktestResult, backtest
 from forecast.walkforward.inputs import named_models, with_benchmark
 from forecast.walkforward.runfiles import RunFiles, default_run_dir, write_run_files
 from forecast.workflows.inputs import series_covariates
+from forecast.workflows.sources import check_test_size, series_sources
 
 
 @dataclass(frozen=True)
@@ -163,17 +163,10 @@ def load_series(plan: BacktestPlan) -> list[pd.Series]:
     ConfigError
         A series too short for the test size; the message names it.
     """
-    names = plan.series or tuple(embedded_tickers())
-    where = f"{plan.source}: " if plan.source else ""
-    if not names:
-        raise ConfigError(
-            f"{where}series is empty and no embedded data was found in {embedded_dir()}"
-        )
+    where, sources = series_sources(plan)
     out = []
-    for i, name in enumerate(names):
-        embedded = embedded_dir() / f"{name}.csv"
-        from_file = not plan.series or (plan.embedded_first and not Path(name).is_absolute())
-        if from_file and embedded.is_file():
+    for i, (name, embedded) in enumerate(sources):
+        if embedded is not None:
             series = read_price_csv(embedded, plan.column)
             series.attrs["source"] = "embedded"
         else:
@@ -182,13 +175,8 @@ def load_series(plan: BacktestPlan) -> list[pd.Series]:
             attrs = dict(series.attrs)
             series = series.loc[plan.start : plan.end]
             series.attrs.update(attrs)
-        need = plan.backtest.test_size + 2
-        if plan.source and len(series) < need:  # else the engine's own check names the series
-            label = f"series[{i}]" if plan.series else "the embedded series"
-            raise ConfigError(
-                f"{where}test_size must leave at least 2 rows before the first origin: {label} "
-                f"{series.name!r} has {len(series)} prices; got test_size={plan.backtest.test_size}"
-            )
+        test_size = plan.backtest.test_size  # else the engine's own check names the series
+        check_test_size(plan, where, i, series.name, len(series), test_size)
         out.append(series)
     return out
 

@@ -26,7 +26,7 @@ from types import MappingProxyType
 import pandas as pd
 
 from forecast.data.ohlc import load_price_frame
-from forecast.data.series import embedded_dir, embedded_tickers
+from forecast.data.series import embedded_tickers
 from forecast.errors import ConfigError
 from forecast.execution.base import Executor
 from forecast.walkforward.config import BacktestConfig
@@ -45,6 +45,7 @@ from forecast.walkforward.volatility_config import (
 )
 from forecast.walkforward.volatility_files import VolatilityRunFiles, write_volatility_run
 from forecast.walkforward.volatility_walk import VolatilityConfig
+from forecast.workflows.sources import check_test_size, series_sources
 
 
 @dataclass(frozen=True)
@@ -100,29 +101,16 @@ class VolatilityRun:
 
 def load_frames(plan: VolatilityPlan) -> list[pd.DataFrame]:
     """The plan's price frames (every embedded series when it names none), each long enough."""
-    names = plan.series or tuple(embedded_tickers())
-    where = f"{plan.source}: " if plan.source else ""
-    if not names:
-        raise ConfigError(
-            f"{where}series is empty and no embedded data was found in {embedded_dir()}"
-        )
+    where, sources = series_sources(plan)
     out = []
-    for i, name in enumerate(names):
-        embedded = embedded_dir() / f"{name}.csv"
-        from_file = not plan.series or (plan.embedded_first and not Path(name).is_absolute())
-        if from_file and embedded.is_file():
+    for i, (name, embedded) in enumerate(sources):
+        if embedded is not None:
             frame = load_price_frame(embedded, plan.column)
             frame.attrs.update(source="embedded", name=str(name))
         else:
             frame = load_price_frame(name, plan.column)
-        need = plan.config.test_size + 2
-        if plan.source and len(frame) < need:
-            label = f"series[{i}]" if plan.series else "the embedded series"
-            raise ConfigError(
-                f"{where}test_size must leave at least 2 rows before the first origin: {label} "
-                f"{frame.attrs['name']!r} has {len(frame)} prices; got "
-                f"test_size={plan.config.test_size}"
-            )
+        test_size = plan.config.test_size
+        check_test_size(plan, where, i, frame.attrs["name"], len(frame), test_size)
         out.append(frame)
     return out
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from forecast.errors import ModelFitError
+from forecast.models.ensemble import NetEnsemble
 from forecast.models.volatility.base import (
     FLOOR_FRACTION,
     BaseVolatilityModel,
@@ -36,11 +37,8 @@ from forecast.models.volatility.realized import LogOHLC, choose_proxy
 if TYPE_CHECKING:
     from forecast.models.networks import NetConfig
 
-#: share of the training windows, the most recent ones, held out for early stopping
-VALIDATION_FRACTION = 0.1
 
-
-class RecurrentVolatility(BaseVolatilityModel):
+class RecurrentVolatility(NetEnsemble, BaseVolatilityModel):
     """A recurrent net on windows of the log daily variance proxy (the shared code).
 
     Use :class:`LSTMVolatility` or :class:`GRUVolatility`.
@@ -74,8 +72,6 @@ class RecurrentVolatility(BaseVolatilityModel):
 
     name = "recurrent"
     cell: ClassVar[str] = "LSTM"
-    stochastic = True
-    _weights_attributes = ("nets_",)
 
     def __init__(
         self,
@@ -107,10 +103,6 @@ class RecurrentVolatility(BaseVolatilityModel):
         self.proxy = proxy
         self.seed = seed
 
-    @classmethod
-    def warm_up(cls) -> None:
-        import forecast.models.networks  # noqa: F401  (torch)
-
     def _check_params(self) -> None:
         for name, minimum in (
             ("window", 2),
@@ -140,13 +132,7 @@ class RecurrentVolatility(BaseVolatilityModel):
     def _fit(self, data: LogOHLC) -> None:
         import torch
 
-        from forecast.models.networks import (
-            RecurrentNet,
-            TrainConfig,
-            make_windows,
-            torch_settings,
-            train_net,
-        )
+        from forecast.models.networks import make_windows
 
         self.proxy_ = choose_proxy(data, self.proxy)
         daily = self._daily(data)
@@ -158,26 +144,7 @@ class RecurrentVolatility(BaseVolatilityModel):
         mean = float(np.mean(x))
         z = torch.from_numpy(((x - mean) / scale).astype(np.float32))  # (n-1,)
         windows = make_windows(z, self.window + self.max_horizon)  # a view of z
-        n_val = 0 if self.patience is None else max(1, round(VALIDATION_FRACTION * len(windows)))
-        train = TrainConfig(
-            int(self.epochs),
-            int(self.batch_size),
-            float(self.lr),
-            self.patience,
-            None if self.grad_clip is None else float(self.grad_clip),
-        )
-        nets, epochs, losses = [], [], []
-        with torch_settings():
-            for k in range(self.n_models):
-                # a private RNG stream per net: the caller's global torch RNG is left alone
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self.seed + k)
-                    net = RecurrentNet(self._net_config())
-                    order = torch.Generator().manual_seed(self.seed + k)
-                    n_epochs, loss = train_net(net, windows, n_val, train, order)
-                nets.append(net)
-                epochs.append(n_epochs)
-                losses.append(loss)
+        nets, epochs, losses = self._train_nets(windows)
         self.nets_ = nets
         self.floor_, self.mean_, self.scale_ = floor, mean, scale
         self.n_epochs_, self.val_loss_ = epochs, losses
@@ -207,24 +174,6 @@ class RecurrentVolatility(BaseVolatilityModel):
         out = roll_forecast(self.nets_, torch.from_numpy(windows), horizon, self.window)
         z = out.numpy().astype(np.float64)
         return self.mean_ + self.scale_ * z
-
-    # ---- saving and loading -------------------------------------------------------------
-    def _weights_bytes(self) -> bytes:
-        from forecast.models.networks import nets_state_bytes
-
-        return nets_state_bytes(self.nets_)
-
-    def _restore_weights(self, data: bytes, source: str) -> None:
-        from forecast.models.networks import RecurrentNet, load_nets_state
-
-        self._check_params()
-        shape = (
-            f"{self.name} with hidden_size={self.hidden_size}, num_layers={self.num_layers}, "
-            f"max_horizon={self.max_horizon}, n_models={self.n_models}"
-        )
-        self.nets_ = load_nets_state(
-            data, source, lambda: RecurrentNet(self._net_config()), self.n_models, shape
-        )
 
     def _net_config(self) -> NetConfig:
         from forecast.models.networks import NetConfig
