@@ -78,7 +78,7 @@ def test_schema_version_is_the_newest():
 
     migrate(conn)
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    assert version == SCHEMA_VERSION == len(MIGRATIONS) == 5
+    assert version == SCHEMA_VERSION == len(MIGRATIONS) == 6
 
 
 def test_a_full_disk_is_reported_as_such_not_as_cannot_rollback(tmp_path):

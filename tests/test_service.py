@@ -21,6 +21,7 @@ from forecast.job.runner import run_job
 from forecast.service import queries as service_queries
 from forecast.service.app import create_app
 from forecast.service.queries import StoreUnavailable, read_snapshot
+from forecast.store.live import live_rows
 from forecast.store.scorecard import scorecard
 
 with warnings.catch_warnings():  # starlette 1.10 asks for httpx2; httpx still works
@@ -139,7 +140,9 @@ def test_scorecard_is_the_library_scorecard(store, client):
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
         for rec in scorecard(store).to_dict("records")
     ]
-    assert body["rows"] == expected and len(expected) == 2 * 3 * 3
+    accuracy = [{k: r[k] for k in expected[0]} for r in body["rows"]]
+    assert accuracy == expected and len(expected) == 2 * 3 * 3
+    assert body["rows"] == live_rows(store)[0] and body["stored_at"] is not None
     assert {r["n"] for r in body["rows"] if r["horizon"] == 1} == {3}
     naive = [r for r in body["rows"] if r["model"] == "naive"]
     assert all(r["rel_mae"] == 1.0 and r["hit_rate"] is None for r in naive)  # NaN -> null
@@ -149,9 +152,15 @@ def test_scorecard_is_the_library_scorecard(store, client):
 
 
 def test_scorecard_is_recomputed_only_after_the_job_commits(tmp_path, monkeypatch):
+    """While the job has not stored the live scorecard (here: its state rows removed), the
+    service computes it, once per commit of the job."""
     config = job_config(tmp_path, models={"naive": {}}, tickers=["AAPL"])
     run_job(config, as_of=DAYS[0], offline=True)
     run_job(config, as_of=DAYS[1], offline=True)
+    monkeypatch.setattr("forecast.job.runner.refresh_live_scorecard", lambda *a: None)
+    conn = sqlite3.connect(config.store, isolation_level=None)
+    conn.execute("DELETE FROM live_scorecard_state")
+    conn.close()
     computed = []
     real = service_queries.scorecard_rows
     monkeypatch.setattr(

@@ -44,8 +44,13 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (all subcommands)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full argument parser (all subcommands), or with ``only`` that subcommand's alone.
+
+    Registering a subcommand imports its module, and some import the engine, the models'
+    base (scikit-learn) and the report (matplotlib): seconds on a loaded machine. A command
+    needs only its own, so :func:`main` registers just the one named on the command line.
+    """
     parser = OneLineParser(
         prog="forecast",
         description="Walk-forward stock-price forecasting against the random walk.",
@@ -54,14 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"forecast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in SUBCOMMANDS if only is None else (only,):
         importlib.import_module(f"forecast.cli.{name}").register(sub)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first argument not an option)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in SUBCOMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``forecast`` console script; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)

@@ -25,6 +25,10 @@ For each configured ticker, at one as-of session:
    calibration errors, interval states and status in one transaction, then retention of old
    model files.
 
+After the last ticker the live scorecard with its confidence sequences is recomputed over
+every scored forecast of the store and replaced in one transaction
+(:func:`forecast.store.live_compute.refresh_live_scorecard`), unless nothing was stored since.
+
 A failing model or ticker never stops the others. Nothing here reads the clock except to
 choose the last closed session when no as-of is given online, and for bookkeeping timestamps.
 """
@@ -68,6 +72,7 @@ from forecast.job.summary import (
 from forecast.job.ticker import ModelTask, TickerWork, compute_ticker, spec_of
 from forecast.job.volatility import VolatilityWork, plan_volatility
 from forecast.store.database import Store, StoreError, check_store_folder, open_store
+from forecast.store.live_compute import refresh_live_scorecard
 from forecast.store.rows import TickerResult
 
 log = logging.getLogger(__name__)
@@ -248,8 +253,26 @@ def _run(
         raise
     executor.on_event = None
     status, code, message = run_outcome(tickers, rule)
+    live = _refresh_scorecard(db, run_id, now, errors)
     db.finish_run(run_id, status=status, errors=errors, finished_at=_iso(now()))
-    return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers)
+    return RunSummary(status, code, message, as_of=rule.text, run_id=run_id, tickers=tickers,
+                      scorecard=live)  # fmt: skip
+
+
+def _refresh_scorecard(db: Store, run_id: int, now, errors: list[dict]) -> dict | None:
+    """Store the live scorecard and its confidence sequences over every scored forecast.
+
+    After the tickers, in its own transaction: a run killed before it leaves the previous
+    table, which readers then see is stale and compute afresh. A failure here is logged and
+    recorded with the run's errors; the forecasts and scores stay stored.
+    """
+    try:
+        return refresh_live_scorecard(db.conn, run_id, now())
+    except Exception as exc:  # readers fall back to computing it
+        log.warning("live scorecard not stored: %s: %s", type(exc).__name__, exc)
+        errors.append({"ticker": None, "model": None, "stage": "scorecard",
+                       "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+        return None
 
 
 def _prepare(config, db: Store, cal, rule: AsOf, source, ticker) -> tuple[object, str]:

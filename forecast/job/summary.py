@@ -49,6 +49,8 @@ class RunSummary:
     store: str | None = None
     seconds: float = 0.0
     tickers: list[dict] = field(default_factory=list)
+    #: the live scorecard's refresh (rows, changes, seconds); None: unchanged or failed
+    scorecard: dict | None = None
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

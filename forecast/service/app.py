@@ -371,20 +371,25 @@ def scorecard(
 ) -> ScorecardResponse:
     """Live accuracy of the stored forecasts once their target dates passed.
 
-    One row per (ticker, model, horizon), as ``forecast scorecard`` computes it:
+    One row per (ticker, model, horizon), as ``forecast scorecard`` shows it:
     ``n`` scored and ``pending`` forecasts, ``mae``, ``rmse``, ``rel_mae`` (below 1 beats the
     random walk on the same targets), ``hit_rate`` (direction), the live ``coverage`` and mean
-    relative ``width`` of the ``n_intervals`` scored intervals at ``level``, and the scored
-    target range.
-    Cached until the job commits more: the first call after a commit reads every matching
-    forecast (seconds for a year of 50 tickers; filter by ticker for less).
+    relative ``width`` of the ``n_intervals`` scored intervals at ``level``, the scored
+    target range, and the 95% anytime-valid confidence sequences: on the mean squared-log-error
+    difference against the random walk (``status`` better / worse / undecided since
+    ``decided_on``) and on the interval hit rate (``coverage_status`` in band / below /
+    above since ``coverage_decided_on``), with the statuses of the previous computation.
+    Read from the table the job stores after each run (``stored_at``); while the job has not
+    refreshed it, computed from every matching forecast (seconds for a year of 50 tickers)
+    and cached until the job commits more.
     """
     symbol = _ticker(ticker, "query") if ticker is not None else None
     with service.snapshot() as conn:
         if symbol is not None or model is not None:
             _known(conn, symbol, model, "query", ticker)
-        rows = service.scorecards.rows(conn, service.store, symbol, model)
-    return ScorecardResponse(ticker=symbol, model=model, rows=rows)
+        rows, state = service.scorecards.rows(conn, service.store, symbol, model)
+    stored_at = state["computed_at"] if state is not None else None
+    return ScorecardResponse(ticker=symbol, model=model, stored_at=stored_at, rows=rows)
 
 
 def runs(service: Annotated[Service, Depends(_service)], limit: LimitQuery = 20) -> RunsResponse:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -31,8 +30,10 @@ from pathlib import Path
 
 from forecast.errors import ForecastError
 from forecast.store.database import StoreError, connect, schema_version
+from forecast.store.live import read_live
+from forecast.store.live_compute import compute_live, records
 from forecast.store.schema import SCHEMA_VERSION
-from forecast.store.scorecard import compute_scorecard, load_forecasts
+from forecast.store.scorecard import load_forecasts
 
 #: a reader waits this long for a writer's commit before answering 503
 READ_BUSY_TIMEOUT_SECONDS = 5.0
@@ -218,22 +219,26 @@ def _marks(values: list) -> str:
 
 # ---- scorecard ----------------------------------------------------------------------------
 def scorecard_rows(conn: sqlite3.Connection, ticker: str | None, model: str | None) -> list[dict]:
-    """The live scorecard (:func:`forecast.store.scorecard.compute_scorecard`), NaN as ``None``."""
-    table = compute_scorecard(load_forecasts(conn, ticker, model))
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in rec.items()}
-        for rec in table.to_dict("records")
-    ]
+    """The live scorecard with its sequences computed from the forecasts
+    (:func:`forecast.store.live_compute.compute_live`), NaN as ``None``; previous statuses
+    unknown (``None``)."""
+    table = compute_live(load_forecasts(conn, ticker, model))
+    return [{**r, "previous_status": None, "previous_coverage_status": None}
+            for r in records(table)]  # fmt: skip
 
 
 class ScorecardCache:
-    """Scorecards by (store, ticker, model), recomputed only once the job has committed more.
+    """The live scorecard: the table the job stored, else computed and cached.
 
-    The scorecard reads every matching forecast (seconds for a year of 50 tickers), while its
-    inputs change only when the job commits a ticker: each commit adds that ticker's
-    ``run_tickers`` row with its forecasts and scores, and nothing else changes them. So the
-    newest run's id and its count of ticker rows, with the store file's identity, tell whether
-    a cached scorecard is still the one a fresh computation would give.
+    The job stores the scorecard with its confidence sequences after each run
+    (:mod:`forecast.store.live`): while that table describes the store, a request reads its
+    rows (milliseconds). When it does not (a store the job has not refreshed yet, a run
+    killed before its last step), the scorecard is computed from every matching forecast
+    (seconds for a year of 50 tickers) and cached until the job commits more: each commit
+    adds that ticker's ``run_tickers`` row with its forecasts and scores, and nothing else
+    changes them, so the newest run's id and its count of ticker rows, with the store
+    file's identity, tell whether a cached scorecard is still the one a fresh computation
+    would give.
     """
 
     def __init__(self, size: int = 32) -> None:
@@ -241,8 +246,13 @@ class ScorecardCache:
         self._entries: OrderedDict[tuple, tuple[tuple, list[dict]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def rows(self, conn: sqlite3.Connection, path: Path, ticker: str | None, model: str | None):
-        """:func:`scorecard_rows`, from the cache when the store has not changed since."""
+    def rows(
+        self, conn: sqlite3.Connection, path: Path, ticker: str | None, model: str | None
+    ) -> tuple[list[dict], dict | None]:
+        """The rows and the stored table's state (``None``: computed, not stored)."""
+        stored = read_live(conn, ticker, model)
+        if stored is not None:
+            return stored
         st = path.stat()
         newest = conn.execute(
             "SELECT run_id, (SELECT COUNT(*) FROM run_tickers AS t WHERE t.run_id = r.run_id) "
@@ -254,14 +264,14 @@ class ScorecardCache:
             cached = self._entries.get(key)
             if cached is not None and cached[0] == token:
                 self._entries.move_to_end(key)
-                return cached[1]
+                return cached[1], None
         rows = scorecard_rows(conn, ticker, model)
         with self._lock:
             self._entries[key] = (token, rows)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return rows
+        return rows, None
 
 
 # ---- runs ---------------------------------------------------------------------------------

@@ -30,7 +30,9 @@ API_DESCRIPTION = """Read-only JSON over the store `forecast run` writes.
 - `/tickers`: each ticker with its newest as-of date, its staleness and its models.
 - `/forecasts/{ticker}`: one as-of date's forecasts of a ticker (the newest by default), with
   the model version and data hash of each row; filters `model`, `as_of`, `horizon`.
-- `/scorecard`: the live scorecard (as `forecast scorecard`); filters `ticker`, `model`.
+- `/scorecard`: the live scorecard (as `forecast scorecard`) with its anytime-valid
+  confidence sequences and statuses (better / worse / undecided against the random walk,
+  interval coverage in band / below / above); filters `ticker`, `model`.
 - `/runs`: the newest job runs with their status.
 - `/volatility/{ticker}`: one as-of date's volatility and Value-at-Risk forecasts of a ticker
   (variance of the log return to each target session, VaR at 1% and 5%, normal and
@@ -270,6 +272,10 @@ class ForecastsResponse(_Model):
 
 
 # ---- scorecard ----------------------------------------------------------------------------
+LossStatus = Literal["better", "worse", "undecided"]
+CoverageStatus = Literal["in band", "below", "above"]
+
+
 class ScorecardRow(_Model):
     """Accuracy of one (ticker, model, horizon) over its scored forecasts."""
 
@@ -297,6 +303,32 @@ class ScorecardRow(_Model):
     next_target: date | None = Field(
         default=None, description="Earliest target date of the pending forecasts"
     )
+    n_diff: int = Field(
+        0, description="Loss differences in the sequence: every h-th matured forecast"
+    )
+    mean_diff: float | None = Field(
+        None, description="Their mean: model minus random walk squared log error; < 0 beats it"
+    )
+    diff_lower: float | None = Field(None, description="95% confidence sequence, lower bound")
+    diff_upper: float | None = Field(None, description="95% confidence sequence, upper bound")
+    status: LossStatus = Field(
+        "undecided", description="better: the sequence is below 0; worse: above 0"
+    )
+    decided_on: date | None = Field(None, description="Target date the status began")
+    n_hits: int = Field(0, description="Intervals in the hit-rate sequence: every h-th")
+    cs_coverage: float | None = Field(None, description="Their hit rate")
+    coverage_lower: float | None = Field(None, description="95% confidence sequence, lower")
+    coverage_upper: float | None = Field(None, description="95% confidence sequence, upper")
+    coverage_status: CoverageStatus = Field(
+        "in band", description="below / above: the sequence is wholly below / above `level`"
+    )
+    coverage_decided_on: date | None = Field(None, description="Target date it began")
+    previous_status: LossStatus | None = Field(
+        None, description="`status` before the newest computation (null: new row, or unknown)"
+    )
+    previous_coverage_status: CoverageStatus | None = Field(
+        None, description="`coverage_status` before the newest computation"
+    )
 
 
 class ScorecardResponse(_Model):
@@ -304,6 +336,11 @@ class ScorecardResponse(_Model):
 
     ticker: str | None = Field(description="The ticker filter, if any")
     model: str | None = Field(description="The model filter, if any")
+    stored_at: str | None = Field(
+        None,
+        description="When the job stored this scorecard (UTC); null: computed for this request "
+        "because the job has not refreshed it since the store changed",
+    )
     rows: list[ScorecardRow]
 
 

@@ -61,6 +61,22 @@ Schema (version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``; dates a
     Store-wide ``key``/``value`` pairs: ``models_dir``, the name of the models folder beside
     the store (absent: ``<store file name>.models``, so two stores in one folder never share
     model files; a store that had model files before version 4 keeps the shared ``models``).
+``live_scorecard`` (since 6)
+    The scorecard as the job left it after its last run (:mod:`forecast.store.live`), one
+    row per (ticker, model, horizon): the columns of
+    :data:`forecast.store.scorecard.SCORECARD_COLUMNS`, the confidence sequence of the mean
+    loss difference against the random walk (``n_diff``, ``mean_diff``, ``diff_lower``,
+    ``diff_upper``, ``status`` better / worse / undecided, ``decided_on``) and of the interval
+    hit rate (``n_hits``, ``cs_coverage``, ``coverage_lower``, ``coverage_upper``,
+    ``coverage_status`` in band / below / above, ``coverage_decided_on``), and the statuses the
+    previous computation had (``previous_status``, ``previous_coverage_status``; NULL: the row
+    is new), from which ``forecast scorecard --alerts`` tells what changed. Replaced as a whole
+    in one transaction.
+``live_scorecard_state``
+    One row per computation of ``live_scorecard``: ``run_id``, ``computed_at``, and the
+    store's ``max_forecast_id`` and ``n_scores`` then (forecasts and scores are append-only,
+    so a reader that finds other values knows the table is stale and computes afresh),
+    ``n_rows``, ``seconds``.
 ``scored_forecasts`` (view)
     Forecasts joined with their scores, for readers (with the interval columns since 2, the
     scale, sigma and regime since 3).
@@ -99,8 +115,9 @@ History: version 1 created the tables; version 2 added ``interval_method``,
 added the volatility scale (``interval_scale``, ``sigma``, ``vol_regime``; ``sigma`` and
 ``scale`` of ``calibration_errors``) and ``interval_state``, keeping every row (the new
 columns of old rows are NULL); version 4 added ``settings``; version 5 added
-``model_versions.target``, ``volatility_forecasts`` and ``volatility_scores``. A store of an
-older version is migrated when the job opens it; readers refuse it until then.
+``model_versions.target``, ``volatility_forecasts`` and ``volatility_scores``; version 6 added
+``live_scorecard`` and ``live_scorecard_state`` (empty until the next run computes them). A
+store of an older version is migrated when the job opens it; readers refuse it until then.
 
 Readers (the scorecard, a later read-only HTTP service opening the file with ``mode=ro``)
 rely on these names; change them only through a new migration.
@@ -110,7 +127,7 @@ from __future__ import annotations
 
 #: the farthest horizon (sessions ahead) a forecast row may have: the job's limit, the API's
 MAX_HORIZON = 250
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: interval states kept per (ticker, model, spec_hash, horizon): the newest few as-ofs
 STATE_KEEP = 5
 
@@ -297,6 +314,54 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             hit_1_t INTEGER NOT NULL CHECK (hit_1_t IN (0, 1)),
             hit_5_t INTEGER NOT NULL CHECK (hit_5_t IN (0, 1)),
             run_id INTEGER NOT NULL REFERENCES runs (run_id)
+        ) STRICT""",
+    ),
+    (  # 5 -> 6: the live scorecard and its confidence sequences, stored by the job
+        """CREATE TABLE live_scorecard (
+            ticker TEXT NOT NULL,
+            model TEXT NOT NULL,
+            horizon INTEGER NOT NULL CHECK (horizon >= 1),
+            n INTEGER NOT NULL,
+            pending INTEGER NOT NULL,
+            mae REAL,
+            rmse REAL,
+            rel_mae REAL,
+            hit_rate REAL,
+            n_intervals INTEGER NOT NULL,
+            level REAL,
+            coverage REAL,
+            width REAL,
+            n_calm INTEGER NOT NULL,
+            coverage_calm REAL,
+            n_turbulent INTEGER NOT NULL,
+            coverage_turbulent REAL,
+            first_target TEXT,
+            last_target TEXT,
+            next_target TEXT,
+            n_diff INTEGER NOT NULL,
+            mean_diff REAL,
+            diff_lower REAL,
+            diff_upper REAL,
+            status TEXT NOT NULL CHECK (status IN ('better', 'worse', 'undecided')),
+            decided_on TEXT,
+            n_hits INTEGER NOT NULL,
+            cs_coverage REAL,
+            coverage_lower REAL,
+            coverage_upper REAL,
+            coverage_status TEXT NOT NULL CHECK (coverage_status IN ('in band', 'below', 'above')),
+            coverage_decided_on TEXT,
+            previous_status TEXT,
+            previous_coverage_status TEXT,
+            PRIMARY KEY (ticker, model, horizon)
+        ) STRICT""",
+        """CREATE TABLE live_scorecard_state (
+            computed_id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs (run_id),
+            computed_at TEXT NOT NULL,
+            max_forecast_id INTEGER NOT NULL,
+            n_scores INTEGER NOT NULL,
+            n_rows INTEGER NOT NULL,
+            seconds REAL NOT NULL
         ) STRICT""",
     ),
 )

@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.conformal import interval_scores
 from forecast.store.database import open_reader
+from forecast.store.live_table import summary_line
 
 SCORECARD_COLUMNS = [
     "ticker",
@@ -101,75 +101,108 @@ def load_forecasts(
 
 
 def compute_scorecard(forecasts: pd.DataFrame) -> pd.DataFrame:
-    """The scorecard table (:data:`SCORECARD_COLUMNS`) from :func:`load_forecasts` rows."""
-    rows = []
-    for (ticker, model, horizon), g in forecasts.groupby(["ticker", "model", "horizon"], sort=True):
-        scored = g[g["scored"].astype(bool)]
-        waiting = g.loc[~g["scored"].astype(bool), "target_date"]
-        row = {
-            "ticker": ticker,
-            "model": model,
-            "horizon": int(horizon),
-            "n": len(scored),
-            "pending": len(g) - len(scored),
-            "next_target": waiting.min() if len(waiting) else None,
-            **_interval_columns(scored),
-        }
-        if len(scored):
-            err = scored["error"].to_numpy(float)
-            naive = np.abs(scored["naive_error"].to_numpy(float))
-            mae = float(np.mean(np.abs(err)))
-            row.update(
-                mae=mae,
-                rmse=float(np.sqrt(np.mean(err**2))),
-                rel_mae=mae / float(np.mean(naive)) if np.mean(naive) > 0 else np.nan,
-                hit_rate=_hit_rate(scored),
-                first_target=scored["target_date"].min(),
-                last_target=scored["target_date"].max(),
-            )
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=SCORECARD_COLUMNS)
+    """The scorecard table (:data:`SCORECARD_COLUMNS`) from :func:`load_forecasts` rows.
+
+    Every (ticker, model, horizon) at once: the text columns are turned into integer codes
+    once and each column is a weighted count per group (``np.bincount``), so a year of 50
+    tickers (half a million forecasts) takes about a second, where a loop over the groups
+    took ten.
+    """
+    keys = ["ticker", "model", "horizon"]
     counts = {"horizon": int, "n": int, "pending": int, "n_intervals": int, "n_calm": int,
               "n_turbulent": int}  # fmt: skip
-    return out.astype(counts)
+    if not len(forecasts):
+        return pd.DataFrame(columns=SCORECARD_COLUMNS).astype(counts)
+    groups = forecasts.groupby(keys, sort=True)
+    g = _Groups(groups.ngroup().to_numpy(), groups.ngroups)
+    out = groups.size().index.to_frame(index=False)
+    scored = forecasts["scored"].to_numpy().astype(bool)
+    err = forecasts["error"].to_numpy(float)
+    out["n"] = g.count(scored)
+    out["pending"] = g.count(np.ones(len(scored), bool)) - out["n"]
+    out["mae"] = g.mean(np.abs(err), scored)
+    out["rmse"] = np.sqrt(g.mean(err**2, scored))
+    naive = g.mean(np.abs(forecasts["naive_error"].to_numpy(float)), scored)
+    out["rel_mae"] = np.where(naive > 0, out["mae"] / np.where(naive > 0, naive, 1), np.nan)
+    hit = forecasts["direction_hit"].to_numpy(float)
+    moved = scored & np.isfinite(hit)
+    predicted = (forecasts["forecast"] - forecasts["last_price"]).to_numpy(float) != 0
+    # NaN for a model that never predicts a move (the random walk), or no move at all
+    called = g.count(moved & predicted) > 0
+    out["hit_rate"] = np.where(called, g.mean(hit, moved), np.nan)
+    codes, dates = pd.factorize(forecasts["target_date"], sort=True)
+    for col, reduce in (("first_target", np.minimum), ("last_target", np.maximum)):
+        out[col] = g.extreme(codes, scored, reduce, dates)
+    waiting = g.extreme(codes, ~scored, np.minimum, dates)
+    out["next_target"] = np.where(g.count(~scored) > 0, waiting, None)
+    for col, values in _interval_columns(forecasts, scored, g).items():
+        out[col] = values
+    return out[SCORECARD_COLUMNS].astype(counts)
 
 
-def _interval_columns(scored: pd.DataFrame) -> dict:
-    """``n_intervals``, ``level``, ``coverage``, ``width`` and the regime split of scored
-    forecasts."""
-    none = {"n_intervals": 0, "n_calm": 0, "n_turbulent": 0}
-    if "lower" not in scored:  # rows from an older caller, without interval columns
-        return none
-    with_interval = scored[scored["lower"].notna() & scored["upper"].notna()]
-    if not len(with_interval):
-        return none
-    newest = with_interval.sort_values("as_of", kind="stable")["interval_level"].iloc[-1]
-    same = with_interval[with_interval["interval_level"] == newest]
-    actual, lower, upper, forecast = (
-        same[c].to_numpy(float) for c in ("actual", "lower", "upper", "forecast")
-    )
-    scores = interval_scores(actual, lower, upper, forecast, float(newest))
-    out = {
-        "n_intervals": len(same),
-        "level": float(newest),
-        "coverage": scores["coverage"],
-        "width": scores["width"],
-    }
-    regime = same["vol_regime"] if "vol_regime" in same else pd.Series(index=same.index)
-    inside = (actual >= lower) & (actual <= upper)
+class _Groups:
+    """Per-group reductions over rows, the group of each row given by ``ids`` (0..n - 1)."""
+
+    def __init__(self, ids: np.ndarray, n: int) -> None:
+        self.ids, self.n = ids, n
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.ids[mask], minlength=self.n)
+
+    def total(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.ids[mask], weights=values[mask], minlength=self.n)
+
+    def mean(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        n = self.count(mask)
+        return np.where(n > 0, self.total(values, mask) / np.maximum(n, 1), np.nan)
+
+    def extreme(self, codes: np.ndarray, mask: np.ndarray, reduce, labels) -> np.ndarray:
+        """The smallest / largest label per group among masked rows (NaN for none)."""
+        start = np.iinfo(np.int64).max if reduce is np.minimum else -1
+        best = np.full(self.n, start, dtype=np.int64)
+        reduce.at(best, self.ids[mask], codes[mask])
+        found = self.count(mask) > 0
+        out = np.full(self.n, np.nan, dtype=object)
+        out[found] = np.asarray(labels, dtype=object)[best[found]]
+        return out
+
+
+def _interval_columns(f: pd.DataFrame, scored: np.ndarray, g: _Groups) -> dict:
+    """``n_intervals``, ``level``, ``coverage``, ``width`` and the regime split per group,
+    over the scored forecasts with an interval at the group's newest level (by as-of)."""
+    none = {"n_intervals": 0, "level": np.nan, "coverage": np.nan, "width": np.nan}
     for name in REGIMES:
-        mask = (regime == name).to_numpy()
-        out[f"n_{name}"] = int(mask.sum())
-        out[f"coverage_{name}"] = float(inside[mask].mean()) if mask.any() else np.nan
+        none.update({f"n_{name}": 0, f"coverage_{name}": np.nan})
+    if "lower" not in f:  # rows from an older caller, without interval columns
+        return none
+    lower, upper = f["lower"].to_numpy(float), f["upper"].to_numpy(float)
+    actual, forecast = f["actual"].to_numpy(float), f["forecast"].to_numpy(float)
+    level = f["interval_level"].to_numpy(float)
+    has = scored & ~np.isnan(lower) & ~np.isnan(upper)
+    # the newest row with an interval per group: largest as-of, the later row among equals
+    as_of = pd.factorize(f["as_of"], sort=True)[0].astype(np.int64)
+    rank = as_of * len(f) + np.arange(len(f))
+    newest = np.full(g.n, -1, dtype=np.int64)
+    np.maximum.at(newest, g.ids[has], rank[has])
+    group_level = np.where(newest >= 0, level[np.maximum(newest, 0) % len(f)], np.nan)
+    same = has & (level == group_level[g.ids])
+    ok = same & np.isfinite(lower) & np.isfinite(upper)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = ((actual >= lower) & (actual <= upper)).astype(float)
+        width = (upper - lower) / forecast
+    n_ok = g.count(ok)
+    out = {
+        "n_intervals": g.count(same),
+        "level": np.where(newest >= 0, group_level, np.nan),
+        "coverage": np.where(n_ok > 0, g.total(inside, ok) / np.maximum(n_ok, 1), np.nan),
+        "width": np.where(n_ok > 0, g.total(width, ok) / np.maximum(n_ok, 1), np.nan),
+    }
+    regime = f["vol_regime"].to_numpy() if "vol_regime" in f else np.full(len(f), None)
+    for name in REGIMES:
+        mask = same & (regime == name)
+        out[f"n_{name}"] = g.count(mask)
+        out[f"coverage_{name}"] = g.mean(inside, mask)
     return out
-
-
-def _hit_rate(scored: pd.DataFrame) -> float:
-    moved = scored["direction_hit"].notna()
-    predicted_move = (scored["forecast"] - scored["last_price"]).to_numpy(float) != 0
-    if not moved.any() or not predicted_move[moved.to_numpy()].any():
-        return float("nan")
-    return float(scored.loc[moved, "direction_hit"].astype(float).mean())
 
 
 def scorecard(
@@ -206,19 +239,6 @@ def format_scorecard(table: pd.DataFrame) -> str:
 
 
 def scorecard_summary(table: pd.DataFrame) -> str:
-    """One line: how many forecasts are scored, how many pending, and when the next mature,
-    e.g. ``0 of 45 forecasts scored; 45 pending, the first maturing on 2013-03-04 (...)``."""
-    scored, pending = int(table["n"].sum()), int(table["pending"].sum())
-    line = f"{scored} of {scored + pending} forecasts scored"
-    if pending:
-        first = min(d for d in table["next_target"] if isinstance(d, str))
-        line += (
-            f"; {pending} pending, the first maturing on {first} (scored by the first "
-            f"`forecast run` after that session closes)"
-        )
-    if not scored:
-        line += (
-            ". No forecast has matured yet: the columns fill in as the job runs on later "
-            "sessions (or replay past sessions with `forecast run --as-of DATE`)"
-        )
-    return line
+    """One line: how many forecasts are scored, how many pending, and when the next mature
+    (:func:`forecast.store.live_table.summary_line`)."""
+    return summary_line(table[["n", "pending", "next_target"]].to_dict("records"))
