@@ -220,7 +220,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     default = ",".join(CROSS_SECTION_MODELS) if args.cross_section else BASELINES
     names = covariate_models(args.models or name_list(default), args.covariates)
     intervals = _interval_settings(args)
-    if args.cross_section and args.horizons not in (None, [1]):
+    if args.cross_section and args.horizons != [1]:
         raise ValueError(
             f"--cross-section forecasts one session ahead: horizons must be 1; got "
             f"{','.join(map(str, args.horizons))}"
@@ -229,7 +229,7 @@ def plan_from_args(args: argparse.Namespace) -> BacktestPlan:
     if args.cross_section and train_size is None:
         train_size = CROSS_SECTION_TRAIN_SIZE
     settings = BacktestConfig(
-        tuple(args.horizons or (1, 5)), args.test_size, args.refit_every, train_size,
+        tuple(args.horizons), args.test_size, args.refit_every, train_size,
         args.seed, intervals,
     )  # fmt: skip
     arguments = {
@@ -278,6 +278,8 @@ def run(args: argparse.Namespace) -> int:
     check_worker_args(args)
     _check_sizes(args)
     _check_target_models(args)
+    if args.horizons is None:  # the default depends on the mode: one session for a ranking
+        args.horizons = [1] if args.cross_section else [1, 5]
     if args.target == "volatility":
         from forecast.cli import backtest_volatility
 

@@ -68,7 +68,7 @@ def plan_from_args(args: argparse.Namespace, overrides: dict) -> VolatilityPlan:
                 f"Value-at-Risk at 1% and 5% instead; got --{option} {getattr(args, option)}"
             )
     config = VolatilityConfig(
-        tuple(args.horizons or (1, 5)),
+        tuple(args.horizons),
         args.test_size,
         args.refit_every,
         args.train_size,
