@@ -319,12 +319,14 @@ def test_cli_flags_reach_the_neural_models(tmp_path, capsys):
     assert "lstm" in capsys.readouterr().out
 
 
-def test_hand_written_adam_is_bit_identical_to_torch_optim_adam():
-    """networks.Adam replaces torch.optim.Adam (whose first use imports torch._dynamo):
-    the same updates, bit for bit, over many steps with clipping."""
-    from forecast.models.networks import Adam
+@pytest.mark.parametrize("foreach", [None, True])
+def test_hand_written_adam_and_clipping_are_bit_identical_to_torch(foreach):
+    """networks.Adam replaces torch.optim.Adam (whose first use imports torch._dynamo) and
+    networks.clip_grad_norm nn.utils.clip_grad_norm_: the same updates, bit for bit, over
+    many steps, against torch's single-tensor default and its multi-tensor path."""
+    from forecast.models.networks import Adam, clip_grad_norm
 
-    def train(make_optimizer):
+    def train(make_optimizer, clip):
         torch.manual_seed(0)
         net = nn.LSTM(1, 8, batch_first=True)
         head = nn.Linear(8, 2)
@@ -336,14 +338,26 @@ def test_hand_written_adam_is_bit_identical_to_torch_optim_adam():
             loss = ((head(net(x)[0][:, -1]) - x[:, -2:, 0]) ** 2).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(params, 1.0)
+            clip(params, 1.0)
             opt.step()
         return [p.detach().clone() for p in params]
 
-    ours = train(lambda p: Adam(p, lr=1e-2))
-    theirs = train(lambda p: torch.optim.Adam(p, lr=1e-2))
+    ours = train(lambda p: Adam(p, lr=1e-2), clip_grad_norm)
+    torch_adam = lambda p: torch.optim.Adam(p, lr=1e-2, foreach=foreach)  # noqa: E731
+    theirs = train(torch_adam, nn.utils.clip_grad_norm_)
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
-    assert not torch.equal(ours[0], train(lambda p: Adam(p, lr=2e-2))[0])
+    assert not torch.equal(ours[0], train(lambda p: Adam(p, lr=2e-2), clip_grad_norm)[0])
+
+
+def test_adam_leaves_a_parameter_without_gradient_alone():
+    from forecast.models.networks import Adam
+
+    a, b = nn.Parameter(torch.ones(3)), nn.Parameter(torch.ones(2))
+    opt = Adam([a, b], lr=0.1)
+    (a * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+    opt.step()
+    assert torch.equal(b.detach(), torch.ones(2)) and b.grad is None
+    assert torch.all(a.detach() < 1)
 
 
 def test_fitting_a_net_does_not_import_torch_dynamo():

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from forecast.errors import ModelFileError
 from forecast.models.elman import ElmanRNN
+from forecast.models.recurrence import LAYERS
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class RecurrentNet(nn.Module):
         width = config.input_size + config.embedding_dim
         if config.cell == "elman":
             self.rnn = ElmanRNN(width, config.hidden_size, config.num_layers, between)
+        elif config.cell in LAYERS:  # the written-out backward pass (RNN, GRU)
+            self.rnn = LAYERS[config.cell](width, config.hidden_size, config.num_layers, between)
         else:
             rnn_class = getattr(nn, config.cell)
             self.rnn = rnn_class(
@@ -335,7 +338,7 @@ def train_net(
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
+                clip_grad_norm(params, config.grad_clip)
             optimizer.step()
         if not n_val:
             continue
@@ -354,12 +357,15 @@ def train_net(
 
 class Adam:
     """Adam (Kingma and Ba, 2015, Algorithm 1) exactly as ``torch.optim.Adam`` computes it on
-    the CPU with its defaults (the single-tensor path, no weight decay, no AMSGrad), op for
-    op, so that the weights are bit-identical (``tests/test_neural.py`` checks).
+    the CPU with its defaults (no weight decay, no AMSGrad), op for op, so that the weights
+    are bit-identical (``tests/test_neural.py`` checks): torch's multi-tensor path, one
+    ``torch._foreach_*`` call per operation for all parameters at once, which torch's
+    single-tensor default matches bit for bit.
 
     Written out because the first ``torch.optim`` optimizer of a process imports
     ``torch._dynamo`` (about 3 s on a quiet machine, far more on a busy one): a fixed cost
-    that dominated short backtests.
+    that dominated short backtests. The foreach calls also spare the per-parameter loop:
+    six calls per step instead of five per parameter.
     """
 
     def __init__(
@@ -385,16 +391,37 @@ class Adam:
         beta1, beta2 = self.betas
         self.steps += 1
         step = float(self.steps)  # torch keeps the count in a float32 tensor and reads .item()
-        step_size = self.lr / (1 - beta1**step)
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        for p, exp_avg, exp_avg_sq in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
-            if p.grad is None:
-                continue
-            grad = p.grad
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            p.addcdiv_(exp_avg, denom, value=-step_size)
+        live = [k for k, p in enumerate(self.params) if p.grad is not None]
+        if len(live) < len(self.params):  # a parameter the loss did not reach stays as it is
+            params, avg, avg_sq = ([xs[k] for k in live] for xs in self._state())
+        else:
+            params, avg, avg_sq = self._state()
+        grads = [p.grad for p in params]
+        if not grads:
+            return
+        torch._foreach_lerp_(avg, grads, 1 - beta1)
+        torch._foreach_mul_(avg_sq, beta2)
+        torch._foreach_addcmul_(avg_sq, grads, grads, 1 - beta2)
+        step_size = (self.lr / (1 - beta1**step)) * -1
+        denom = torch._foreach_sqrt(avg_sq)
+        torch._foreach_div_(denom, (1 - beta2**step) ** 0.5)
+        torch._foreach_add_(denom, self.eps)
+        torch._foreach_addcdiv_(params, avg, denom, step_size)
+
+    def _state(self) -> tuple[list[torch.Tensor], ...]:
+        return self.params, self.exp_avg, self.exp_avg_sq
+
+
+def clip_grad_norm(params: list[nn.Parameter], max_norm: float) -> None:
+    """Scale the gradients so that their joint 2-norm is at most ``max_norm``: what
+    ``nn.utils.clip_grad_norm_`` computes for CPU tensors, op for op (the same gradients,
+    bit for bit), without its per-call grouping of the parameters by device and type."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    torch._foreach_mul_(grads, coef)
 
 
 def _val_loss(net: nn.Module, windows: object, split: Split, loss: Callable) -> float:
