@@ -159,6 +159,13 @@ class _Layers:
     dropout: float
     training: bool
 
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0
+    ):
+        super().__init__(  # torch's layer, batch first: its parameters and initialisation
+            input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout
+        )
+
     def forward(self, x: torch.Tensor, hx: None = None) -> tuple[torch.Tensor, None]:
         """``x`` ``(batch, seq, input_size)`` to the last layer's states ``(batch, seq,
         hidden)``, from a zero initial state; ``(output, None)`` (see the module)."""
@@ -193,11 +200,6 @@ class FastRNN(_Layers, nn.RNN):
     """``nn.RNN`` (tanh, batch first, no bias-free or bidirectional variant) trained through
     :class:`_TanhRecurrence`; see the module."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout=0.0):
-        super().__init__(
-            input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout
-        )
-
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
         w_ih, w_hh, b_ih, b_hh = self._weights(k)
         return _TanhRecurrence.apply(_project(w_ih, states, b_ih + b_hh), w_hh)
@@ -206,11 +208,6 @@ class FastRNN(_Layers, nn.RNN):
 class FastGRU(_Layers, nn.GRU):
     """``nn.GRU`` (batch first, no bidirectional variant) trained through
     :class:`_GRURecurrence`; see the module."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout=0.0):
-        super().__init__(
-            input_size, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout
-        )
 
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
         w_ih, w_hh, b_ih, b_hh = self._weights(k)
