@@ -14,6 +14,7 @@ and the plain-words verdicts, each stated with its rule:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ import pandas as pd
 from forecast.evaluation.metrics import BENCHMARK
 from forecast.report.intervals import INTERVAL_METRICS, has_interval_scores
 from forecast.walkforward.runfiles import RunFiles
+
+if TYPE_CHECKING:
+    from forecast.walkforward.volatility_files import VolatilityRunFiles
 
 #: the default significance level of every verdict and count
 ALPHA = 0.05
@@ -311,15 +315,16 @@ def across_series(metrics: pd.DataFrame, horizon: int, alpha: float = ALPHA) -> 
     return frame.sort_values("mean_rank", kind="stable", na_position="last").reset_index(drop=True)
 
 
-def failures(run: RunFiles) -> pd.DataFrame:
-    """One row per series and model that failed on at least one fold.
+def failures(run: RunFiles | VolatilityRunFiles) -> pd.DataFrame:
+    """One row per series and model that failed on at least one fold (of a price or a
+    volatility run: both keep ``failures`` and ``config`` in ``run.json``).
 
     Columns: ``series``, ``model``, ``failed`` (folds), ``folds`` (total per model),
     ``stages``, ``first_origin``, ``error`` (the first message) and ``other_errors`` (how many
     different messages besides it).
     """
     records = pd.DataFrame(
-        run.run["failures"], columns=["series", "model", "origin", "stage", "error"]
+        run.run.get("failures", []), columns=["series", "model", "origin", "stage", "error"]
     )
     columns = [
         "series",
@@ -407,7 +412,7 @@ def _failed_folds(run: RunFiles) -> dict[tuple[str, str], int]:
     return counts
 
 
-def _n_folds(run: RunFiles) -> int:
+def _n_folds(run: RunFiles | VolatilityRunFiles) -> int:
     """Folds per series and model: ``ceil(test_size / refit_every)``; 0 when unknown."""
     config = run.run["config"]
     try:

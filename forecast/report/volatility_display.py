@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from forecast.report.display import Cell, Table, failures_table, pairs_table, text_table
-from forecast.report.tables import ALPHA, format_p, percent, plain
+from forecast.report.tables import ALPHA, failures, format_p, percent, plain
 from forecast.report.volatility_glossary import volatility_glossary
 from forecast.report.volatility_tables import (
     VAR_VARIANTS,
@@ -118,7 +118,7 @@ def volatility_section(run: VolatilityRunFiles, alpha: float = ALPHA) -> Volatil
         if len(run.var_tests)
         else (),
         proxy_table=text_table(proxies(run)),
-        failures=failures_table(_failures(run)),
+        failures=failures_table(failures(run)),
         glossary=volatility_glossary(models_of(m)),
         answer_class="beats" if any(v.significant for v in found) else "none",
     )
@@ -258,40 +258,6 @@ def _pooled_table(pooled: pd.DataFrame, horizon: int, alpha: float) -> Table:
         groups=tuple(groups),
         sublabels=sublabels,
     )
-
-
-def _failures(run: VolatilityRunFiles) -> pd.DataFrame:
-    """Failures per series and model, as :func:`forecast.report.tables.failures` shapes them."""
-    columns = [
-        "series",
-        "model",
-        "failed",
-        "folds",
-        "stages",
-        "first_origin",
-        "error",
-        "other_errors",
-    ]
-    failures = pd.DataFrame(run.run.get("failures", []))
-    if failures.empty:
-        return pd.DataFrame(columns=columns)
-    config = run.run.get("config", {})
-    folds = -(-int(config.get("test_size", 0)) // max(int(config.get("refit_every", 1)), 1))
-    rows = []
-    for (s, m), g in failures.groupby(["series", "model"], sort=False):
-        rows.append(
-            {
-                "series": s,
-                "model": m,
-                "failed": len(g),
-                "folds": folds,
-                "stages": ", ".join(dict.fromkeys(g["stage"].astype(str))),
-                "first_origin": str(g["origin"].iloc[0]),
-                "error": str(g["error"].iloc[0]),
-                "other_errors": int(g["error"].nunique() - 1),
-            }
-        )
-    return pd.DataFrame(rows, columns=columns)
 
 
 def run_tables(run: VolatilityRunFiles) -> dict[str, Table]:
