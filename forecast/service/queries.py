@@ -178,17 +178,23 @@ def forecast_rows(
     out = []
     for r in rows:
         row = dict(r)
-        row["version"] = {
-            "version_id": row.pop("version_id"),
-            "trained_through": row.pop("trained_through"),
-            "spec_hash": row.pop("spec_hash"),
-            "params": json.loads(row.pop("params")),
-            "n_train": row.pop("n_train"),
-            "data_hash": row.pop("train_data_hash"),
-            "status": row.pop("status"),
-        }
+        row["version"] = pop_version(row)
         out.append(row)
     return out
+
+
+def pop_version(row: dict) -> dict:
+    """The model version of a forecast row (joined from ``model_versions``), taken out of
+    ``row`` as the nested ``version`` object the responses carry."""
+    return {
+        "version_id": row.pop("version_id"),
+        "trained_through": row.pop("trained_through"),
+        "spec_hash": row.pop("spec_hash"),
+        "params": json.loads(row.pop("params")),
+        "n_train": row.pop("n_train"),
+        "data_hash": row.pop("train_data_hash"),
+        "status": row.pop("status"),
+    }
 
 
 def stored_horizons(conn: sqlite3.Connection, ticker: str, models: list[str], as_of: str) -> list:

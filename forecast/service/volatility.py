@@ -10,11 +10,11 @@ the same (as-of, horizon) pairs, and the VaR exception rates. Reads the tables o
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from collections import defaultdict
 
+from forecast.service.queries import pop_version
 from forecast.service.schemas import ParameterError
 
 BENCHMARK = "naive"
@@ -94,15 +94,7 @@ def _rows(conn, ticker: str, models: list[str], as_of: str, horizon: int | None)
             row.pop(k)
         row["volatility"] = math.sqrt(row["variance"])
         row["score"] = score
-        row["version"] = {
-            "version_id": row.pop("version_id"),
-            "trained_through": row.pop("trained_through"),
-            "spec_hash": row.pop("spec_hash"),
-            "params": json.loads(row.pop("params")),
-            "n_train": row.pop("n_train"),
-            "data_hash": row.pop("train_data_hash"),
-            "status": row.pop("status"),
-        }
+        row["version"] = pop_version(row)
         out.append(row)
     return out
 
