@@ -66,6 +66,7 @@ def fit_seconds(model: str, series: pd.Series, layers: dict) -> float:
         forecaster.fit(series)
         return time.perf_counter() - t0
     finally:
+        networks.LAYERS.clear()
         networks.LAYERS.update(saved)
 
 

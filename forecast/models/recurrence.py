@@ -7,7 +7,7 @@ one by one (``nn.GRU``'s backward took about 8 ms a batch, more than half of its
 time). Here one autograd node covers a layer's whole recurrence: the forward loop keeps what
 the backward needs, the backward loop is backpropagation through time (Werbos 1990) with the
 gates' derivatives precomputed for all steps at once, and the recurrent weights' gradient is
-one matrix product over all steps. A training step is 1.6-1.9x faster, a whole fit 1.4-1.5x
+one matrix product over all steps. A training step is 1.6-1.75x faster, a whole fit about 1.5x
 (``benchmarks/recurrence_speed.py``); the function is the same, to float32 rounding
 (``tests/test_recurrence.py`` compares the outputs and every gradient with torch's layers in
 float64).
@@ -150,6 +150,10 @@ def _recurrent_weight_grad(delta: torch.Tensor, out: torch.Tensor) -> torch.Tens
     return torch.mm(d, states.t())
 
 
+#: torch's names of a layer's weights (``weight_ih_l0``, ...)
+_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
 class _Layers:
     """The forward pass the classes share: with gradients, the input projections of all
     steps at once, the recurrence of each layer, dropout between layers (in training mode);
@@ -181,8 +185,8 @@ class _Layers:
         return states.permute(2, 0, 1), None  # (B, T, H), a view
 
     def _weights(self, k: int) -> tuple[torch.Tensor, ...]:
-        return tuple(getattr(self, f"{name}_l{k}") for name in ("weight_ih", "weight_hh",
-                                                                "bias_ih", "bias_hh"))  # fmt: skip
+        """Layer ``k``'s ``W_ih, W_hh, b_ih, b_hh``."""
+        return tuple(getattr(self, f"{name}_l{k}") for name in _WEIGHT_NAMES)
 
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
         raise NotImplementedError
