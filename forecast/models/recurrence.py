@@ -1,20 +1,26 @@
-"""``nn.RNN`` and ``nn.GRU`` with their backward pass written out.
+"""``nn.RNN``, ``nn.GRU`` and ``nn.LSTM`` trained through written-out loops.
 
 At this project's sizes (hidden 32, batches of 64 windows of 30 steps, one CPU thread) torch's
-recurrent layers spend more time in per-operation dispatch and autograd bookkeeping than in
-arithmetic: each time step records several autograd nodes, and the backward pass walks them
-one by one (``nn.GRU``'s backward took about 8 ms a batch, more than half of its training
-time). Here one autograd node covers a layer's whole recurrence: the forward loop keeps what
-the backward needs, the backward loop is backpropagation through time (Werbos 1990) with the
-gates' derivatives precomputed for all steps at once, and the recurrent weights' gradient is
-one matrix product over all steps. A training step is 1.6-1.75x faster, a whole fit about 1.5x
-(``benchmarks/recurrence_speed.py``); the function is the same, to float32 rounding
-(``tests/test_recurrence.py`` compares the outputs and every gradient with torch's layers in
-float64).
+recurrent layers spend more time in per-operation overhead than in arithmetic: each time step
+is several small operations, each recorded for autograd, and the backward pass walks them one
+by one. Here one autograd node covers a layer's whole recurrence, its forward loop keeping
+what the backward needs and its backward loop being backpropagation through time (Werbos
+1990); the weights' gradients are one matrix product each over all steps. Two ways to run it:
 
-The LSTM stays torch's ``nn.LSTM``: written out the same way it measured slower than torch's
-(its backward needs a dozen whole-sequence passes over four gates, and memory traffic, not
-dispatch, dominated them on this machine).
+- **the C loops** (``recurrence.c``, built once per machine by :mod:`~forecast.models.kernels`):
+  each layer's forward pass is one C call, its backward pass another; the small matrix
+  products of a step stay in registers and the gates are one fused pass
+  (:class:`_CompiledLayer`). This is the default wherever a C compiler is found, for all three
+  cells, in float32 and float64; a training step of the plain nets goes further and skips
+  autograd altogether (:mod:`~forecast.models.compiled_step`).
+- **torch operations** (without a compiler, or with ``FORECAST_KERNELS=0``): the RNN and GRU
+  recurrences written out as :class:`torch.autograd.Function` loops (:class:`_TanhRecurrence`,
+  :class:`_GRURecurrence`), the LSTM torch's own ``nn.LSTM`` (written out this way it was
+  slower than torch's oneDNN kernel).
+
+Both compute the same function as torch's layers: ``tests/test_recurrence.py`` compares the
+outputs and every gradient in float64 (to 1e-12) and in float32 (to rounding), and checks
+them by finite differences. ``benchmarks/recurrence_speed.py`` measures the speed.
 
 The classes subclass torch's: the same parameters, names (``weight_ih_l0``, ...),
 initialisation (the same seed draws the same weights) and ``state_dict``; model files are
@@ -23,15 +29,18 @@ zero initial state and returns ``(output, None)``: the last layer's hidden state
 ``(batch, seq, hidden)``; the final states are not returned (the nets read
 ``output[:, -1]``). Without gradients (forecasts, validation losses) ``forward`` is torch's
 own, already fast without autograd: for the same weights the forecasts are those of torch's
-layers, as before this module (the written-out forward differs from torch's in the last
-float32 bits, and by how many origins share a batch).
+layers (the training forward differs from torch's in the last float32 bits).
 """
 
 from __future__ import annotations
 
+import ctypes
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from forecast.models import kernels
 
 
 class _TanhRecurrence(torch.autograd.Function):
@@ -135,6 +144,120 @@ class _GRURecurrence(torch.autograd.Function):
         return d_p, _recurrent_weight_grad(d_hidden, out), d_hidden.sum((0, 2))
 
 
+class _CompiledLayer(torch.autograd.Function):
+    """One layer's recurrence through the C loops of ``recurrence.c``: ``x`` ``(T, B, I)``
+    time-major to the hidden states ``(T, B, H)``, from a zero state. The input projection
+    runs inside the loop; the weights' gradients are one matrix product each over all steps,
+    the biases' are summed in C."""
+
+    @staticmethod
+    def forward(ctx, lib, mode: str, x, w_ih, w_hh, b_ih, b_hh):
+        steps, batch, width = x.shape
+        gates, h = w_hh.shape
+        weights = (w_ih.contiguous(), w_hh.contiguous(), b_ih.contiguous(), b_hh.contiguous())
+        with torch.no_grad():
+            bias = b_ih + b_hh
+        out, act, aux = (x.new_empty(steps, batch, n) for n in (h, gates, h))
+        work = x.new_empty(work_size(batch, width, h, gates))
+        run_forward(lib, mode, x, weights, bias, out, act, aux, work)
+        ctx.lib, ctx.mode = lib, mode
+        ctx.save_for_backward(x, weights[0], weights[1], out, act, aux)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, w_ih, w_hh, out, act, aux = ctx.saved_tensors
+        steps, batch, h = out.shape
+        gates = w_hh.shape[0]
+        d_in = out.new_empty(steps, batch, gates)
+        d_hid = torch.empty_like(d_in) if ctx.mode == "GRU" else d_in
+        db_ih, db_hh = out.new_zeros(gates), out.new_zeros(gates)
+        work = out.new_empty(work_size(batch, x.shape[2], h, gates))
+        run_backward(
+            ctx.lib, ctx.mode, grad.contiguous(), out, act, aux, w_hh, d_in, d_hid, db_ih, db_hh,
+            work,
+        )  # fmt: skip
+        d_w_ih, d_w_hh = weight_grads(x, out, d_in, d_hid)
+        d_x = torch.mm(d_in.view(-1, gates), w_ih).view_as(x) if ctx.needs_input_grad[2] else None
+        return None, None, d_x, d_w_ih, d_w_hh, db_ih, db_hh
+
+
+def work_size(batch: int, width: int, hidden: int, gates: int) -> int:
+    """Elements of the scratch array the C loops of a layer need (forward or backward)."""
+    return (width + hidden) * gates + 2 * batch * gates + 3 * batch * hidden
+
+
+def run_forward(
+    lib: ctypes.CDLL,
+    mode: str,
+    x: torch.Tensor,
+    weights: tuple[torch.Tensor, ...],
+    bias: torch.Tensor,
+    out: torch.Tensor,
+    act: torch.Tensor,
+    aux: torch.Tensor,
+    work: torch.Tensor,
+) -> None:
+    """A layer's forward loop in C: ``x`` ``(T, B, I)``, ``weights`` ``W_ih, W_hh, b_ih,
+    b_hh`` (contiguous), ``bias`` their two biases' sum; writes the states ``out`` ``(T, B,
+    H)`` and what the backward loop reads, ``act`` ``(T, B, G)`` and ``aux`` ``(T, B, H)``."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    if mode == "GRU":
+        function, arrays = lib.gru_forward, (x, w_ih, w_hh, b_ih, b_hh, out, act, aux, work)
+    elif mode == "LSTM":
+        function, arrays = lib.lstm_forward, (x, w_ih, w_hh, bias, out, act, aux, work)
+    else:  # "RNN_TANH"
+        function, arrays = lib.rnn_forward, (x, w_ih, w_hh, bias, out, work)
+    function(*[a.data_ptr() for a in arrays], *x.shape, out.shape[2])
+
+
+def run_backward(
+    lib: ctypes.CDLL,
+    mode: str,
+    grad: torch.Tensor,
+    out: torch.Tensor,
+    act: torch.Tensor,
+    aux: torch.Tensor,
+    w_hh: torch.Tensor,
+    d_in: torch.Tensor,
+    d_hid: torch.Tensor,
+    db_ih: torch.Tensor,
+    db_hh: torch.Tensor,
+    work: torch.Tensor,
+) -> None:
+    """A layer's backward loop in C, from ``grad`` ``(T, B, H)`` (the loss's gradient by each
+    state, contiguous): writes the gradients by the input side's and the hidden side's
+    pre-activations, ``d_in`` and ``d_hid`` ``(T, B, G)`` (the same array but for the GRU),
+    and adds the biases' gradients to ``db_ih`` and ``db_hh``."""
+    if mode == "GRU":
+        arrays = (grad, out, act, aux, w_hh, d_in, d_hid, db_ih, db_hh, work)
+        lib.gru_backward(*[a.data_ptr() for a in arrays], *out.shape)
+        return
+    if mode == "LSTM":
+        function, arrays = lib.lstm_backward, (grad, act, aux, w_hh, d_in, db_ih, work)
+    else:
+        function, arrays = lib.rnn_backward, (grad, out, w_hh, d_in, db_ih, work)
+    function(*[a.data_ptr() for a in arrays], *out.shape)
+    db_hh.add_(db_ih)  # one bias sum feeds both
+
+
+def weight_grads(
+    x: torch.Tensor,
+    out: torch.Tensor,
+    d_in: torch.Tensor,
+    d_hid: torch.Tensor,
+    out_ih: torch.Tensor | None = None,
+    out_hh: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W_ih``'s and ``W_hh``'s gradients over all steps, one matrix product each:
+    ``sum_t d_in_t^T x_t`` and ``sum_t d_hid_t^T h_{t-1}`` (``h_0 = 0``), into ``out_ih`` and
+    ``out_hh`` when given."""
+    gates, h = d_in.shape[2], out.shape[2]
+    d_w_ih = torch.mm(d_in.view(-1, gates).t(), x.view(-1, x.shape[2]), out=out_ih)
+    d_w_hh = torch.mm(d_hid[1:].view(-1, gates).t(), out[:-1].view(-1, h), out=out_hh)
+    return d_w_ih, d_w_hh
+
+
 def _reads_every_step(grad: torch.Tensor) -> bool:
     """Whether the loss reads hidden states before the last (a lower layer's, or a net that
     reads every step); when only the last is read, the backward loop skips the additions."""
@@ -162,6 +285,7 @@ class _Layers:
     num_layers: int
     dropout: float
     training: bool
+    mode: str  # torch's name of the cell: "RNN_TANH", "GRU", "LSTM"
 
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0
@@ -177,12 +301,24 @@ class _Layers:
             raise ValueError(f"{type(self).__name__} starts from a zero state; got hx")
         if not torch.is_grad_enabled():  # forecasts, validation: torch's own forward
             return super().forward(x)[0], None  # type: ignore[misc]
+        lib = compiled_loops(x)
+        if lib is None:
+            return self._torch_forward(x), None
+        states = x.transpose(0, 1).contiguous()  # (T, B, I)
+        for k in range(self.num_layers):
+            if k and self.dropout and self.training:
+                states = F.dropout(states, self.dropout, True)
+            states = _CompiledLayer.apply(lib, self.mode, states, *self._weights(k))
+        return states.transpose(0, 1), None  # (B, T, H), a view
+
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Without the C loops: each layer's recurrence written out in torch operations."""
         states = x.permute(1, 2, 0)  # (T, input, B)
         for k in range(self.num_layers):
             if k and self.dropout and self.training:
                 states = F.dropout(states, self.dropout, True)
             states = self._layer(states, k)  # (T, H, B)
-        return states.permute(2, 0, 1), None  # (B, T, H), a view
+        return states.permute(2, 0, 1)  # (B, T, H), a view
 
     def _weights(self, k: int) -> tuple[torch.Tensor, ...]:
         """Layer ``k``'s ``W_ih, W_hh, b_ih, b_hh``."""
@@ -202,7 +338,7 @@ def _project(w_ih: torch.Tensor, states: torch.Tensor, bias: torch.Tensor) -> to
 
 class FastRNN(_Layers, nn.RNN):
     """``nn.RNN`` (tanh, batch first, no bias-free or bidirectional variant) trained through
-    :class:`_TanhRecurrence`; see the module."""
+    the C loops, else :class:`_TanhRecurrence`; see the module."""
 
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
         w_ih, w_hh, b_ih, b_hh = self._weights(k)
@@ -210,7 +346,7 @@ class FastRNN(_Layers, nn.RNN):
 
 
 class FastGRU(_Layers, nn.GRU):
-    """``nn.GRU`` (batch first, no bidirectional variant) trained through
+    """``nn.GRU`` (batch first, no bidirectional variant) trained through the C loops, else
     :class:`_GRURecurrence`; see the module."""
 
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
@@ -218,6 +354,21 @@ class FastGRU(_Layers, nn.GRU):
         return _GRURecurrence.apply(_project(w_ih, states, b_ih), w_hh, b_hh)
 
 
-#: the written-out layer of each ``NetConfig.cell`` that has one (``LSTM`` is torch's own: see
-#: the module)
-LAYERS = {"RNN": FastRNN, "GRU": FastGRU}
+class FastLSTM(_Layers, nn.LSTM):
+    """``nn.LSTM`` (batch first, no projection or bidirectional variant) trained through the C
+    loops; without them, torch's own ``nn.LSTM`` (see the module)."""
+
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.LSTM.forward(self, x)[0]
+
+
+def compiled_loops(x: torch.Tensor) -> ctypes.CDLL | None:
+    """The C loops for ``x``'s precision (CPU, float32 or float64), if they can be used."""
+    precision = {torch.float32: "float32", torch.float64: "float64"}.get(x.dtype)
+    if precision is None or x.device.type != "cpu":
+        return None
+    return kernels.library(precision)
+
+
+#: the written-out layer of each ``NetConfig.cell`` that has one
+LAYERS = {"RNN": FastRNN, "GRU": FastGRU, "LSTM": FastLSTM}
