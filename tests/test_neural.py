@@ -22,6 +22,7 @@ from forecast.cli import main
 from forecast.data.series import embedded_dir
 from forecast.errors import DataError, ModelFitError
 from forecast.models import get_model
+from forecast.models.compiled_step import CompiledStep
 from forecast.models.elman import ElmanRNN
 from forecast.models.networks import NetConfig, RecurrentNet, TrainConfig, make_windows, train_net
 from forecast.models.neural import GRUForecaster, LSTMForecaster, RecurrentForecaster
@@ -85,26 +86,36 @@ def test_windows_are_a_view_not_a_copy():
     torch.testing.assert_close(windows[123], z[123:158])
 
 
-def spy_rows(net, rows):
-    """Record which windows the net sees in training and in evaluation mode."""
-    forward = net.forward
+def spy_rows(net, rows, monkeypatch):
+    """Record which windows the net sees in training and in evaluation mode (training steps
+    through autograd call the net; compiled ones go through CompiledStep.step)."""
+    forward, step = net.forward, CompiledStep.step
+
+    def ids(x):
+        return (x[:, 0] * 200).round().long().tolist()  # window i starts with i / 200
 
     def recording(x):
-        ids = (x[:, 0] * 200).round().long().tolist()  # window i starts with i / 200
-        rows["train" if net.training else "eval"].update(ids)
+        rows["train" if net.training else "eval"].update(ids(x))
         return forward(x)
 
+    def recording_step(self, batch):
+        rows["train"].update(ids(batch))
+        return step(self, batch)
+
     net.forward = recording
+    monkeypatch.setattr(CompiledStep, "step", recording_step)
 
 
-def test_validation_windows_never_train_and_the_best_weights_return():
+@pytest.mark.parametrize("kernels", ["1", "0"])  # compiled training steps, then autograd
+def test_validation_windows_never_train_and_the_best_weights_return(kernels, monkeypatch):
+    monkeypatch.setenv("FORECAST_KERNELS", kernels)
     z = torch.arange(200, dtype=torch.float32) / 200  # window i starts with i / 200
     windows = make_windows(z, 6 + 2)
     n_val = 19
     torch.manual_seed(0)
     net = RecurrentNet(NetConfig("GRU", 4, 1, 0.0, 2))
     rows = {"train": set(), "eval": set()}
-    spy_rows(net, rows)
+    spy_rows(net, rows, monkeypatch)
     config = TrainConfig(epochs=3, batch_size=16, lr=1e-3, patience=2, grad_clip=1.0)
     epochs, best = train_net(net, windows, n_val, config, torch.Generator().manual_seed(0))
     n_train = len(windows) - n_val

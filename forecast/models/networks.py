@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from forecast.errors import ModelFileError
+from forecast.models.compiled_step import CompiledStep
 from forecast.models.elman import ElmanRNN
 from forecast.models.recurrence import LAYERS
 
@@ -320,6 +321,9 @@ def train_net(
         Epochs run and the best validation loss (``None`` without validation); the weights
         of the best epoch are restored.
     """
+    compiled = None
+    if type(net) is RecurrentNet:
+        compiled = CompiledStep.for_net(net, windows, loss, split, config.lr, config.grad_clip)
     if split is None:
         split = split_columns(windows.shape[1] - net.config.max_horizon)
     n_train = len(windows) - n_val
@@ -333,6 +337,9 @@ def train_net(
     for epoch in range(1, config.epochs + 1):  # noqa: B007 (the count is returned)
         net.train()
         for idx in torch.randperm(n_train, generator=generator).split(config.batch_size):
+            if compiled is not None:  # the same step without autograd (see compiled_step)
+                compiled.step(windows[idx])
+                continue
             inputs, target = split(windows[idx])  # a copy of this batch only
             batch_loss = loss(net(*inputs), target)
             optimizer.zero_grad(set_to_none=True)
@@ -349,6 +356,8 @@ def train_net(
             stale += 1
             if config.patience is not None and stale >= config.patience:
                 break
+    if compiled is not None:
+        compiled.release()
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
