@@ -23,6 +23,7 @@ from forecast.report.figures import (
     _legend,
     label,
     model_colors,
+    plain_log_ticks,
     render,
 )
 from forecast.report.volatility_tables import models_of
@@ -69,8 +70,7 @@ def forecast_figure(
             )
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+        plain_log_ticks(ax.yaxis)
         ax.set_title(label(name), fontsize=10, loc="left")
         _dates(ax)
     _legend(fig, [m for m in models if (rows["model"] == m).any()], colors)
