@@ -8,7 +8,10 @@ and gru, point forecasts (``--intervals none``), one worker (``--jobs 1``), the 
 Ours runs as a fresh interpreter that imports what the command needs, then calls
 ``forecast.cli.main`` with those arguments; it prints the seconds of each stage: interpreter
 start and exit, imports, data, fits, forecasts, the rest of the engine (scoring, metrics),
-run files, report, and the CLI's own printing. Darts (``--darts-python``, a virtual
+run files, report, and the CLI's own printing. The imports include torch's (about 2.5 s),
+which the command itself makes at its first fit. The recurrent nets' C loops are built
+before the timed runs (once per machine, about a second: ``forecast.models.kernels``), as
+every run after a machine's first finds them built. Darts (``--darts-python``, a virtual
 environment with ``darts==0.48`` and the same torch; never a dependency of this project) runs
 ``BlockRNNModel`` (30 inputs, 5 outputs, hidden 32, 10 epochs, batch 64, Adam 1e-3, one
 torch thread, seed 0) with ``historical_forecasts(retrain=20)`` over the same 100 origins on
@@ -61,8 +64,9 @@ def ours_child(csv: str, out: str) -> None:
     from forecast.models.registry import MODELS as REGISTRY
 
     importlib.import_module("forecast.report")
-    for name in MODELS.split(","):  # the model modules (torch) the command imports
+    for name in MODELS.split(","):  # the model modules the command imports
         REGISTRY[name]
+    importlib.import_module("torch")  # which the first fit would import: counted here
     t1 = time.perf_counter()
     runs = []
     real = workflow.run_backtest
@@ -161,6 +165,10 @@ def main() -> None:
     if darts and subprocess.run([darts, "-c", "import darts"], capture_output=True).returncode:
         print(f"no darts importable by {darts}: Darts skipped")
         darts = None
+    from forecast.models import kernels
+
+    built = kernels.library("float32") is not None
+    print(f"the C loops: {'built' if built else 'not available (torch operations)'}")
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the start")
     best: dict[str, tuple[float, dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -101,8 +101,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the start")
     for cell in args.cells.split(","):
         for label, measure in (
-            ("training step", lambda: step_seconds(cell)),
-            ("whole fit", lambda: fit_seconds(cell.lower(), series)),
+            ("training step", lambda cell=cell: step_seconds(cell)),
+            ("whole fit", lambda cell=cell: fit_seconds(cell.lower(), series)),
         ):
             times: dict[str, list[float]] = {w: [] for w in WAYS}
             for _ in range(args.repeat + 1):  # the first round warms up and is dropped
