@@ -35,6 +35,7 @@ layers (the training forward differs from torch's in the last float32 bits).
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -278,9 +279,9 @@ _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 class _Layers:
-    """The forward pass the classes share: with gradients, the input projections of all
-    steps at once, the recurrence of each layer, dropout between layers (in training mode);
-    without, torch's forward."""
+    """The forward pass the classes share: with gradients, each layer's recurrence (the C
+    loops, else torch operations) with dropout between layers in training mode; without,
+    torch's forward."""
 
     num_layers: int
     dropout: float
@@ -304,21 +305,24 @@ class _Layers:
         lib = compiled_loops(x)
         if lib is None:
             return self._torch_forward(x), None
-        states = x.transpose(0, 1).contiguous()  # (T, B, I)
-        for k in range(self.num_layers):
-            if k and self.dropout and self.training:
-                states = F.dropout(states, self.dropout, True)
-            states = _CompiledLayer.apply(lib, self.mode, states, *self._weights(k))
+
+        def layer(states: torch.Tensor, k: int) -> torch.Tensor:
+            return _CompiledLayer.apply(lib, self.mode, states, *self._weights(k))
+
+        states = self._stack(x.transpose(0, 1).contiguous(), layer)  # (T, B, I) -> (T, B, H)
         return states.transpose(0, 1), None  # (B, T, H), a view
 
     def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
         """Without the C loops: each layer's recurrence written out in torch operations."""
-        states = x.permute(1, 2, 0)  # (T, input, B)
+        return self._stack(x.permute(1, 2, 0), self._layer).permute(2, 0, 1)  # (T, ., B) inside
+
+    def _stack(self, states: torch.Tensor, layer: Callable) -> torch.Tensor:
+        """``layer(states, k)`` for each layer in turn, dropout between them in training."""
         for k in range(self.num_layers):
             if k and self.dropout and self.training:
                 states = F.dropout(states, self.dropout, True)
-            states = self._layer(states, k)  # (T, H, B)
-        return states.permute(2, 0, 1)  # (B, T, H), a view
+            states = layer(states, k)
+        return states
 
     def _weights(self, k: int) -> tuple[torch.Tensor, ...]:
         """Layer ``k``'s ``W_ih, W_hh, b_ih, b_hh``."""
