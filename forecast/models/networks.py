@@ -289,6 +289,10 @@ def train_net(
 ) -> tuple[int, float | None]:
     """Train ``net`` in place: Adam on ``loss``, clipping, early stopping.
 
+    A plain ``RecurrentNet`` (see :mod:`~forecast.models.compiled_step`) takes each training
+    step without autograd, through the C loops; every other net through autograd. The
+    batches, the validation and the early stopping are the same either way.
+
     Parameters
     ----------
     net
