@@ -64,9 +64,32 @@ static inline vec load_(const real *p) {
 }
 static inline void store_(real *p, vec v) { memcpy(p, &v, sizeof v); }
 
+/* Rows r .. r + rows - 1, columns j .. j + 2 LANES - 1 of out = init + a @ m (see gemm),
+ * held in registers over the whole sum; inlined with rows a constant, so the loops over i
+ * unroll. */
+static inline __attribute__((always_inline)) void block(
+    real *restrict out, const real *restrict a, int64_t lda, const real *restrict m,
+    const real *restrict init, int64_t r, int64_t j, int64_t K, int64_t N, const int rows) {
+    vec c[6][2];
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < 2; v++)
+            c[i][v] = load_((init ? init : out + (r + i) * N) + j + v * LANES);
+    for (int64_t k = 0; k < K; k++) {
+        const vec m0 = load_(m + k * N + j), m1 = load_(m + k * N + j + LANES);
+        for (int i = 0; i < rows; i++) {
+            const real s = a[(r + i) * lda + k];
+            c[i][0] += s * m0;
+            c[i][1] += s * m1;
+        }
+    }
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < 2; v++) store_(out + (r + i) * N + j + v * LANES, c[i][v]);
+}
+
 /* out (R, N) = init + a (R, K) @ m (K, N): a's rows lda apart, m row-major, init one row
- * (broadcast to every row) or NULL (out's own values: accumulate). Register blocks of 4 rows
- * by 2 vectors when N allows, plain loops otherwise. */
+ * (broadcast to every row) or NULL (out's own values: accumulate). Register blocks of 6 rows
+ * by 2 vectors (12 accumulators: AVX2's 16 registers less the two rows of m and the
+ * broadcast), then 4 rows, then single rows, when N allows; plain loops otherwise. */
 static void gemm(real *restrict out, const real *restrict a, int64_t lda, const real *restrict m,
                  const real *restrict init, int64_t R, int64_t K, int64_t N) {
     const int64_t W = 2 * LANES;
@@ -83,37 +106,12 @@ static void gemm(real *restrict out, const real *restrict a, int64_t lda, const 
         return;
     }
     int64_t r = 0;
-    for (; r + 4 <= R; r += 4) {
-        for (int64_t j = 0; j < N; j += W) {
-            vec c[4][2];
-            for (int i = 0; i < 4; i++)
-                for (int v = 0; v < 2; v++)
-                    c[i][v] = load_((init ? init : out + (r + i) * N) + j + v * LANES);
-            for (int64_t k = 0; k < K; k++) {
-                const vec m0 = load_(m + k * N + j), m1 = load_(m + k * N + j + LANES);
-                for (int i = 0; i < 4; i++) {
-                    const real s = a[(r + i) * lda + k];
-                    c[i][0] += s * m0;
-                    c[i][1] += s * m1;
-                }
-            }
-            for (int i = 0; i < 4; i++)
-                for (int v = 0; v < 2; v++) store_(out + (r + i) * N + j + v * LANES, c[i][v]);
-        }
-    }
-    for (; r < R; r++) {
-        for (int64_t j = 0; j < N; j += W) {
-            vec c0 = load_((init ? init : out + r * N) + j);
-            vec c1 = load_((init ? init : out + r * N) + j + LANES);
-            for (int64_t k = 0; k < K; k++) {
-                const real s = a[r * lda + k];
-                c0 += s * load_(m + k * N + j);
-                c1 += s * load_(m + k * N + j + LANES);
-            }
-            store_(out + r * N + j, c0);
-            store_(out + r * N + j + LANES, c1);
-        }
-    }
+    for (; r + 6 <= R; r += 6)
+        for (int64_t j = 0; j < N; j += W) block(out, a, lda, m, init, r, j, K, N, 6);
+    for (; r + 4 <= R; r += 4)
+        for (int64_t j = 0; j < N; j += W) block(out, a, lda, m, init, r, j, K, N, 4);
+    for (; r < R; r++)
+        for (int64_t j = 0; j < N; j += W) block(out, a, lda, m, init, r, j, K, N, 1);
 }
 
 static void transpose(real *restrict wt, const real *restrict w, int64_t G, int64_t K) {
