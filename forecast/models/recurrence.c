@@ -1,17 +1,19 @@
-/* The recurrent layers' loops over time, forward and backward: torch's tanh RNN, GRU and LSTM.
+/* The recurrent layers' loops over time, forward and backward: torch's tanh RNN, GRU and LSTM;
+ * and the optimiser step of a training step without autograd.
  *
  * forecast/models/kernels.py compiles this file once per machine (with REAL float and with
  * REAL double) and forecast/models/recurrence.py calls it through ctypes: one call runs a
  * layer's whole forward pass, one its whole backpropagation through time (Werbos 1990). At
  * this project's sizes (hidden 32, batches of 64 windows of 30 steps) torch spends most of a
  * recurrent layer's time in per-operation overhead; here each step is two small matrix
- * products in registers and one fused pass over the gates.
+ * products in registers and one fused pass over the gates. forecast/models/compiled_step.py
+ * adds adam_step (clipping and Adam over a flat parameter buffer).
  *
- * Layouts (row-major, contiguous), time-major: x (T, B, I), out (T, B, H), act (T, B, G); weights as torch keeps them,
- * w_ih (G, I) and w_hh (G, H) with G = gates * H, gates in torch's order (r, z, n for the GRU;
- * i, f, g, o for the LSTM).
- * The recurrent and input weights' gradients are left to the caller (one matrix product each
- * over all steps, from d); the biases' gradients are summed here.
+ * Layouts (row-major, contiguous), time-major: x (T, B, I), out (T, B, H), act (T, B, G);
+ * weights as torch keeps them, w_ih (G, I) and w_hh (G, H) with G = gates * H, gates in
+ * torch's order (r, z, n for the GRU; i, f, g, o for the LSTM). The recurrent and input
+ * weights' gradients are left to the caller (one matrix product each over all steps, from
+ * d); the biases' gradients are summed here.
  */
 #include <math.h>
 #include <stdint.h>
