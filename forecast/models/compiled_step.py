@@ -35,15 +35,13 @@ from torch.nn import functional as F
 
 from forecast.models.recurrence import (
     LAYERS,
+    WEIGHT_NAMES,
     compiled_loops,
     run_backward,
     run_forward,
     weight_grads,
     work_size,
 )
-
-#: gates per hidden unit of each layer kind (torch's ``mode``)
-GATES = {"RNN_TANH": 1, "GRU": 3, "LSTM": 4}
 
 
 class CompiledStep:
@@ -93,11 +91,10 @@ class CompiledStep:
             views[name], grads[name] = p, self.grad[start : start + size].view_as(p)
             start += size
         rnn = net.rnn
-        self.mode, self.hidden = rnn.mode, rnn.hidden_size
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        self.mode = rnn.mode
         self.layers = [  # each layer's W_ih, W_hh, b_ih, b_hh, then their gradients
-            tuple(views[f"rnn.{w}_l{k}"] for w in names)
-            + tuple(grads[f"rnn.{w}_l{k}"] for w in names)
+            tuple(views[f"rnn.{w}_l{k}"] for w in WEIGHT_NAMES)
+            + tuple(grads[f"rnn.{w}_l{k}"] for w in WEIGHT_NAMES)
             for k in range(rnn.num_layers)
         ]
         self.head = (views["head.weight"], views["head.bias"])
@@ -113,7 +110,7 @@ class CompiledStep:
     def _buffers(self, steps: int, batch: int) -> dict[str, list[torch.Tensor]]:
         """Every array a step of this batch size writes, allocated once."""
         if batch not in self.buffers:
-            h, g = self.hidden, GATES[self.mode] * self.hidden
+            g, h = self.layers[0][1].shape  # W_hh: (gates x hidden, hidden)
 
             def each(*shape: int) -> list[torch.Tensor]:
                 return [torch.zeros(*shape) for _ in self.layers]
@@ -124,12 +121,12 @@ class CompiledStep:
                 "act": each(steps, batch, g),
                 "aux": each(steps, batch, h),
                 "d_in": each(steps, batch, g),
-                "d_hid": each(steps, batch, g) if self.mode == "GRU" else [],
                 "grad": each(steps, batch, h),  # by each layer's states; the top's: last step
                 "work": each(work_size(batch, h, h, g)),
             }
-            if self.mode != "GRU":
-                self.buffers[batch]["d_hid"] = self.buffers[batch]["d_in"]
+            # the hidden side's pre-activation gradients: their own only for the GRU
+            bufs = self.buffers[batch]
+            bufs["d_hid"] = each(steps, batch, g) if self.mode == "GRU" else bufs["d_in"]
         return self.buffers[batch]
 
     @torch.no_grad()

@@ -275,7 +275,7 @@ def _recurrent_weight_grad(delta: torch.Tensor, out: torch.Tensor) -> torch.Tens
 
 
 #: torch's names of a layer's weights (``weight_ih_l0``, ...)
-_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 class _Layers:
@@ -326,7 +326,7 @@ class _Layers:
 
     def _weights(self, k: int) -> tuple[torch.Tensor, ...]:
         """Layer ``k``'s ``W_ih, W_hh, b_ih, b_hh``."""
-        return tuple(getattr(self, f"{name}_l{k}") for name in _WEIGHT_NAMES)
+        return tuple(getattr(self, f"{name}_l{k}") for name in WEIGHT_NAMES)
 
     def _layer(self, states: torch.Tensor, k: int) -> torch.Tensor:
         raise NotImplementedError
