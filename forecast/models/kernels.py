@@ -1,20 +1,22 @@
 """The compiled loops of the recurrent layers (``recurrence.c``): built once per machine,
 loaded through :mod:`ctypes`.
 
-The C file ships with the package. The first time a net trains on a machine, this module
-compiles it with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) into two
-shared libraries, float32 and float64, about a second in all; later runs load them from the
-cache folder. The build is keyed by the source, the flags, the compiler's version and the
-CPU's features (``-march=native``), so a changed file or machine builds afresh; it goes to a
-temporary name first and is renamed into place, so concurrent first runs (worker processes)
-never load half a file.
+The C file ships with the package. The first time a net trains on a machine, this module compiles it
+with the system's C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``) into a shared library for
+that precision (float32 for the nets; float64 when a float64 net trains, as in the gradient checks),
+about a second each; later runs load it from the cache folder. The build is keyed by the source, the
+flags, the compiler's version and the CPU's features (``-march=native``), so a changed file or
+machine builds afresh; it goes to a temporary name first and is renamed into place, so concurrent
+first runs (worker processes) never load half a file.
 
 Without a C compiler, or with ``FORECAST_KERNELS=0``, :func:`library` returns ``None`` and
 the layers train through torch operations instead (slower; the same functions to float
 rounding). A failed build says so once, on stderr, with the compiler's first error line.
 
 The folder is ``FORECAST_KERNEL_DIR`` if set, else ``kernels`` in the project cache folder
-(``FORECAST_CACHE_DIR``, else the user's cache dir).
+(``FORECAST_CACHE_DIR``, else the user's cache dir: the rule of
+``forecast.data.cache.default_cache_dir``, restated here because models may not import the
+data room).
 """
 
 from __future__ import annotations
